@@ -1,0 +1,221 @@
+//! lagscale's own config file (YAML): where to listen, how long answers are cached, broker
+//! timeouts, and the named connection profiles that triggers refer to with `cluster:`.
+//!
+//! Credentials belong here (or in the environment), not in ScaledObjects: KEDA does not forward
+//! TriggerAuthentication secrets to external scalers. String values that hold secrets accept
+//! `${ENV_VAR}` (and `$$` for a literal `$`). Unknown fields are errors that name the field and
+//! its line. With no file at all, [`Config::default`] applies and inline `host` triggers work.
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::{Deserialize, Deserializer};
+
+use crate::source::BrokerTimeouts;
+use crate::source::rabbitmq::AmqpUri;
+
+/// The whole config file.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address the gRPC server listens on.
+    pub listen_addr: SocketAddr,
+    /// How long one broker answer is reused for every trigger asking the same question.
+    pub cache_ttl_ms: u64,
+    /// How often a StreamIsActive stream re-evaluates its trigger.
+    pub stream_check_interval_ms: u64,
+    /// Bound on establishing a broker connection.
+    pub broker_connect_timeout_ms: u64,
+    /// Bound on one broker query on an established connection.
+    pub broker_query_timeout_ms: u64,
+    /// Connection profiles by name, referred to by triggers with `cluster: NAME`.
+    pub clusters: BTreeMap<String, ClusterProfile>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen_addr: SocketAddr::from(([0, 0, 0, 0], 6000)),
+            cache_ttl_ms: 2_000,
+            stream_check_interval_ms: 5_000,
+            broker_connect_timeout_ms: 1_000,
+            broker_query_timeout_ms: 1_000,
+            clusters: BTreeMap::new(),
+        }
+    }
+}
+
+/// One named connection to a broker: a map with exactly one key, the source
+/// (`rabbitmq: {uri: ...}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "ProfileFields")]
+pub enum ClusterProfile {
+    Rabbitmq(RabbitmqProfile),
+}
+
+/// The YAML shape of a profile, before checking that exactly one source is set.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFields {
+    rabbitmq: Option<RabbitmqProfile>,
+}
+
+impl TryFrom<ProfileFields> for ClusterProfile {
+    type Error = &'static str;
+
+    fn try_from(fields: ProfileFields) -> Result<ClusterProfile, Self::Error> {
+        match fields.rabbitmq {
+            Some(profile) => Ok(ClusterProfile::Rabbitmq(profile)),
+            None => Err("a connection profile needs one source key; expected `rabbitmq`"),
+        }
+    }
+}
+
+/// A RabbitMQ connection profile.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RabbitmqProfile {
+    /// `amqp://` or `amqps://` URI; `${ENV}` is replaced, so the password can come from a Secret.
+    #[serde(deserialize_with = "amqp_uri")]
+    pub uri: AmqpUri,
+}
+
+/// A config file that cannot be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path}: {message}")]
+    Parse { path: PathBuf, message: String },
+    #[error("config file {path}: {field}: {value} is not valid; expected {expected}")]
+    Invalid {
+        path: PathBuf,
+        field: &'static str,
+        value: String,
+        expected: &'static str,
+    },
+}
+
+impl Config {
+    /// Reads the file at `path`, or returns the defaults when there is none.
+    pub fn load(path: Option<&Path>) -> Result<Config, ConfigError> {
+        let Some(path) = path else {
+            return Ok(Config::default());
+        };
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Config::parse(&text, path)
+    }
+
+    /// Parses YAML text; `path` only names the file in errors.
+    pub fn parse(text: &str, path: &Path) -> Result<Config, ConfigError> {
+        // An empty file (or one with only comments) means all defaults.
+        let config: Config = if text.trim_start().is_empty() || is_only_comments(text) {
+            Config::default()
+        } else {
+            serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: e.to_string(),
+            })?
+        };
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let positive = [
+            ("cache_ttl_ms", self.cache_ttl_ms),
+            ("stream_check_interval_ms", self.stream_check_interval_ms),
+            ("broker_connect_timeout_ms", self.broker_connect_timeout_ms),
+            ("broker_query_timeout_ms", self.broker_query_timeout_ms),
+        ];
+        for (field, value) in positive {
+            if value == 0 {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    field,
+                    value: value.to_string(),
+                    expected: "a number of milliseconds > 0",
+                });
+            }
+        }
+        Ok(())
+    }
+
+    pub fn cache_ttl(&self) -> Duration {
+        Duration::from_millis(self.cache_ttl_ms)
+    }
+
+    pub fn stream_check_interval(&self) -> Duration {
+        Duration::from_millis(self.stream_check_interval_ms)
+    }
+
+    pub fn broker_timeouts(&self) -> BrokerTimeouts {
+        BrokerTimeouts {
+            connect: Duration::from_millis(self.broker_connect_timeout_ms),
+            query: Duration::from_millis(self.broker_query_timeout_ms),
+        }
+    }
+}
+
+fn is_only_comments(text: &str) -> bool {
+    text.lines()
+        .map(str::trim)
+        .all(|l| l.is_empty() || l.starts_with('#') || l == "---")
+}
+
+fn amqp_uri<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AmqpUri, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    let value = interpolate(&raw, |name| std::env::var(name).ok()).map_err(serde::de::Error::custom)?;
+    AmqpUri::parse(&value).map_err(|reason| {
+        serde::de::Error::custom(format!(
+            "{} is not a valid AMQP URI: {reason}",
+            AmqpUri::redact(&value)
+        ))
+    })
+}
+
+/// Replaces `${NAME}` with the value `lookup` gives for NAME, and `$$` with `$`.
+pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Result<String, String> {
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(dollar) = rest.find('$') {
+        out.push_str(&rest[..dollar]);
+        let after = &rest[dollar + 1..];
+        if let Some(tail) = after.strip_prefix('$') {
+            out.push('$');
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix('{') {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| "`${` without a closing `}`".to_owned())?;
+            let name = &tail[..end];
+            let valid = !name.is_empty()
+                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                return Err(format!(
+                    "${{{name}}} is not a valid environment variable reference; expected ${{NAME}} with letters, digits and _"
+                ));
+            }
+            let value = lookup(name)
+                .ok_or_else(|| format!("environment variable {name} is not set"))?;
+            out.push_str(&value);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests;

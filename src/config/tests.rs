@@ -1,0 +1,92 @@
+use std::path::Path;
+
+use super::*;
+
+fn parse(text: &str) -> Result<Config, ConfigError> {
+    Config::parse(text, Path::new("test.yaml"))
+}
+
+#[test]
+fn empty_file_means_defaults() {
+    for text in ["", "# nothing\n", "---\n"] {
+        let config = parse(text).unwrap();
+        assert_eq!(config.listen_addr.to_string(), "0.0.0.0:6000");
+        assert_eq!(config.cache_ttl_ms, 2_000);
+        assert!(config.clusters.is_empty());
+    }
+}
+
+#[test]
+fn full_file() {
+    let text = "
+listen_addr: 127.0.0.1:7000
+cache_ttl_ms: 500
+stream_check_interval_ms: 1000
+broker_connect_timeout_ms: 300
+broker_query_timeout_ms: 400
+clusters:
+  main:
+    rabbitmq:
+      uri: amqp://guest:guest@127.0.0.1:5672/%2f
+";
+    let config = parse(text).unwrap();
+    assert_eq!(config.listen_addr.to_string(), "127.0.0.1:7000");
+    assert_eq!(config.cache_ttl(), Duration::from_millis(500));
+    assert_eq!(config.stream_check_interval(), Duration::from_millis(1000));
+    assert_eq!(config.broker_timeouts().connect, Duration::from_millis(300));
+    assert_eq!(config.broker_timeouts().query, Duration::from_millis(400));
+    let ClusterProfile::Rabbitmq(profile) = &config.clusters["main"];
+    assert_eq!(profile.uri.redacted(), "amqp://guest:***@127.0.0.1:5672/%2f");
+    assert!(!format!("{config:?}").contains("guest@"));
+}
+
+#[test]
+fn unknown_fields_name_the_field_and_line() {
+    let error = parse("cache_ttl_ms: 5\ncache_tll_ms: 5\n").unwrap_err().to_string();
+    assert!(error.contains("unknown field `cache_tll_ms`"), "{error}");
+    assert!(error.contains("line 2"), "{error}");
+    let error = parse("clusters:\n  a:\n    rabbitmq:\n      url: amqp://h\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("unknown field `url`"), "{error}");
+    assert!(error.contains("line 4"), "{error}");
+    let error = parse("clusters:\n  a:\n    kafka: {}\n").unwrap_err().to_string();
+    assert!(error.contains("unknown field `kafka`, expected `rabbitmq`"), "{error}");
+    let error = parse("clusters:\n  a: {}\n").unwrap_err().to_string();
+    assert!(error.contains("expected `rabbitmq`"), "{error}");
+}
+
+#[test]
+fn invalid_values_are_named() {
+    let error = parse("cache_ttl_ms: 0\n").unwrap_err().to_string();
+    assert!(error.contains("cache_ttl_ms: 0 is not valid"), "{error}");
+    let error = parse("listen_addr: nowhere\n").unwrap_err().to_string();
+    assert!(error.contains("listen_addr"), "{error}");
+    let error = parse("clusters:\n  a:\n    rabbitmq:\n      uri: http://u:topsecret@h\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("not a valid AMQP URI"), "{error}");
+    assert!(!error.contains("topsecret"), "{error}");
+}
+
+#[test]
+fn environment_variables_are_interpolated() {
+    let lookup = |name: &str| (name == "PASSWORD").then(|| "s3cret".to_owned());
+    assert_eq!(
+        interpolate("amqp://u:${PASSWORD}@h", lookup).unwrap(),
+        "amqp://u:s3cret@h"
+    );
+    assert_eq!(interpolate("a$$b$c", lookup).unwrap(), "a$b$c");
+    let missing = interpolate("${NOPE}", lookup).unwrap_err();
+    assert!(missing.contains("NOPE is not set"), "{missing}");
+    assert!(interpolate("${BAD NAME}", lookup).unwrap_err().contains("not a valid"));
+    assert!(interpolate("${OPEN", lookup).unwrap_err().contains("closing"));
+}
+
+#[test]
+fn missing_environment_variable_in_file_names_it() {
+    let text = "clusters:\n  a:\n    rabbitmq:\n      uri: amqp://u:${LAGSCALE_TEST_UNSET_VAR}@h\n";
+    let error = parse(text).unwrap_err().to_string();
+    assert!(error.contains("LAGSCALE_TEST_UNSET_VAR is not set"), "{error}");
+    assert!(error.contains("line 4"), "{error}");
+}

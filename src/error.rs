@@ -1,0 +1,103 @@
+//! The errors lagscale serves, and the one place that chooses their gRPC status codes.
+
+use tonic::{Code, Status};
+
+use crate::source::SourceError;
+use crate::trigger::TriggerError;
+
+/// Anything that can fail a KEDA call.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ScalerError {
+    #[error("invalid trigger metadata: {0}")]
+    Trigger(#[from] TriggerError),
+    #[error(transparent)]
+    Source(#[from] SourceError),
+    #[error("metricName: {requested:?} is not served by this trigger; expected {served:?}")]
+    UnknownMetric { requested: String, served: String },
+}
+
+impl ScalerError {
+    /// The gRPC code for this error. KEDA treats every code alike, but people and dashboards
+    /// read them: bad input is the caller's to fix, a broker problem is not.
+    pub fn code(&self) -> Code {
+        match self {
+            ScalerError::Trigger(_) | ScalerError::UnknownMetric { .. } => Code::InvalidArgument,
+            ScalerError::Source(source) => match source {
+                SourceError::NotFound { .. } => Code::NotFound,
+                SourceError::Unreachable { .. } | SourceError::Broker { .. } => Code::Unavailable,
+                SourceError::AccessRefused { .. } => Code::PermissionDenied,
+                SourceError::Timeout { .. } => Code::DeadlineExceeded,
+            },
+        }
+    }
+}
+
+impl From<ScalerError> for Status {
+    fn from(error: ScalerError) -> Status {
+        Status::new(error.code(), error.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn codes() {
+        let endpoint = "cluster \"main\"".to_owned();
+        let table = [
+            (
+                ScalerError::Trigger(TriggerError::Missing {
+                    key: "queueName",
+                    expected: "a queue",
+                }),
+                Code::InvalidArgument,
+            ),
+            (
+                ScalerError::UnknownMetric {
+                    requested: "a".into(),
+                    served: "b".into(),
+                },
+                Code::InvalidArgument,
+            ),
+            (
+                SourceError::NotFound {
+                    endpoint: endpoint.clone(),
+                    what: "queue".into(),
+                }
+                .into(),
+                Code::NotFound,
+            ),
+            (
+                SourceError::Unreachable {
+                    endpoint: endpoint.clone(),
+                    reason: "refused".into(),
+                }
+                .into(),
+                Code::Unavailable,
+            ),
+            (
+                SourceError::AccessRefused {
+                    endpoint: endpoint.clone(),
+                    reason: "login".into(),
+                }
+                .into(),
+                Code::PermissionDenied,
+            ),
+            (
+                SourceError::Timeout {
+                    endpoint,
+                    operation: "queue.declare",
+                    after_ms: 1000,
+                }
+                .into(),
+                Code::DeadlineExceeded,
+            ),
+        ];
+        for (error, code) in table {
+            let status = Status::from(error.clone());
+            assert_eq!(status.code(), code, "{error}");
+            assert_eq!(status.message(), error.to_string());
+        }
+    }
+}

@@ -1,0 +1,34 @@
+//! lagscale: a KEDA external scaler that serves consumer lag, raw or as k·log2(lag).
+//!
+//! How a KEDA call flows through the crate:
+//!
+//! - [`server`] runs the gRPC server (ExternalScaler, health, reflection);
+//! - [`service`] implements KEDA's five calls;
+//! - [`trigger`] turns a call's `scalerMetadata` into a validated [`trigger::TriggerSpec`];
+//! - [`scaler`] evaluates it: lag through the single-flight [`cache`], then [`transform`];
+//! - [`source`] holds the broker clients (RabbitMQ today), one connection per profile;
+//! - [`error`] is the one place that chooses gRPC status codes;
+//! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`.
+
+pub mod cache;
+pub mod check;
+pub mod config;
+pub mod error;
+pub mod redact;
+pub mod scaler;
+pub mod server;
+pub mod service;
+pub mod source;
+pub mod telemetry;
+pub mod transform;
+pub mod trigger;
+
+/// Code generated from `proto/externalscaler.proto` (KEDA's protocol), server and client.
+pub mod proto {
+    #![allow(missing_docs, clippy::all, clippy::pedantic)]
+    tonic::include_proto!("externalscaler");
+
+    /// The encoded descriptors of the protocol, served by reflection.
+    pub const FILE_DESCRIPTOR_SET: &[u8] =
+        tonic::include_file_descriptor_set!("externalscaler_descriptor");
+}

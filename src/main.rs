@@ -1,0 +1,104 @@
+//! The `lagscale` binary: parses the command line and hands over to the library.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use lagscale::config::Config;
+use lagscale::scaler::Scaler;
+
+/// A KEDA external scaler that serves queue lag, raw or log2-transformed.
+#[derive(Parser)]
+#[command(version, about, long_about = None)]
+struct Cli {
+    /// lagscale's config file (YAML). Without one, built-in defaults apply.
+    #[arg(long, global = true, env = "LAGSCALE_CONFIG")]
+    config: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the gRPC external scaler (the main job).
+    Serve {
+        /// Listen address; overrides the config file's listen_addr (default 0.0.0.0:6000).
+        #[arg(long)]
+        listen: Option<SocketAddr>,
+    },
+    /// Evaluate one trigger once and print spec, lag, metric and activity.
+    Check {
+        /// A trigger metadata entry, as in the ScaledObject (repeat for each key).
+        #[arg(long = "set", value_name = "KEY=VALUE", required = true,
+              value_parser = lagscale::check::parse_key_value)]
+        set: Vec<(String, String)>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    lagscale::telemetry::init();
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(runtime) => runtime,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match runtime.block_on(run(cli)) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let mut config = Config::load(cli.config.as_deref())?;
+    match cli.command {
+        Command::Serve { listen } => {
+            if let Some(listen) = listen {
+                config.listen_addr = listen;
+            }
+            let addr = config.listen_addr;
+            let listener = tokio::net::TcpListener::bind(addr)
+                .await
+                .with_context(|| format!("cannot listen on {addr}"))?;
+            let scaler = Scaler::new(config);
+            lagscale::server::serve(listener, scaler, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Check { set } => {
+            let metadata: HashMap<String, String> = set.into_iter().collect();
+            let scaler = Scaler::new(config);
+            lagscale::check::check(&scaler, &metadata, &mut std::io::stdout()).await?;
+            Ok(())
+        }
+    }
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(term) => term,
+            Err(e) => {
+                tracing::warn!("cannot listen for SIGTERM: {e}");
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}

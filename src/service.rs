@@ -1,0 +1,236 @@
+//! The `externalscaler.ExternalScaler` gRPC service: KEDA's five calls.
+//!
+//! GetMetricSpec and StreamMetricSpec answer from the metadata alone (no broker I/O), so they
+//! work while a broker is down and KEDA's fallback can fire. GetMetrics and IsActive share one
+//! evaluation through the cache. StreamIsActive sends the current state at once and afterwards
+//! only inactive → active edges, because every `true` push restarts KEDA's cooldown.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_stream::Stream;
+use tokio_stream::wrappers::ReceiverStream;
+use tokio_util::sync::CancellationToken;
+use tonic::{Request, Response, Status};
+
+use crate::error::ScalerError;
+use crate::proto::external_scaler_server::ExternalScaler;
+use crate::proto::{
+    GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
+    MetricValue, ScaledObjectRef,
+};
+use crate::scaler::Scaler;
+use crate::transform::{round_metric, round_target};
+use crate::trigger::{TriggerError, TriggerSpec};
+
+type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
+
+/// The ExternalScaler implementation.
+pub struct ScalerService {
+    scaler: Arc<Scaler>,
+    /// Cancelled on shutdown: every open stream then ends with status OK.
+    streams_shutdown: CancellationToken,
+}
+
+impl ScalerService {
+    pub fn new(scaler: Arc<Scaler>, streams_shutdown: CancellationToken) -> ScalerService {
+        ScalerService {
+            scaler,
+            streams_shutdown,
+        }
+    }
+
+    fn trigger(&self, method: &'static str, so: &ScaledObjectRef) -> Result<TriggerSpec, Status> {
+        self.scaler
+            .trigger(&so.scaler_metadata)
+            .map_err(|e| served_error(method, so, e))
+    }
+}
+
+/// Logs a served error with the ScaledObject it concerns, and turns it into a status.
+fn served_error(method: &'static str, so: &ScaledObjectRef, error: ScalerError) -> Status {
+    tracing::warn!(
+        rpc = method,
+        namespace = %so.namespace,
+        name = %so.name,
+        code = ?error.code(),
+        "{error}"
+    );
+    Status::from(error)
+}
+
+fn metric_spec(spec: &TriggerSpec) -> GetMetricSpecResponse {
+    let target = spec.target();
+    GetMetricSpecResponse {
+        metric_specs: vec![MetricSpec {
+            metric_name: spec.metric_name.to_string(),
+            target_size: round_target(target),
+            target_size_float: target,
+        }],
+    }
+}
+
+#[tonic::async_trait]
+impl ExternalScaler for ScalerService {
+    async fn is_active(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<IsActiveResponse>, Status> {
+        let so = request.into_inner();
+        let spec = self.trigger("IsActive", &so)?;
+        let evaluation = self
+            .scaler
+            .evaluate(&spec)
+            .await
+            .map_err(|e| served_error("IsActive", &so, e))?;
+        Ok(Response::new(IsActiveResponse {
+            result: evaluation.active,
+        }))
+    }
+
+    type StreamIsActiveStream = ResponseStream<IsActiveResponse>;
+
+    async fn stream_is_active(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
+        let so = request.into_inner();
+        let spec = self.trigger("StreamIsActive", &so)?;
+        let (tx, rx) = mpsc::channel(1);
+        tokio::spawn(push_activity(
+            self.scaler.clone(),
+            spec,
+            so,
+            tx,
+            self.streams_shutdown.clone(),
+        ));
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+
+    async fn get_metric_spec(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<GetMetricSpecResponse>, Status> {
+        let so = request.into_inner();
+        let spec = self.trigger("GetMetricSpec", &so)?;
+        Ok(Response::new(metric_spec(&spec)))
+    }
+
+    async fn get_metrics(
+        &self,
+        request: Request<GetMetricsRequest>,
+    ) -> Result<Response<GetMetricsResponse>, Status> {
+        let request = request.into_inner();
+        let Some(so) = request.scaled_object_ref else {
+            return Err(served_error(
+                "GetMetrics",
+                &ScaledObjectRef::default(),
+                TriggerError::Missing {
+                    key: "scaledObjectRef",
+                    expected: "the ScaledObject reference with its scalerMetadata",
+                }
+                .into(),
+            ));
+        };
+        let spec = self.trigger("GetMetrics", &so)?;
+        if !request.metric_name.is_empty() && !spec.metric_name.matches(&request.metric_name) {
+            let error = ScalerError::UnknownMetric {
+                requested: request.metric_name,
+                served: spec.metric_name.to_string(),
+            };
+            return Err(served_error("GetMetrics", &so, error));
+        }
+        let evaluation = self
+            .scaler
+            .evaluate(&spec)
+            .await
+            .map_err(|e| served_error("GetMetrics", &so, e))?;
+        tracing::debug!(
+            namespace = %so.namespace,
+            name = %so.name,
+            lag = evaluation.lag,
+            metric = evaluation.metric,
+            lookup = ?evaluation.lookup,
+            "GetMetrics"
+        );
+        Ok(Response::new(GetMetricsResponse {
+            metric_values: vec![MetricValue {
+                metric_name: spec.metric_name.to_string(),
+                metric_value: round_metric(evaluation.metric),
+                metric_value_float: evaluation.metric,
+            }],
+        }))
+    }
+
+    type StreamMetricSpecStream = ResponseStream<GetMetricSpecResponse>;
+
+    async fn stream_metric_spec(
+        &self,
+        request: Request<ScaledObjectRef>,
+    ) -> Result<Response<Self::StreamMetricSpecStream>, Status> {
+        let so = request.into_inner();
+        let spec = self.trigger("StreamMetricSpec", &so)?;
+        let (tx, rx) = mpsc::channel(1);
+        let shutdown = self.streams_shutdown.clone();
+        // The spec depends only on the metadata, which cannot change during a stream: send it
+        // once and hold the stream open (ending it would make KEDA reconnect at once).
+        tokio::spawn(async move {
+            if tx.send(Ok(metric_spec(&spec))).await.is_ok() {
+                tokio::select! {
+                    _ = shutdown.cancelled() => {}
+                    _ = tx.closed() => {}
+                }
+            }
+        });
+        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+    }
+}
+
+/// Re-evaluates one StreamIsActive trigger every `stream_check_interval` until the client goes
+/// away or the server shuts down. Sends the first known state, then only `false → true` edges.
+/// Evaluation errors are logged and not pushed: KEDA also polls IsActive, which reports them.
+async fn push_activity(
+    scaler: Arc<Scaler>,
+    spec: TriggerSpec,
+    so: ScaledObjectRef,
+    tx: mpsc::Sender<Result<IsActiveResponse, Status>>,
+    shutdown: CancellationToken,
+) {
+    let mut ticker = tokio::time::interval(scaler.config().stream_check_interval());
+    ticker.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut last: Option<bool> = None;
+    loop {
+        let evaluation = tokio::select! {
+            _ = shutdown.cancelled() => break,
+            _ = tx.closed() => break,
+            evaluation = async { ticker.tick().await; scaler.evaluate(&spec).await } => evaluation,
+        };
+        match evaluation {
+            Ok(evaluation) => {
+                let push = match last {
+                    None => true,
+                    Some(was_active) => !was_active && evaluation.active,
+                };
+                last = Some(evaluation.active);
+                if push {
+                    let response = IsActiveResponse {
+                        result: evaluation.active,
+                    };
+                    if tx.send(Ok(response)).await.is_err() {
+                        break;
+                    }
+                }
+            }
+            Err(error) => {
+                tracing::warn!(
+                    rpc = "StreamIsActive",
+                    namespace = %so.namespace,
+                    name = %so.name,
+                    code = ?error.code(),
+                    "{error}"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,111 @@
+//! RabbitMQ queue depth over AMQP 0-9-1.
+//!
+//! Lag is the queue's count of ready messages, from a passive `queue.declare` (one round trip;
+//! messages delivered but not yet acknowledged are not counted, as in KEDA's AMQP mode).
+//! Trigger keys follow KEDA's RabbitMQ scaler: `host` (or `hostFromEnv`), `queueName`,
+//! `vhostName`; or `cluster`, a connection profile of the config file.
+
+mod connections;
+mod uri;
+
+use std::collections::BTreeMap;
+
+pub use connections::Connections;
+pub use uri::AmqpUri;
+
+use crate::config::ClusterProfile;
+use crate::trigger::{Metadata, MetricName, TriggerError, keys};
+
+/// Where to connect: a profile of the config file, or a URI given inline in the trigger.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// The profile's name, or `None` for an inline `host`.
+    pub cluster: Option<String>,
+    pub uri: AmqpUri,
+}
+
+impl Endpoint {
+    /// How logs and errors name this endpoint: the profile name, or the redacted URI.
+    pub fn label(&self) -> String {
+        match &self.cluster {
+            Some(name) => format!("cluster {name:?}"),
+            None => self.uri.redacted(),
+        }
+    }
+}
+
+/// One queue to measure.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct QueueQuery {
+    pub endpoint: Endpoint,
+    /// `vhostName`: replaces the URI's vhost (so the connection is to this vhost).
+    pub vhost: Option<String>,
+    pub queue: String,
+}
+
+impl QueueQuery {
+    pub fn default_metric_name(&self) -> MetricName {
+        let mut parts = vec!["rabbitmq"];
+        parts.extend(self.endpoint.cluster.as_deref());
+        parts.extend(self.vhost.as_deref());
+        parts.push(&self.queue);
+        MetricName::derive(&parts)
+    }
+}
+
+/// Reads the RabbitMQ keys of a trigger.
+pub fn parse_query(
+    md: &mut Metadata<'_>,
+    clusters: &BTreeMap<String, ClusterProfile>,
+) -> Result<QueueQuery, TriggerError> {
+    let cluster = md.optional(keys::CLUSTER);
+    let host = md.either(keys::HOST, keys::HOST_FROM_ENV)?;
+    let endpoint = match (cluster, host) {
+        (Some(_), Some((host_key, _))) => {
+            return Err(TriggerError::Conflict {
+                key: keys::CLUSTER,
+                other: host_key,
+            });
+        }
+        (Some(name), None) => match clusters.get(name) {
+            Some(ClusterProfile::Rabbitmq(profile)) => Endpoint {
+                cluster: Some(name.to_owned()),
+                uri: profile.uri.clone(),
+            },
+            None => {
+                let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
+                return Err(TriggerError::invalid(
+                    keys::CLUSTER,
+                    name,
+                    format!(
+                        "the name of a connection profile in the config file (known: {})",
+                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                    ),
+                ));
+            }
+        },
+        (None, Some((key, value))) => Endpoint {
+            cluster: None,
+            uri: AmqpUri::parse(value).map_err(|reason| {
+                TriggerError::invalid(
+                    key,
+                    &AmqpUri::redact(value),
+                    format!("an AMQP URI like amqp://user@host:5672/vhost ({reason})"),
+                )
+            })?,
+        },
+        (None, None) => {
+            return Err(TriggerError::Missing {
+                key: keys::CLUSTER,
+                expected: "`cluster` (a connection profile) or `host` (an AMQP URI)",
+            });
+        }
+    };
+    let queue = md.required(keys::QUEUE_NAME, "the name of the queue to measure")?;
+    let vhost = md.optional(keys::VHOST_NAME);
+    Ok(QueueQuery {
+        endpoint,
+        vhost: vhost.map(str::to_owned),
+        queue: queue.to_owned(),
+    })
+}

@@ -1,0 +1,129 @@
+//! An AMQP URI that never shows its password: Debug and Display print it redacted.
+
+use std::fmt;
+
+use lapin::uri::AMQPUri;
+
+use crate::redact::redact_uri;
+
+/// A valid `amqp://` or `amqps://` URI.
+#[derive(Clone)]
+pub struct AmqpUri {
+    raw: String,
+    parsed: AMQPUri,
+}
+
+impl PartialEq for AmqpUri {
+    fn eq(&self, other: &AmqpUri) -> bool {
+        self.raw == other.raw
+    }
+}
+
+impl Eq for AmqpUri {}
+
+impl std::hash::Hash for AmqpUri {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.raw.hash(state);
+    }
+}
+
+impl AmqpUri {
+    /// Checks the URI. The error is safe to show: it never contains the password.
+    pub fn parse(raw: &str) -> Result<AmqpUri, String> {
+        let raw = raw.trim();
+        if !(raw.starts_with("amqp://") || raw.starts_with("amqps://")) {
+            return Err("the scheme must be amqp:// or amqps://".to_owned());
+        }
+        let mut parsed: AMQPUri = raw.parse().map_err(|e: String| e.replace(raw, &redact_uri(raw)))?;
+        if let Some(host) = ip_host(raw) {
+            // lapin's parser reads only DNS names and falls back to localhost for IP addresses.
+            parsed.authority.host = host;
+        }
+        Ok(AmqpUri {
+            raw: raw.to_owned(),
+            parsed,
+        })
+    }
+
+    /// Any string redacted as a URI would be (for errors about values that did not parse).
+    pub fn redact(raw: &str) -> String {
+        redact_uri(raw)
+    }
+
+    pub fn redacted(&self) -> String {
+        redact_uri(&self.raw)
+    }
+
+    /// The URI for lapin, with the vhost replaced when `vhost` is given.
+    pub fn to_lapin(&self, vhost: Option<&str>) -> AMQPUri {
+        let mut uri = self.parsed.clone();
+        if let Some(vhost) = vhost {
+            uri.vhost = vhost.to_owned();
+        }
+        uri
+    }
+}
+
+/// The host of a URI when it is an IP address literal (IPv6 without brackets).
+fn ip_host(raw: &str) -> Option<String> {
+    let rest = &raw[raw.find("://")? + 3..];
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host_port = &authority[authority.rfind('@').map_or(0, |at| at + 1)..];
+    let host = if let Some(inner) = host_port.strip_prefix('[') {
+        &inner[..inner.find(']')?]
+    } else {
+        &host_port[..host_port.rfind(':').unwrap_or(host_port.len())]
+    };
+    host.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+}
+
+impl fmt::Debug for AmqpUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "AmqpUri({})", self.redacted())
+    }
+}
+
+impl fmt::Display for AmqpUri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.redacted())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_and_display_hide_the_password() {
+        let uri = AmqpUri::parse("amqp://user:s3cret@broker:5672/%2f").unwrap();
+        assert!(!format!("{uri:?}").contains("s3cret"));
+        assert!(!format!("{uri}").contains("s3cret"));
+        assert_eq!(uri.redacted(), "amqp://user:***@broker:5672/%2f");
+    }
+
+    #[test]
+    fn bad_uris_are_rejected_without_the_password() {
+        for bad in ["http://u:pw@host", "amqp://u:pw@host:notaport", "host:5672"] {
+            let err = AmqpUri::parse(bad).unwrap_err();
+            assert!(!err.contains("pw@"), "{bad}: {err}");
+        }
+    }
+
+    #[test]
+    fn lapin_uri_keeps_host_port_and_vhost() {
+        let uri = AmqpUri::parse("amqp://guest:guest@127.0.0.1:5673/%2f").unwrap();
+        let lapin = uri.to_lapin(None);
+        assert_eq!(lapin.authority.host, "127.0.0.1");
+        assert_eq!(lapin.authority.port, 5673);
+        assert_eq!(lapin.vhost, "/");
+        assert_eq!(uri.to_lapin(Some("orders")).vhost, "orders");
+        let named = AmqpUri::parse("amqps://rabbit.example:5671/prod").unwrap();
+        let lapin = named.to_lapin(None);
+        assert_eq!(lapin.authority.host, "rabbit.example");
+        assert_eq!(lapin.vhost, "prod");
+        assert_eq!(
+            AmqpUri::parse("amqp://[::1]:5672").unwrap().to_lapin(None).authority.host,
+            "::1"
+        );
+    }
+}

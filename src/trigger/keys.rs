@@ -1,0 +1,35 @@
+//! Every trigger metadata key lagscale reads. A key not listed here (nor one of KEDA's own) is
+//! an unknown key. The README's metadata table lists the same keys.
+
+pub const SOURCE: &str = "source";
+pub const CLUSTER: &str = "cluster";
+pub const LAG_THRESHOLD: &str = "lagThreshold";
+pub const VALUE: &str = "value";
+pub const ACTIVATION_LAG_THRESHOLD: &str = "activationLagThreshold";
+pub const ACTIVATION_VALUE: &str = "activationValue";
+pub const TRANSFORM: &str = "transform";
+pub const LOG2_MULTIPLIER: &str = "log2Multiplier";
+pub const METRIC_NAME: &str = "metricName";
+
+// RabbitMQ
+pub const HOST: &str = "host";
+pub const HOST_FROM_ENV: &str = "hostFromEnv";
+pub const QUEUE_NAME: &str = "queueName";
+pub const VHOST_NAME: &str = "vhostName";
+
+/// All of the above.
+pub const ALL: &[&str] = &[
+    SOURCE,
+    CLUSTER,
+    LAG_THRESHOLD,
+    VALUE,
+    ACTIVATION_LAG_THRESHOLD,
+    ACTIVATION_VALUE,
+    TRANSFORM,
+    LOG2_MULTIPLIER,
+    METRIC_NAME,
+    HOST,
+    HOST_FROM_ENV,
+    QUEUE_NAME,
+    VHOST_NAME,
+];

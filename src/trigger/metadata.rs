@@ -1,0 +1,146 @@
+//! A reader over KEDA's `scalerMetadata` map that remembers which keys were used, so that
+//! whatever is left over can be reported as unknown (with a "did you mean" suggestion).
+
+use std::collections::{BTreeSet, HashMap};
+
+use super::{TriggerError, keys};
+
+/// KEDA's own trigger keys: sent to every external scaler, meaningful only to KEDA.
+const KEDA_KEYS: [&str; 3] = ["scalerAddress", "enableTLS", "unsafeSsl"];
+
+/// The trigger metadata being parsed.
+pub struct Metadata<'a> {
+    map: &'a HashMap<String, String>,
+    used: BTreeSet<&'a str>,
+}
+
+impl<'a> Metadata<'a> {
+    /// Starts reading; fails on the first key (in sorted order) that lagscale does not know at
+    /// all, before any other check, so that a typo is reported as a typo.
+    pub fn new(map: &'a HashMap<String, String>) -> Result<Metadata<'a>, TriggerError> {
+        let mut unknown: Vec<&String> = map
+            .keys()
+            .filter(|k| !keys::ALL.contains(&k.as_str()) && !KEDA_KEYS.contains(&k.as_str()))
+            .collect();
+        unknown.sort();
+        if let Some(key) = unknown.first() {
+            return Err(TriggerError::Unknown {
+                key: (*key).clone(),
+                suggestion: suggest(key),
+            });
+        }
+        Ok(Metadata {
+            map,
+            used: BTreeSet::new(),
+        })
+    }
+
+    /// The trimmed value of `key`; a missing or blank value is `None`.
+    pub fn optional(&mut self, key: &'static str) -> Option<&'a str> {
+        let (k, v) = self.map.get_key_value(key)?;
+        self.used.insert(k.as_str());
+        let v = v.trim();
+        (!v.is_empty()).then_some(v)
+    }
+
+    /// Like [`Metadata::optional`], but the key must be there.
+    pub fn required(
+        &mut self,
+        key: &'static str,
+        expected: &'static str,
+    ) -> Result<&'a str, TriggerError> {
+        self.optional(key)
+            .ok_or(TriggerError::Missing { key, expected })
+    }
+
+    /// The value of whichever of two names for one setting is set, with the name used.
+    /// Setting both is an error, so that it is never unclear which one won.
+    pub fn either(
+        &mut self,
+        key: &'static str,
+        alias: &'static str,
+    ) -> Result<Option<(&'static str, &'a str)>, TriggerError> {
+        match (self.optional(key), self.optional(alias)) {
+            (Some(_), Some(_)) => Err(TriggerError::Conflict { key, other: alias }),
+            (Some(v), None) => Ok(Some((key, v))),
+            (None, Some(v)) => Ok(Some((alias, v))),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Fails on the first known key (in sorted order) that the parsers did not use: a key of
+    /// another source, say. `context` says why it is not used ("with source: rabbitmq").
+    pub fn finish(self, context: &str) -> Result<(), TriggerError> {
+        let mut left: Vec<&String> = self
+            .map
+            .keys()
+            .filter(|k| !self.used.contains(k.as_str()) && !KEDA_KEYS.contains(&k.as_str()))
+            .collect();
+        left.sort();
+        match left.first() {
+            None => Ok(()),
+            Some(key) => Err(TriggerError::NotApplicable {
+                key: (*key).clone(),
+                context: context.to_owned(),
+            }),
+        }
+    }
+}
+
+/// The known key closest to a misspelt one, if any is close enough to be a likely typo.
+pub fn suggest(unknown: &str) -> Option<&'static str> {
+    let lower = unknown.to_lowercase();
+    let best = keys::ALL
+        .iter()
+        .chain(KEDA_KEYS.iter())
+        .map(|&known| (edit_distance(&lower, &known.to_lowercase()), known))
+        .min()?;
+    let (distance, known) = best;
+    let allowed = (known.len() / 3).clamp(1, 3);
+    (distance <= allowed).then_some(known)
+}
+
+/// Levenshtein distance over chars.
+fn edit_distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut row: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut diagonal = row[0];
+        row[0] = i + 1;
+        for (j, &cb) in b.iter().enumerate() {
+            let substitution = diagonal + usize::from(ca != cb);
+            diagonal = row[j + 1];
+            row[j + 1] = substitution.min(row[j] + 1).min(diagonal + 1);
+        }
+    }
+    row[b.len()]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn distances() {
+        assert_eq!(edit_distance("", "abc"), 3);
+        assert_eq!(edit_distance("kitten", "sitting"), 3);
+        assert_eq!(edit_distance("lagtreshold", "lagthreshold"), 1);
+    }
+
+    #[test]
+    fn suggestions() {
+        assert_eq!(suggest("lagTreshold"), Some("lagThreshold"));
+        assert_eq!(suggest("queuename"), Some("queueName"));
+        assert_eq!(suggest("activationLagTreshold"), Some("activationLagThreshold"));
+        assert_eq!(suggest("scaleraddress"), Some("scalerAddress"));
+        assert_eq!(suggest("completelyDifferent"), None);
+    }
+
+    #[test]
+    fn blank_values_are_absent_but_known() {
+        let map = HashMap::from([("queueName".to_owned(), "  ".to_owned())]);
+        let mut md = Metadata::new(&map).unwrap();
+        assert_eq!(md.optional("queueName"), None);
+        assert!(md.finish("here").is_ok());
+    }
+}

@@ -1,0 +1,148 @@
+//! KEDA's `scalerMetadata` → a typed, validated [`TriggerSpec`]. All validation of trigger
+//! metadata happens here (and in the source's own `parse_query`), once per call; the rest of
+//! lagscale takes a `TriggerSpec` and never re-checks.
+//!
+//! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own keys
+//! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
+
+mod error;
+pub mod keys;
+mod metadata;
+mod metric_name;
+
+use std::collections::{BTreeMap, HashMap};
+
+pub use error::TriggerError;
+pub use metadata::Metadata;
+pub use metric_name::MetricName;
+
+use crate::config::ClusterProfile;
+use crate::source::{SourceKind, SourceQuery, rabbitmq};
+use crate::transform::{Multiplier, Transform};
+
+/// Default target per replica, in messages (as KEDA's Kafka scaler).
+pub const DEFAULT_LAG_THRESHOLD: f64 = 10.0;
+
+/// One trigger, parsed and valid.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TriggerSpec {
+    /// What to ask the broker: the cache key shared by every trigger that asks the same.
+    pub query: SourceQuery,
+    /// Target per replica, in messages: > 0, and > 1 with `transform: log2`.
+    pub lag_threshold: f64,
+    /// Active when lag (in messages) is greater than this; ≥ 0.
+    pub activation_lag_threshold: f64,
+    pub transform: Transform,
+    pub metric_name: MetricName,
+}
+
+impl TriggerSpec {
+    /// Parses and validates trigger metadata. `clusters` are the connection profiles of the
+    /// config file, which `cluster:` refers to.
+    pub fn parse(
+        metadata: &HashMap<String, String>,
+        clusters: &BTreeMap<String, ClusterProfile>,
+    ) -> Result<TriggerSpec, TriggerError> {
+        let mut md = Metadata::new(metadata)?;
+        let source_value = md.required(keys::SOURCE, SourceKind::EXPECTED)?;
+        let source = SourceKind::parse(source_value)
+            .ok_or_else(|| TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED))?;
+        let query = match source {
+            SourceKind::Rabbitmq => SourceQuery::Rabbitmq(rabbitmq::parse_query(&mut md, clusters)?),
+        };
+
+        let (threshold_key, lag_threshold) =
+            match md.either(keys::LAG_THRESHOLD, keys::VALUE)? {
+                Some((key, value)) => (key, number(key, value, "a number > 0", |n| n > 0.0)?),
+                None => (keys::LAG_THRESHOLD, DEFAULT_LAG_THRESHOLD),
+            };
+        let activation_lag_threshold =
+            match md.either(keys::ACTIVATION_LAG_THRESHOLD, keys::ACTIVATION_VALUE)? {
+                Some((key, value)) => number(key, value, "a number >= 0", |n| n >= 0.0)?,
+                None => 0.0,
+            };
+
+        let transform = parse_transform(&mut md)?;
+        if matches!(transform, Transform::Log2 { .. }) && lag_threshold <= 1.0 {
+            return Err(TriggerError::invalid(
+                threshold_key,
+                &lag_threshold.to_string(),
+                "a number > 1 with transform: log2 (the target k·log2(lagThreshold) must be > 0)",
+            ));
+        }
+
+        let metric_name = match md.optional(keys::METRIC_NAME) {
+            Some(name) => MetricName::parse(name)
+                .map_err(|expected| TriggerError::invalid(keys::METRIC_NAME, name, expected))?,
+            None => query.default_metric_name(),
+        };
+
+        md.finish(&format!("with source: {}", source.name()))?;
+        Ok(TriggerSpec {
+            query,
+            lag_threshold,
+            activation_lag_threshold,
+            transform,
+            metric_name,
+        })
+    }
+
+    /// The target KEDA gives the HPA, in the metric's units; always > 0.
+    pub fn target(&self) -> f64 {
+        self.transform.target(self.lag_threshold)
+    }
+
+    /// The metric served for a lag.
+    pub fn metric(&self, lag: u64) -> f64 {
+        self.transform.metric(lag)
+    }
+
+    /// Whether KEDA should activate the workload (0 → 1) at this lag. Always in messages,
+    /// whatever the transform.
+    pub fn is_active(&self, lag: u64) -> bool {
+        lag as f64 > self.activation_lag_threshold
+    }
+}
+
+fn parse_transform(md: &mut Metadata<'_>) -> Result<Transform, TriggerError> {
+    const EXPECTED: &str = "one of: none, log2";
+    let multiplier = md.optional(keys::LOG2_MULTIPLIER);
+    match md.optional(keys::TRANSFORM).unwrap_or("none") {
+        "none" => match multiplier {
+            Some(_) => Err(TriggerError::NotApplicable {
+                key: keys::LOG2_MULTIPLIER.to_owned(),
+                context: "with transform: none (set transform: log2)".to_owned(),
+            }),
+            None => Ok(Transform::None),
+        },
+        "log2" => {
+            let multiplier = match multiplier {
+                Some(value) => value
+                    .parse()
+                    .ok()
+                    .and_then(Multiplier::new)
+                    .ok_or_else(|| TriggerError::invalid(keys::LOG2_MULTIPLIER, value, "a number > 0"))?,
+                None => Multiplier::ONE,
+            };
+            Ok(Transform::Log2 { multiplier })
+        }
+        other => Err(TriggerError::invalid(keys::TRANSFORM, other, EXPECTED)),
+    }
+}
+
+/// A finite number that satisfies `ok`.
+pub fn number(
+    key: &'static str,
+    value: &str,
+    expected: &'static str,
+    ok: impl Fn(f64) -> bool,
+) -> Result<f64, TriggerError> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && ok(*n))
+        .ok_or_else(|| TriggerError::invalid(key, value, expected))
+}
+
+#[cfg(test)]
+mod tests;

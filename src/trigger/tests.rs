@@ -1,0 +1,183 @@
+//! Table tests for trigger parsing: every key, every error.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::*;
+use crate::config::{ClusterProfile, RabbitmqProfile};
+use crate::source::rabbitmq::AmqpUri;
+
+fn clusters() -> BTreeMap<String, ClusterProfile> {
+    BTreeMap::from([(
+        "main".to_owned(),
+        ClusterProfile::Rabbitmq(RabbitmqProfile {
+            uri: AmqpUri::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(),
+        }),
+    )])
+}
+
+fn parse(pairs: &[(&str, &str)]) -> Result<TriggerSpec, TriggerError> {
+    let map: HashMap<String, String> = pairs
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+    TriggerSpec::parse(&map, &clusters())
+}
+
+const BASE: [(&str, &str); 3] = [
+    ("source", "rabbitmq"),
+    ("cluster", "main"),
+    ("queueName", "jobs"),
+];
+
+fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static str)> {
+    let mut pairs = BASE.to_vec();
+    pairs.retain(|(k, _)| !extra.iter().any(|(e, _)| e == k));
+    pairs.extend_from_slice(extra);
+    pairs
+}
+
+fn rabbit(spec: &TriggerSpec) -> &rabbitmq::QueueQuery {
+    match &spec.query {
+        SourceQuery::Rabbitmq(q) => q,
+    }
+}
+
+#[test]
+fn defaults() {
+    let spec = parse(&BASE).unwrap();
+    assert_eq!(spec.lag_threshold, 10.0);
+    assert_eq!(spec.activation_lag_threshold, 0.0);
+    assert_eq!(spec.transform, Transform::None);
+    assert_eq!(spec.metric_name.as_str(), "rabbitmq-main-jobs");
+    assert_eq!(spec.target(), 10.0);
+    let q = rabbit(&spec);
+    assert_eq!(q.queue, "jobs");
+    assert_eq!(q.vhost, None);
+    assert_eq!(q.endpoint.cluster.as_deref(), Some("main"));
+}
+
+#[test]
+fn every_key_is_read() {
+    let spec = parse(&with(&[
+        ("lagThreshold", "20000"),
+        ("activationLagThreshold", "5"),
+        ("transform", "log2"),
+        ("log2Multiplier", "7"),
+        ("metricName", "orders-lag"),
+        ("vhostName", "orders"),
+    ]))
+    .unwrap();
+    assert_eq!(spec.lag_threshold, 20_000.0);
+    assert_eq!(spec.activation_lag_threshold, 5.0);
+    assert!((spec.target() - 100.0140).abs() < 5e-5);
+    assert!((spec.metric(20_000) - 100.0140).abs() < 5e-5);
+    assert_eq!(spec.metric_name.as_str(), "orders-lag");
+    assert_eq!(rabbit(&spec).vhost.as_deref(), Some("orders"));
+}
+
+#[test]
+fn aliases_value_and_activation_value() {
+    let spec = parse(&with(&[("value", "25.5"), ("activationValue", "3")])).unwrap();
+    assert_eq!(spec.lag_threshold, 25.5);
+    assert_eq!(spec.activation_lag_threshold, 3.0);
+}
+
+#[test]
+fn inline_host_and_host_from_env() {
+    for key in ["host", "hostFromEnv"] {
+        let spec = parse(&[
+            ("source", "rabbitmq"),
+            (key, "amqp://u:secret@127.0.0.1:5672/%2f"),
+            ("queueName", "jobs"),
+        ])
+        .unwrap();
+        let q = rabbit(&spec);
+        assert_eq!(q.endpoint.cluster, None);
+        assert_eq!(q.endpoint.uri.redacted(), "amqp://u:***@127.0.0.1:5672/%2f");
+        assert_eq!(spec.metric_name.as_str(), "rabbitmq-jobs");
+        assert!(!format!("{spec:?}").contains("secret"));
+    }
+}
+
+#[test]
+fn activity_is_strictly_greater_than_the_threshold() {
+    let spec = parse(&with(&[("activationLagThreshold", "5")])).unwrap();
+    assert!(!spec.is_active(5));
+    assert!(spec.is_active(6));
+    let spec = parse(&BASE).unwrap();
+    assert!(!spec.is_active(0));
+    assert!(spec.is_active(1));
+}
+
+#[test]
+fn keda_keys_are_ignored() {
+    let spec = parse(&with(&[
+        ("scalerAddress", "lagscale.keda:6000"),
+        ("enableTLS", "true"),
+        ("unsafeSsl", "false"),
+    ]));
+    assert!(spec.is_ok(), "{spec:?}");
+}
+
+#[test]
+fn same_metadata_same_spec() {
+    assert_eq!(parse(&BASE).unwrap(), parse(&BASE).unwrap());
+}
+
+/// Every error, with the words it must contain: the key, the value, what was expected.
+#[test]
+fn errors_name_key_value_and_expectation() {
+    let cases: Vec<(Vec<(&str, &str)>, &[&str])> = vec![
+        (vec![("cluster", "main"), ("queueName", "q")], &["source: missing", "rabbitmq"]),
+        (with(&[("source", "kafka")]), &["source", "\"kafka\"", "one of: rabbitmq"]),
+        (with(&[("lagTreshold", "5")]), &["unknown key \"lagTreshold\"", "did you mean `lagThreshold`"]),
+        (with(&[("foo", "bar")]), &["unknown key \"foo\""]),
+        (vec![("source", "rabbitmq"), ("queueName", "q")], &["cluster: missing", "host"]),
+        (with(&[("host", "amqp://h")]), &["cluster and host are both set"]),
+        (with(&[("cluster", "nope")]), &["cluster", "\"nope\"", "known: main"]),
+        (
+            vec![("source", "rabbitmq"), ("host", "http://u:pw@h"), ("queueName", "q")],
+            &["host", "http://u:***@h", "AMQP URI"],
+        ),
+        (
+            vec![("source", "rabbitmq"), ("host", "amqp://a"), ("hostFromEnv", "amqp://b"), ("queueName", "q")],
+            &["host and hostFromEnv are both set"],
+        ),
+        (vec![("source", "rabbitmq"), ("cluster", "main")], &["queueName: missing"]),
+        (with(&[("queueName", "  ")]), &["queueName: missing"]),
+        (with(&[("lagThreshold", "abc")]), &["lagThreshold", "\"abc\"", "a number > 0"]),
+        (with(&[("lagThreshold", "0")]), &["lagThreshold", "\"0\"", "a number > 0"]),
+        (with(&[("lagThreshold", "NaN")]), &["lagThreshold", "\"NaN\""]),
+        (with(&[("value", "-1")]), &["value", "\"-1\"", "a number > 0"]),
+        (with(&[("lagThreshold", "5"), ("value", "5")]), &["lagThreshold and value are both set"]),
+        (with(&[("activationLagThreshold", "-1")]), &["activationLagThreshold", "\"-1\"", ">= 0"]),
+        (with(&[("activationValue", "x")]), &["activationValue", "\"x\""]),
+        (with(&[("transform", "log10")]), &["transform", "\"log10\"", "one of: none, log2"]),
+        (with(&[("transform", "log2"), ("lagThreshold", "1")]), &["lagThreshold", "\"1\"", "> 1 with transform: log2"]),
+        (with(&[("transform", "log2"), ("value", "0.5")]), &["value", "\"0.5\"", "> 1"]),
+        (with(&[("transform", "log2"), ("log2Multiplier", "0")]), &["log2Multiplier", "\"0\"", "a number > 0"]),
+        (with(&[("transform", "log2"), ("log2Multiplier", "inf")]), &["log2Multiplier", "\"inf\""]),
+        (with(&[("log2Multiplier", "7")]), &["log2Multiplier", "transform: none"]),
+        (with(&[("metricName", "a/b")]), &["metricName", "\"a/b\"", "without `/`"]),
+        (with(&[("metricName", "..")]), &["metricName", "\"..\""]),
+    ];
+    for (pairs, words) in cases {
+        let error = parse(&pairs).expect_err(&format!("{pairs:?} should fail")).to_string();
+        for word in words {
+            assert!(error.contains(word), "{pairs:?}: {error:?} should contain {word:?}");
+        }
+    }
+}
+
+#[test]
+fn errors_never_show_passwords() {
+    let cases = [
+        vec![("source", "rabbitmq"), ("host", "amqp://u:hunter2@h:notaport"), ("queueName", "q")],
+        vec![("source", "rabbitmq"), ("host", "amqp://u:hunter2@h"), ("cluster", "main"), ("queueName", "q")],
+        vec![("source", "rabbitmq"), ("host", "amqp://u:hunter2@h"), ("queueName", "q"), ("lagThreshold", "x")],
+    ];
+    for pairs in cases {
+        let error = parse(&pairs).unwrap_err().to_string();
+        assert!(!error.contains("hunter2"), "{error}");
+    }
+}
