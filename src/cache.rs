@@ -104,15 +104,10 @@ mod tests {
 
     use super::*;
 
-    fn counting_fetch(
-        calls: &AtomicUsize,
-        value: u64,
-    ) -> impl Future<Output = u64> + '_ {
-        async move {
-            calls.fetch_add(1, Ordering::SeqCst);
-            tokio::time::sleep(Duration::from_millis(100)).await; // a broker round trip
-            value
-        }
+    async fn counting_fetch(calls: &AtomicUsize, value: u64) -> u64 {
+        calls.fetch_add(1, Ordering::SeqCst);
+        tokio::time::sleep(Duration::from_millis(100)).await; // a broker round trip
+        value
     }
 
     #[tokio::test(start_paused = true)]
@@ -133,7 +128,13 @@ mod tests {
     async fn values_expire_after_ttl() {
         let cache: SingleFlight<&str, u64> = SingleFlight::new(Duration::from_secs(2));
         let calls = AtomicUsize::new(0);
-        assert_eq!(cache.get_or_fetch(&"q", || counting_fetch(&calls, 1)).await.0, 1);
+        assert_eq!(
+            cache
+                .get_or_fetch(&"q", || counting_fetch(&calls, 1))
+                .await
+                .0,
+            1
+        );
         tokio::time::advance(Duration::from_millis(1_900)).await;
         let (value, lookup) = cache.get_or_fetch(&"q", || counting_fetch(&calls, 2)).await;
         assert_eq!((value, lookup), (1, Lookup::Hit));
@@ -158,7 +159,8 @@ mod tests {
 
     #[tokio::test(start_paused = true)]
     async fn a_cancelled_fetch_is_taken_over_by_a_waiter() {
-        let cache: Arc<SingleFlight<&str, u64>> = Arc::new(SingleFlight::new(Duration::from_secs(2)));
+        let cache: Arc<SingleFlight<&str, u64>> =
+            Arc::new(SingleFlight::new(Duration::from_secs(2)));
         let first = {
             let cache = cache.clone();
             tokio::spawn(async move {

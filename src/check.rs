@@ -23,7 +23,9 @@ pub fn parse_key_value(arg: &str) -> Result<(String, String), String> {
         Some((key, value)) if !key.trim().is_empty() => {
             Ok((key.trim().to_owned(), value.to_owned()))
         }
-        _ => Err(format!("{arg:?} is not KEY=VALUE (for example queueName=jobs)")),
+        _ => Err(format!(
+            "{arg:?} is not KEY=VALUE (for example queueName=jobs)"
+        )),
     }
 }
 

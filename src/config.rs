@@ -173,7 +173,8 @@ fn is_only_comments(text: &str) -> bool {
 
 fn amqp_uri<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AmqpUri, D::Error> {
     let raw = String::deserialize(deserializer)?;
-    let value = interpolate(&raw, |name| std::env::var(name).ok()).map_err(serde::de::Error::custom)?;
+    let value =
+        interpolate(&raw, |name| std::env::var(name).ok()).map_err(serde::de::Error::custom)?;
     AmqpUri::parse(&value).map_err(|reason| {
         serde::de::Error::custom(format!(
             "{} is not a valid AMQP URI: {reason}",
@@ -197,15 +198,15 @@ pub fn interpolate(text: &str, lookup: impl Fn(&str) -> Option<String>) -> Resul
                 .find('}')
                 .ok_or_else(|| "`${` without a closing `}`".to_owned())?;
             let name = &tail[..end];
-            let valid = !name.is_empty()
-                && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            let valid =
+                !name.is_empty() && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
             if !valid {
                 return Err(format!(
                     "${{{name}}} is not a valid environment variable reference; expected ${{NAME}} with letters, digits and _"
                 ));
             }
-            let value = lookup(name)
-                .ok_or_else(|| format!("environment variable {name} is not set"))?;
+            let value =
+                lookup(name).ok_or_else(|| format!("environment variable {name} is not set"))?;
             out.push_str(&value);
             rest = &tail[end + 1..];
         } else {

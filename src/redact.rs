@@ -36,7 +36,10 @@ mod tests {
     #[test]
     fn passwords_are_replaced() {
         let table = [
-            ("amqp://guest:guest@127.0.0.1:5672/%2f", "amqp://guest:***@127.0.0.1:5672/%2f"),
+            (
+                "amqp://guest:guest@127.0.0.1:5672/%2f",
+                "amqp://guest:***@127.0.0.1:5672/%2f",
+            ),
             ("amqps://u:p%40ss@host/vh?x=1", "amqps://u:***@host/vh?x=1"),
             ("amqp://u:pa@ss@host", "amqp://u:***@host"),
             ("amqp://user@host/", "amqp://user@host/"),

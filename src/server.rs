@@ -60,7 +60,9 @@ pub async fn serve(
         streams_shutdown.cancel();
     };
 
-    tracing::info!(addr = ?listener.local_addr().ok(), "serving gRPC");
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving gRPC");
+    }
     tonic::transport::Server::builder()
         .add_service(health_service)
         .add_service(reflection_v1)

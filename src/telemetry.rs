@@ -1,4 +1,7 @@
-//! Logging setup: tracing to stderr, level from `RUST_LOG` (default `info`).
+//! Logging setup: tracing to stderr, level from `RUST_LOG` (default `info`), colours only when
+//! stderr is a terminal.
+
+use std::io::IsTerminal;
 
 use tracing_subscriber::EnvFilter;
 
@@ -8,5 +11,6 @@ pub fn init() {
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }

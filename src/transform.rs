@@ -91,7 +91,10 @@ mod tests {
         ];
         for (lag, want) in table {
             let got = log2(7.0).metric(lag);
-            assert!((got - want).abs() < 5e-5, "lag {lag}: got {got}, want {want}");
+            assert!(
+                (got - want).abs() < 5e-5,
+                "lag {lag}: got {got}, want {want}"
+            );
         }
     }
 

@@ -36,13 +36,18 @@ clusters:
     assert_eq!(config.broker_timeouts().connect, Duration::from_millis(300));
     assert_eq!(config.broker_timeouts().query, Duration::from_millis(400));
     let ClusterProfile::Rabbitmq(profile) = &config.clusters["main"];
-    assert_eq!(profile.uri.redacted(), "amqp://guest:***@127.0.0.1:5672/%2f");
+    assert_eq!(
+        profile.uri.redacted(),
+        "amqp://guest:***@127.0.0.1:5672/%2f"
+    );
     assert!(!format!("{config:?}").contains("guest@"));
 }
 
 #[test]
 fn unknown_fields_name_the_field_and_line() {
-    let error = parse("cache_ttl_ms: 5\ncache_tll_ms: 5\n").unwrap_err().to_string();
+    let error = parse("cache_ttl_ms: 5\ncache_tll_ms: 5\n")
+        .unwrap_err()
+        .to_string();
     assert!(error.contains("unknown field `cache_tll_ms`"), "{error}");
     assert!(error.contains("line 2"), "{error}");
     let error = parse("clusters:\n  a:\n    rabbitmq:\n      url: amqp://h\n")
@@ -50,8 +55,13 @@ fn unknown_fields_name_the_field_and_line() {
         .to_string();
     assert!(error.contains("unknown field `url`"), "{error}");
     assert!(error.contains("line 4"), "{error}");
-    let error = parse("clusters:\n  a:\n    kafka: {}\n").unwrap_err().to_string();
-    assert!(error.contains("unknown field `kafka`, expected `rabbitmq`"), "{error}");
+    let error = parse("clusters:\n  a:\n    kafka: {}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("unknown field `kafka`, expected `rabbitmq`"),
+        "{error}"
+    );
     let error = parse("clusters:\n  a: {}\n").unwrap_err().to_string();
     assert!(error.contains("expected `rabbitmq`"), "{error}");
 }
@@ -79,14 +89,25 @@ fn environment_variables_are_interpolated() {
     assert_eq!(interpolate("a$$b$c", lookup).unwrap(), "a$b$c");
     let missing = interpolate("${NOPE}", lookup).unwrap_err();
     assert!(missing.contains("NOPE is not set"), "{missing}");
-    assert!(interpolate("${BAD NAME}", lookup).unwrap_err().contains("not a valid"));
-    assert!(interpolate("${OPEN", lookup).unwrap_err().contains("closing"));
+    assert!(
+        interpolate("${BAD NAME}", lookup)
+            .unwrap_err()
+            .contains("not a valid")
+    );
+    assert!(
+        interpolate("${OPEN", lookup)
+            .unwrap_err()
+            .contains("closing")
+    );
 }
 
 #[test]
 fn missing_environment_variable_in_file_names_it() {
     let text = "clusters:\n  a:\n    rabbitmq:\n      uri: amqp://u:${LAGSCALE_TEST_UNSET_VAR}@h\n";
     let error = parse(text).unwrap_err().to_string();
-    assert!(error.contains("LAGSCALE_TEST_UNSET_VAR is not set"), "{error}");
+    assert!(
+        error.contains("LAGSCALE_TEST_UNSET_VAR is not set"),
+        "{error}"
+    );
     assert!(error.contains("line 4"), "{error}");
 }

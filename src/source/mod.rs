@@ -88,6 +88,11 @@ impl Sources {
         }
     }
 
+    /// How many AMQP connections are open right now (one per profile and vhost in use).
+    pub async fn rabbitmq_connections(&self) -> usize {
+        self.rabbitmq.open_connections().await
+    }
+
     /// How many broker queries were sent since start.
     pub fn queries_sent(&self) -> u64 {
         self.queries_sent.load(Ordering::Relaxed)

@@ -131,7 +131,10 @@ mod tests {
     fn suggestions() {
         assert_eq!(suggest("lagTreshold"), Some("lagThreshold"));
         assert_eq!(suggest("queuename"), Some("queueName"));
-        assert_eq!(suggest("activationLagTreshold"), Some("activationLagThreshold"));
+        assert_eq!(
+            suggest("activationLagTreshold"),
+            Some("activationLagThreshold")
+        );
         assert_eq!(suggest("scaleraddress"), Some("scalerAddress"));
         assert_eq!(suggest("completelyDifferent"), None);
     }

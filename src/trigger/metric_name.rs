@@ -79,7 +79,10 @@ mod tests {
 
     #[test]
     fn derived_names() {
-        assert_eq!(MetricName::derive(&["rabbitmq", "jobs"]).as_str(), "rabbitmq-jobs");
+        assert_eq!(
+            MetricName::derive(&["rabbitmq", "jobs"]).as_str(),
+            "rabbitmq-jobs"
+        );
         let odd = MetricName::derive(&["rabbitmq", "Orders/EU %1"]);
         assert!(odd.as_str().starts_with("rabbitmq-orders-eu--1-"), "{odd}");
         assert!(MetricName::parse(odd.as_str()).is_ok());

@@ -45,17 +45,19 @@ impl TriggerSpec {
     ) -> Result<TriggerSpec, TriggerError> {
         let mut md = Metadata::new(metadata)?;
         let source_value = md.required(keys::SOURCE, SourceKind::EXPECTED)?;
-        let source = SourceKind::parse(source_value)
-            .ok_or_else(|| TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED))?;
+        let source = SourceKind::parse(source_value).ok_or_else(|| {
+            TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED)
+        })?;
         let query = match source {
-            SourceKind::Rabbitmq => SourceQuery::Rabbitmq(rabbitmq::parse_query(&mut md, clusters)?),
+            SourceKind::Rabbitmq => {
+                SourceQuery::Rabbitmq(rabbitmq::parse_query(&mut md, clusters)?)
+            }
         };
 
-        let (threshold_key, lag_threshold) =
-            match md.either(keys::LAG_THRESHOLD, keys::VALUE)? {
-                Some((key, value)) => (key, number(key, value, "a number > 0", |n| n > 0.0)?),
-                None => (keys::LAG_THRESHOLD, DEFAULT_LAG_THRESHOLD),
-            };
+        let (threshold_key, lag_threshold) = match md.either(keys::LAG_THRESHOLD, keys::VALUE)? {
+            Some((key, value)) => (key, number(key, value, "a number > 0", |n| n > 0.0)?),
+            None => (keys::LAG_THRESHOLD, DEFAULT_LAG_THRESHOLD),
+        };
         let activation_lag_threshold =
             match md.either(keys::ACTIVATION_LAG_THRESHOLD, keys::ACTIVATION_VALUE)? {
                 Some((key, value)) => number(key, value, "a number >= 0", |n| n >= 0.0)?,
@@ -121,7 +123,9 @@ fn parse_transform(md: &mut Metadata<'_>) -> Result<Transform, TriggerError> {
                     .parse()
                     .ok()
                     .and_then(Multiplier::new)
-                    .ok_or_else(|| TriggerError::invalid(keys::LOG2_MULTIPLIER, value, "a number > 0"))?,
+                    .ok_or_else(|| {
+                        TriggerError::invalid(keys::LOG2_MULTIPLIER, value, "a number > 0")
+                    })?,
                 None => Multiplier::ONE,
             };
             Ok(Transform::Log2 { multiplier })

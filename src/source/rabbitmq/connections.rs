@@ -131,12 +131,21 @@ impl SharedConnection {
             reset(live);
         }
         if live.is_none() {
-            let properties = ConnectionProperties::default().with_connection_name("lagscale".into());
+            let properties =
+                ConnectionProperties::default().with_connection_name("lagscale".into());
             let uri = self.uri.to_lapin(self.vhost.as_deref());
-            let connection = timeout(timeouts.connect, lapin::Connection::connect_uri(uri, properties))
-                .await
-                .map_err(|_| self.unreachable(format!("connect timed out after {} ms", timeouts.connect.as_millis())))?
-                .map_err(|e| self.connect_failed(e))?;
+            let connection = timeout(
+                timeouts.connect,
+                lapin::Connection::connect_uri(uri, properties),
+            )
+            .await
+            .map_err(|_| {
+                self.unreachable(format!(
+                    "connect timed out after {} ms",
+                    timeouts.connect.as_millis()
+                ))
+            })?
+            .map_err(|e| self.connect_failed(e))?;
             tracing::info!(endpoint = %self.label, vhost = ?self.vhost, "AMQP connection opened");
             *live = Some(Live {
                 connection,
@@ -168,7 +177,12 @@ impl SharedConnection {
         }
     }
 
-    fn declare_failed(&self, live: &mut Option<Live>, queue: &str, error: lapin::Error) -> SourceError {
+    fn declare_failed(
+        &self,
+        live: &mut Option<Live>,
+        queue: &str,
+        error: lapin::Error,
+    ) -> SourceError {
         if let Some(l) = live.as_mut() {
             l.channel = None;
         }

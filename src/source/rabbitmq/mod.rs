@@ -79,7 +79,11 @@ pub fn parse_query(
                     name,
                     format!(
                         "the name of a connection profile in the config file (known: {})",
-                        if known.is_empty() { "none".to_owned() } else { known.join(", ") }
+                        if known.is_empty() {
+                            "none".to_owned()
+                        } else {
+                            known.join(", ")
+                        }
                     ),
                 ));
             }

@@ -34,7 +34,9 @@ impl AmqpUri {
         if !(raw.starts_with("amqp://") || raw.starts_with("amqps://")) {
             return Err("the scheme must be amqp:// or amqps://".to_owned());
         }
-        let mut parsed: AMQPUri = raw.parse().map_err(|e: String| e.replace(raw, &redact_uri(raw)))?;
+        let mut parsed: AMQPUri = raw
+            .parse()
+            .map_err(|e: String| e.replace(raw, &redact_uri(raw)))?;
         if let Some(host) = ip_host(raw) {
             // lapin's parser reads only DNS names and falls back to localhost for IP addresses.
             parsed.authority.host = host;
@@ -74,7 +76,9 @@ fn ip_host(raw: &str) -> Option<String> {
     } else {
         &host_port[..host_port.rfind(':').unwrap_or(host_port.len())]
     };
-    host.parse::<std::net::IpAddr>().ok().map(|ip| ip.to_string())
+    host.parse::<std::net::IpAddr>()
+        .ok()
+        .map(|ip| ip.to_string())
 }
 
 impl fmt::Debug for AmqpUri {
@@ -122,7 +126,11 @@ mod tests {
         assert_eq!(lapin.authority.host, "rabbit.example");
         assert_eq!(lapin.vhost, "prod");
         assert_eq!(
-            AmqpUri::parse("amqp://[::1]:5672").unwrap().to_lapin(None).authority.host,
+            AmqpUri::parse("amqp://[::1]:5672")
+                .unwrap()
+                .to_lapin(None)
+                .authority
+                .host,
             "::1"
         );
     }

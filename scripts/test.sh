@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The one test command (README "Run the tests"): makes sure RabbitMQ runs on 127.0.0.1:5672,
+# then checks formatting and lints and runs every test.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+bash scripts/ensure-rabbitmq.sh
+cargo fmt --all -- --check
+cargo clippy --all-targets --locked -- -D warnings
+cargo test --locked

@@ -1,0 +1,284 @@
+//! The `lagscale` binary as a user runs it: `check` and `serve` (with SIGTERM).
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+use crate::support::rabbit;
+
+const BIN: &str = env!("CARGO_BIN_EXE_lagscale");
+const PASSWORD: &str = "pa55-w0rd-never-shown";
+
+fn lagscale(args: &[&str]) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("RUST_LOG", "debug")
+        .env_remove("LAGSCALE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+fn closed_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[test]
+fn help_for_every_command() {
+    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+        let output = lagscale(args);
+        assert!(output.status.success(), "{args:?}: {}", text(&output));
+        assert!(text(&output).contains("Usage"), "{args:?}");
+    }
+}
+
+#[tokio::test]
+async fn check_prints_spec_lag_metric_and_activity() {
+    let queue = rabbit::TestQueue::new("cli").await;
+    queue.publish(8).await;
+    let queue_name = format!("queueName={}", queue.name);
+    let host = format!("host={}", rabbit::uri());
+    let output = lagscale(&[
+        "check",
+        "--set",
+        "source=rabbitmq",
+        "--set",
+        &host,
+        "--set",
+        &queue_name,
+        "--set",
+        "transform=log2",
+        "--set",
+        "lagThreshold=64",
+        "--set",
+        "activationLagThreshold=7",
+    ]);
+    let out = text(&output);
+    assert!(output.status.success(), "{out}");
+    assert!(
+        out.contains("target:      6 (targetSizeFloat; targetSize 6)"),
+        "{out}"
+    );
+    assert!(out.contains("lag:         8 messages"), "{out}");
+    assert!(
+        out.contains("metric:      3 (metricValueFloat; metricValue 3)"),
+        "{out}"
+    );
+    assert!(out.contains("active:      true"), "{out}");
+    assert!(!out.contains("guest:guest"), "{out}");
+    queue.delete().await;
+}
+
+#[test]
+fn check_reports_a_missing_queue_as_not_found() {
+    let output = lagscale(&[
+        "check",
+        "--set",
+        "source=rabbitmq",
+        "--set",
+        "host=amqp://guest:guest@127.0.0.1:5672/%2f",
+        "--set",
+        "queueName=lagscale-cli-no-such-queue",
+    ]);
+    assert!(!output.status.success());
+    let out = text(&output);
+    // The spec is printed before the broker is asked.
+    assert!(
+        out.contains("metric name: rabbitmq-lagscale-cli-no-such-queue"),
+        "{out}"
+    );
+    assert!(out.contains("target:      10"), "{out}");
+    assert!(
+        out.contains(r#"queue "lagscale-cli-no-such-queue" in vhost "/" not found"#),
+        "{out}"
+    );
+    assert!(out.contains("NotFound"), "{out}");
+    assert!(!out.contains("guest:guest"), "{out}");
+}
+
+#[test]
+fn check_reports_bad_metadata_with_the_key() {
+    let output = lagscale(&[
+        "check",
+        "--set",
+        "source=rabbitmq",
+        "--set",
+        "host=amqp://h",
+        "--set",
+        "queueName=q",
+        "--set",
+        "lagTreshold=5",
+    ]);
+    assert!(!output.status.success());
+    let out = text(&output);
+    assert!(out.contains("did you mean `lagThreshold`"), "{out}");
+    assert!(out.contains("InvalidArgument"), "{out}");
+    let output = lagscale(&["check", "--set", "noequals"]);
+    assert!(!output.status.success());
+    assert!(text(&output).contains("KEY=VALUE"));
+}
+
+#[test]
+fn passwords_never_reach_output_or_logs() {
+    let port = closed_port();
+    let dir = std::env::temp_dir().join(format!("lagscale-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!("clusters:\n  main:\n    rabbitmq:\n      uri: amqp://user:${{LAGSCALE_TEST_PW}}@127.0.0.1:{port}/%2f\n"),
+    )
+    .unwrap();
+    let runs = [
+        vec![
+            "check".to_owned(),
+            "--set".into(),
+            "source=rabbitmq".into(),
+            "--set".into(),
+            "cluster=main".into(),
+            "--set".into(),
+            "queueName=q".into(),
+        ],
+        vec![
+            "check".to_owned(),
+            "--set".into(),
+            "source=rabbitmq".into(),
+            "--set".into(),
+            format!("host=amqp://user:{PASSWORD}@127.0.0.1:{port}/%2f"),
+            "--set".into(),
+            "queueName=q".into(),
+        ],
+        vec![
+            "check".to_owned(),
+            "--set".into(),
+            "source=rabbitmq".into(),
+            "--set".into(),
+            format!("host=amqp://user:{PASSWORD}@127.0.0.1:notaport"),
+            "--set".into(),
+            "queueName=q".into(),
+        ],
+    ];
+    for args in runs {
+        let output = Command::new(BIN)
+            .arg("--config")
+            .arg(&config)
+            .args(&args)
+            .env("RUST_LOG", "trace")
+            .env("LAGSCALE_TEST_PW", PASSWORD)
+            .output()
+            .unwrap();
+        let out = text(&output);
+        assert!(!output.status.success(), "{args:?}: {out}");
+        assert!(out.contains("user:***@"), "{args:?}: {out}");
+        assert!(
+            !out.contains(PASSWORD),
+            "{args:?} leaked the password: {out}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn config_errors_name_field_and_line() {
+    let dir = std::env::temp_dir().join(format!("lagscale-cfg-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(&config, "cache_ttl_ms: 100\nlisten: 0.0.0.0:1\n").unwrap();
+    let output = lagscale(&["--config", config.to_str().unwrap(), "serve"]);
+    assert!(!output.status.success());
+    let out = text(&output);
+    assert!(
+        out.contains("unknown field `listen`") && out.contains("line 2"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+/// `lagscale serve` answers on its port and exits cleanly on SIGTERM.
+#[test]
+fn serve_answers_and_stops_on_sigterm() {
+    let mut child = Command::new(BIN)
+        .args(["serve", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "info")
+        .env_remove("LAGSCALE_CONFIG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    // Read the log on a thread, so that a server that never logs its address fails the test
+    // instead of hanging it.
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if let Some(at) = line.find("addr=") {
+                let _ = tx.send(
+                    line[at + 5..]
+                        .split_whitespace()
+                        .next()
+                        .unwrap_or("")
+                        .to_owned(),
+                );
+            }
+        }
+    });
+    let addr = match rx.recv_timeout(Duration::from_secs(30)) {
+        Ok(addr) => addr,
+        Err(_) => {
+            let _ = child.kill();
+            panic!("serve did not log its address within 30 s");
+        }
+    };
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use lagscale::proto::ScaledObjectRef;
+        use lagscale::proto::external_scaler_client::ExternalScalerClient;
+        let mut client = ExternalScalerClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let request = ScaledObjectRef {
+            name: "orders".into(),
+            namespace: "default".into(),
+            scaler_metadata: [
+                ("source", "rabbitmq"),
+                ("host", "amqp://127.0.0.1"),
+                ("queueName", "jobs"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect(),
+        };
+        let spec = client.get_metric_spec(request).await.unwrap().into_inner();
+        assert_eq!(spec.metric_specs[0].metric_name, "rabbitmq-jobs");
+    });
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let deadline = Instant::now() + Duration::from_secs(15);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            panic!("serve did not exit within 15 s of SIGTERM");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+}

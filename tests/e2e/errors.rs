@@ -1,0 +1,192 @@
+//! Bad metadata, missing queues and unreachable brokers: clear statuses, never hangs.
+
+use std::time::{Duration, Instant};
+
+use lagscale::config::Config;
+use tonic::Code;
+
+use crate::support::rabbit::{TestQueue, uri};
+use crate::support::{TestServer, config, metrics_request, so};
+
+#[tokio::test]
+async fn bad_metadata_is_invalid_argument_naming_the_key() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[
+                ("source", "rabbitmq"),
+                ("host", "amqp://127.0.0.1"),
+                ("queueName", "q"),
+                ("lagTreshold", "5"),
+            ],
+            "did you mean `lagThreshold`",
+        ),
+        (
+            &[("source", "rabbitmq"), ("host", "amqp://127.0.0.1")],
+            "queueName: missing",
+        ),
+        (
+            &[
+                ("source", "rabbitmq"),
+                ("host", "amqp://127.0.0.1"),
+                ("queueName", "q"),
+                ("lagThreshold", "ten"),
+            ],
+            "lagThreshold: \"ten\"",
+        ),
+        (
+            &[("source", "nats"), ("queueName", "q")],
+            "source: \"nats\"",
+        ),
+    ];
+    for (metadata, words) in cases {
+        let so = so("bad", metadata);
+        let statuses = [
+            client.get_metric_spec(so.clone()).await.unwrap_err(),
+            client.is_active(so.clone()).await.unwrap_err(),
+            client
+                .get_metrics(metrics_request(so.clone(), ""))
+                .await
+                .unwrap_err(),
+            client.stream_is_active(so.clone()).await.unwrap_err(),
+            client.stream_metric_spec(so.clone()).await.unwrap_err(),
+        ];
+        for status in statuses {
+            assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+            assert!(
+                status.message().contains(words),
+                "{status:?} should contain {words:?}"
+            );
+        }
+    }
+    assert_eq!(
+        server.queries_sent(),
+        0,
+        "bad metadata never reaches a broker"
+    );
+}
+
+#[tokio::test]
+async fn missing_queue_is_not_found_and_the_connection_survives() {
+    let queue = TestQueue::new("exists").await;
+    queue.publish(4).await;
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let missing = so(
+        "missing",
+        &[
+            ("source", "rabbitmq"),
+            ("host", uri().as_str()),
+            ("queueName", "lagscale-no-such-queue"),
+        ],
+    );
+    let present = so("present", &queue.metadata(&[]));
+
+    for _ in 0..3 {
+        let status = client
+            .get_metrics(metrics_request(missing.clone(), ""))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::NotFound, "{status:?}");
+        assert!(
+            status.message().contains("lagscale-no-such-queue"),
+            "{status:?}"
+        );
+        assert!(!status.message().contains("guest:guest"), "{status:?}");
+        // The broker closed the channel; the next query on the same connection still works.
+        let value = client
+            .get_metrics(metrics_request(present.clone(), ""))
+            .await
+            .unwrap();
+        assert_eq!(value.into_inner().metric_values[0].metric_value_float, 4.0);
+    }
+    assert_eq!(server.scaler.sources().rabbitmq_connections().await, 1);
+    queue.delete().await;
+}
+
+/// A profile pointing at a closed port: Unavailable well inside KEDA's 3 s, while
+/// GetMetricSpec (metadata only) keeps answering so that KEDA's fallback can fire.
+#[tokio::test]
+async fn unreachable_broker_is_unavailable_and_spec_still_answers() {
+    let closed_port = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let config = Config {
+        clusters: crate::support::clusters(&[(
+            "down",
+            &format!("amqp://guest:guest@127.0.0.1:{closed_port}/%2f"),
+        )]),
+        ..config()
+    };
+    let server = TestServer::start(config).await;
+    let mut client = server.client().await;
+    let so = so(
+        "orders",
+        &[
+            ("source", "rabbitmq"),
+            ("cluster", "down"),
+            ("queueName", "jobs"),
+        ],
+    );
+
+    let started = Instant::now();
+    let status = client
+        .get_metrics(metrics_request(so.clone(), ""))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(status.message().contains("cluster \"down\""), "{status:?}");
+    assert!(!status.message().contains("guest:guest"), "{status:?}");
+
+    let status = client.is_active(so.clone()).await.unwrap_err();
+    assert_eq!(status.code(), Code::Unavailable);
+
+    let spec = client.get_metric_spec(so).await.unwrap().into_inner();
+    assert_eq!(spec.metric_specs[0].metric_name, "rabbitmq-down-jobs");
+    assert_eq!(spec.metric_specs[0].target_size_float, 10.0);
+}
+
+/// A broker that accepts TCP but never answers: the connect timeout bounds the call.
+#[tokio::test]
+async fn silent_broker_is_unavailable_after_the_connect_timeout() {
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = silent.local_addr().unwrap().port();
+    let config = Config {
+        broker_connect_timeout_ms: 300,
+        ..config()
+    };
+    let server = TestServer::start(config).await;
+    let mut client = server.client().await;
+    let host = format!("amqp://127.0.0.1:{port}/%2f");
+    let so = so(
+        "orders",
+        &[
+            ("source", "rabbitmq"),
+            ("host", host.as_str()),
+            ("queueName", "jobs"),
+        ],
+    );
+    let started = Instant::now();
+    let status = client
+        .get_metrics(metrics_request(so, ""))
+        .await
+        .unwrap_err();
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "took {:?}",
+        started.elapsed()
+    );
+    assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+    assert!(
+        status.message().contains("timed out after 300 ms"),
+        "{status:?}"
+    );
+    drop(silent);
+}

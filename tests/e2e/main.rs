@@ -1,0 +1,11 @@
+//! End-to-end tests: the real lagscale server on 127.0.0.1:0, called with a tonic client
+//! generated from proto/externalscaler.proto, against the real RabbitMQ on 127.0.0.1:5672
+//! (the README's test command makes sure it runs).
+
+mod activity;
+mod cli;
+mod connections;
+mod errors;
+mod grpc;
+mod metrics;
+mod support;

@@ -1,0 +1,147 @@
+//! Test support: the real server on 127.0.0.1:0, a generated client, the real RabbitMQ, and a
+//! TCP proxy that can cut connections.
+
+pub mod proxy;
+pub mod rabbit;
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use lagscale::config::Config;
+use lagscale::proto::external_scaler_client::ExternalScalerClient;
+use lagscale::proto::{GetMetricsRequest, ScaledObjectRef};
+use lagscale::scaler::Scaler;
+use lagscale::server::ServeError;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tonic::transport::Channel;
+
+/// A running lagscale server.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub scaler: Arc<Scaler>,
+    shutdown: Option<oneshot::Sender<()>>,
+    task: Option<JoinHandle<Result<(), ServeError>>>,
+}
+
+impl TestServer {
+    /// Starts the server with `config` (its listen_addr is ignored: 127.0.0.1:0 is used).
+    pub async fn start(config: Config) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let scaler = Scaler::new(config);
+        let (tx, rx) = oneshot::channel::<()>();
+        let task = tokio::spawn(lagscale::server::serve(listener, scaler.clone(), async {
+            let _ = rx.await;
+        }));
+        TestServer {
+            addr,
+            scaler,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    pub async fn client(&self) -> ExternalScalerClient<Channel> {
+        ExternalScalerClient::new(self.channel().await)
+    }
+
+    pub async fn channel(&self) -> Channel {
+        Channel::from_shared(format!("http://{}", self.addr))
+            .unwrap()
+            .connect()
+            .await
+            .unwrap()
+    }
+
+    /// Starts a graceful shutdown and waits for the server to return.
+    pub async fn shut_down(&mut self) -> Result<(), ServeError> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        match self.task.take() {
+            Some(task) => task.await.unwrap(),
+            None => Ok(()),
+        }
+    }
+
+    pub fn queries_sent(&self) -> u64 {
+        self.scaler.sources().queries_sent()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+}
+
+/// A config for tests: no caching across calls unless a test asks for it, fast streams.
+pub fn config() -> Config {
+    Config {
+        cache_ttl_ms: 1,
+        stream_check_interval_ms: 20,
+        ..Config::default()
+    }
+}
+
+/// A ScaledObjectRef with the given metadata.
+pub fn so<K: AsRef<str>, V: AsRef<str>>(name: &str, metadata: &[(K, V)]) -> ScaledObjectRef {
+    ScaledObjectRef {
+        name: name.to_owned(),
+        namespace: "test".to_owned(),
+        scaler_metadata: metadata
+            .iter()
+            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
+            .collect::<HashMap<_, _>>(),
+    }
+}
+
+pub fn metrics_request(so: ScaledObjectRef, metric_name: &str) -> GetMetricsRequest {
+    GetMetricsRequest {
+        scaled_object_ref: Some(so),
+        metric_name: metric_name.to_owned(),
+    }
+}
+
+/// Polls `check` until it returns `Some`, or fails the test after `within`.
+pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        if let Some(value) = check().await {
+            return value;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out after {within:?} waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+/// Connection profiles for a config: `(name, amqp uri)`.
+pub fn clusters(
+    profiles: &[(&str, &str)],
+) -> std::collections::BTreeMap<String, lagscale::config::ClusterProfile> {
+    profiles
+        .iter()
+        .map(|(name, uri)| {
+            let profile = lagscale::config::RabbitmqProfile {
+                uri: lagscale::source::rabbitmq::AmqpUri::parse(uri).unwrap(),
+            };
+            (
+                (*name).to_owned(),
+                lagscale::config::ClusterProfile::Rabbitmq(profile),
+            )
+        })
+        .collect()
+}

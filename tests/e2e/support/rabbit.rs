@@ -1,0 +1,108 @@
+//! The real RabbitMQ the test command starts: queues with known contents.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use lapin::options::{
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
+    QueuePurgeOptions,
+};
+use lapin::types::FieldTable;
+use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
+
+/// The broker's URI; `LAGSCALE_TEST_AMQP` overrides the local default.
+pub fn uri() -> String {
+    std::env::var("LAGSCALE_TEST_AMQP")
+        .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
+}
+
+/// A queue of its own for one test, deleted on drop (best effort).
+pub struct TestQueue {
+    pub name: String,
+    connection: Connection,
+    channel: Channel,
+}
+
+impl TestQueue {
+    pub async fn new(label: &str) -> TestQueue {
+        static NEXT: AtomicU32 = AtomicU32::new(0);
+        let name = format!(
+            "lagscale-test-{label}-{}-{}",
+            std::process::id(),
+            NEXT.fetch_add(1, Ordering::Relaxed)
+        );
+        let connection = Connection::connect(&uri(), ConnectionProperties::default())
+            .await
+            .unwrap_or_else(|e| {
+                panic!(
+                    "RabbitMQ is not reachable at {}: {e}; run the README's test command",
+                    uri()
+                )
+            });
+        let channel = connection.create_channel().await.unwrap();
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await
+            .unwrap();
+        channel
+            .queue_declare(
+                name.as_str().into(),
+                QueueDeclareOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        TestQueue {
+            name,
+            connection,
+            channel,
+        }
+    }
+
+    /// Publishes `n` messages and waits until the broker has confirmed them all.
+    pub async fn publish(&self, n: usize) {
+        let mut confirms = Vec::with_capacity(n);
+        for i in 0..n {
+            let confirm = self
+                .channel
+                .basic_publish(
+                    "".into(),
+                    self.name.as_str().into(),
+                    BasicPublishOptions::default(),
+                    format!("message {i}").as_bytes(),
+                    BasicProperties::default(),
+                )
+                .await
+                .unwrap();
+            confirms.push(confirm);
+        }
+        for confirm in confirms {
+            confirm.await.unwrap();
+        }
+    }
+
+    pub async fn purge(&self) {
+        self.channel
+            .queue_purge(self.name.as_str().into(), QueuePurgeOptions::default())
+            .await
+            .unwrap();
+    }
+
+    /// Trigger metadata for this queue with an inline host, plus `extra`.
+    pub fn metadata<'a>(&'a self, extra: &[(&'a str, &'a str)]) -> Vec<(&'a str, String)> {
+        let mut pairs = vec![
+            ("source", "rabbitmq".to_owned()),
+            ("host", uri()),
+            ("queueName", self.name.clone()),
+        ];
+        pairs.extend(extra.iter().map(|(k, v)| (*k, (*v).to_owned())));
+        pairs
+    }
+
+    pub async fn delete(self) {
+        let _ = self
+            .channel
+            .queue_delete(self.name.as_str().into(), QueueDeleteOptions::default())
+            .await;
+        let _ = self.connection.close(200, "done".into()).await;
+    }
+}
