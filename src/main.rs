@@ -5,7 +5,6 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use clap::{Parser, Subcommand};
 use lagscale::config::Config;
 use lagscale::scaler::Scaler;
@@ -51,7 +50,7 @@ fn main() -> ExitCode {
     match runtime.block_on(run(cli)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!("error: {}", describe(e.as_ref()));
             ExitCode::FAILURE
         }
     }
@@ -67,7 +66,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let addr = config.listen_addr;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
-                .with_context(|| format!("cannot listen on {addr}"))?;
+                .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             let scaler = Scaler::new(config);
             lagscale::server::serve(listener, scaler, shutdown_signal()).await?;
             Ok(())
@@ -79,6 +78,20 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// The error and its causes, each cause only where the message does not already include it.
+fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut cause = error.source();
+    while let Some(inner) = cause {
+        let inner_text = inner.to_string();
+        if !text.contains(&inner_text) {
+            text = format!("{text}: {inner_text}");
+        }
+        cause = inner.source();
+    }
+    text
 }
 
 /// Completes on Ctrl-C or SIGTERM.

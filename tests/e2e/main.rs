@@ -8,4 +8,5 @@ mod connections;
 mod errors;
 mod grpc;
 mod metrics;
+mod readme;
 mod support;

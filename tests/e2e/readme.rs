@@ -1,0 +1,58 @@
+//! The README is the truth: its tables list every trigger key and config field, and its config
+//! example parses.
+
+use std::path::Path;
+
+use lagscale::config::Config;
+use lagscale::trigger::keys;
+
+fn readme() -> String {
+    std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
+}
+
+#[test]
+fn every_trigger_key_is_in_the_metadata_table() {
+    let readme = readme();
+    for key in keys::ALL {
+        assert!(
+            readme
+                .lines()
+                .any(|l| l.starts_with(&format!("| `{key}`"))
+                    || l.contains(&format!("(alias `{key}`)"))),
+            "README's metadata table lacks `{key}`"
+        );
+    }
+}
+
+#[test]
+fn the_config_example_parses_and_every_field_is_in_the_table() {
+    let readme = readme();
+    let after = readme
+        .split("<!-- config-example -->")
+        .nth(1)
+        .expect("config example marker");
+    let block = after
+        .split("```yaml\n")
+        .nth(1)
+        .unwrap()
+        .split("```")
+        .next()
+        .unwrap();
+    // The example takes its password from the environment; stand in a value for the test.
+    let block = block.replace("${RABBITMQ_PASSWORD}", "example");
+    let config = Config::parse(&block, Path::new("README.md")).unwrap();
+    assert!(config.clusters.contains_key("main"));
+    for field in [
+        "listen_addr",
+        "cache_ttl_ms",
+        "stream_check_interval_ms",
+        "broker_connect_timeout_ms",
+        "broker_query_timeout_ms",
+        "clusters",
+    ] {
+        assert!(
+            readme.contains(&format!("| `{field}` |")),
+            "README's config table lacks `{field}`"
+        );
+    }
+}
