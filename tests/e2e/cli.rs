@@ -2,7 +2,7 @@
 
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Output, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::support::rabbit;
 
@@ -140,35 +140,23 @@ fn passwords_never_reach_output_or_logs() {
         format!("clusters:\n  main:\n    rabbitmq:\n      uri: amqp://user:${{LAGSCALE_TEST_PW}}@127.0.0.1:{port}/%2f\n"),
     )
     .unwrap();
-    let runs = [
-        vec![
-            "check".to_owned(),
-            "--set".into(),
-            "source=rabbitmq".into(),
-            "--set".into(),
-            "cluster=main".into(),
-            "--set".into(),
-            "queueName=q".into(),
-        ],
-        vec![
-            "check".to_owned(),
-            "--set".into(),
-            "source=rabbitmq".into(),
-            "--set".into(),
-            format!("host=amqp://user:{PASSWORD}@127.0.0.1:{port}/%2f"),
-            "--set".into(),
-            "queueName=q".into(),
-        ],
-        vec![
-            "check".to_owned(),
-            "--set".into(),
-            "source=rabbitmq".into(),
-            "--set".into(),
-            format!("host=amqp://user:{PASSWORD}@127.0.0.1:notaport"),
-            "--set".into(),
-            "queueName=q".into(),
-        ],
+    let endpoints = [
+        "cluster=main".to_owned(),
+        format!("host=amqp://user:{PASSWORD}@127.0.0.1:{port}/%2f"),
+        format!("host=amqp://user:{PASSWORD}@127.0.0.1:notaport"),
     ];
+    let runs = endpoints.map(|endpoint| {
+        [
+            "check",
+            "--set",
+            "source=rabbitmq",
+            "--set",
+            &endpoint,
+            "--set",
+            "queueName=q",
+        ]
+        .map(str::to_owned)
+    });
     for args in runs {
         let output = Command::new(BIN)
             .arg("--config")
@@ -292,16 +280,18 @@ fn serve_answers_and_stops_on_sigterm() {
         .status()
         .unwrap();
     assert!(killed.success());
-    let deadline = Instant::now() + Duration::from_secs(15);
-    let status = loop {
-        if let Some(status) = child.try_wait().unwrap() {
-            break status;
-        }
-        if Instant::now() >= deadline {
-            let _ = child.kill();
+    // Wait for the exit on a thread, so that a server that ignores SIGTERM fails the test.
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait());
+    });
+    let status = match rx.recv_timeout(Duration::from_secs(15)) {
+        Ok(status) => status.unwrap(),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-KILL", &pid]).status();
             panic!("serve did not exit within 15 s of SIGTERM");
         }
-        std::thread::sleep(Duration::from_millis(20));
     };
     assert!(status.success(), "{status:?}");
 }
