@@ -53,6 +53,17 @@ impl Default for Config {
 #[serde(try_from = "ProfileFields")]
 pub enum ClusterProfile {
     Rabbitmq(RabbitmqProfile),
+    Kafka(KafkaProfile),
+}
+
+impl ClusterProfile {
+    /// The source this profile connects to, as `source:` names it.
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            ClusterProfile::Rabbitmq(_) => "rabbitmq",
+            ClusterProfile::Kafka(_) => "kafka",
+        }
+    }
 }
 
 /// The YAML shape of a profile, before checking that exactly one source is set.
@@ -60,15 +71,19 @@ pub enum ClusterProfile {
 #[serde(deny_unknown_fields)]
 struct ProfileFields {
     rabbitmq: Option<RabbitmqProfile>,
+    kafka: Option<KafkaProfile>,
 }
 
 impl TryFrom<ProfileFields> for ClusterProfile {
     type Error = &'static str;
 
     fn try_from(fields: ProfileFields) -> Result<ClusterProfile, Self::Error> {
-        match fields.rabbitmq {
-            Some(profile) => Ok(ClusterProfile::Rabbitmq(profile)),
-            None => Err("a connection profile needs one source key; expected `rabbitmq`"),
+        match (fields.rabbitmq, fields.kafka) {
+            (Some(profile), None) => Ok(ClusterProfile::Rabbitmq(profile)),
+            (None, Some(profile)) => Ok(ClusterProfile::Kafka(profile)),
+            _ => Err(
+                "a connection profile needs exactly one source key; expected `rabbitmq` or `kafka`",
+            ),
         }
     }
 }
@@ -80,6 +95,85 @@ pub struct RabbitmqProfile {
     /// `amqp://` or `amqps://` URI; `${ENV}` is replaced, so the password can come from a Secret.
     #[serde(deserialize_with = "amqp_uri")]
     pub uri: AmqpUri,
+}
+
+/// A Kafka connection profile.
+#[derive(Clone, PartialEq, Eq, Hash, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct KafkaProfile {
+    /// `host:port,host:port`; `${ENV}` is replaced.
+    #[serde(deserialize_with = "interpolated")]
+    pub bootstrap_servers: String,
+    /// Any librdkafka client properties (e.g. `security.protocol`, `sasl.mechanism`,
+    /// `sasl.username`, `sasl.password: ${KAFKA_PASSWORD}`); `${ENV}` is replaced in values.
+    #[serde(default, deserialize_with = "interpolated_map")]
+    pub properties: BTreeMap<String, String>,
+}
+
+impl KafkaProfile {
+    /// A profile from inline `bootstrapServers`; `Err` says what was expected.
+    pub fn inline(servers: &str) -> Result<KafkaProfile, &'static str> {
+        let valid = servers.split(',').all(|s| {
+            let s = s.trim();
+            s.rsplit_once(':')
+                .is_some_and(|(host, port)| !host.is_empty() && port.parse::<u16>().is_ok())
+        });
+        if !valid {
+            return Err("a comma-separated list of host:port");
+        }
+        Ok(KafkaProfile {
+            bootstrap_servers: servers.to_owned(),
+            properties: BTreeMap::new(),
+        })
+    }
+}
+
+/// Property names whose values are secrets: never printed.
+fn is_secret_property(name: &str) -> bool {
+    ["password", "secret", "jaas", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
+
+impl std::fmt::Debug for KafkaProfile {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let properties: BTreeMap<&str, &str> = self
+            .properties
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str(),
+                    if is_secret_property(k) {
+                        "***"
+                    } else {
+                        v.as_str()
+                    },
+                )
+            })
+            .collect();
+        f.debug_struct("KafkaProfile")
+            .field("bootstrap_servers", &self.bootstrap_servers)
+            .field("properties", &properties)
+            .finish()
+    }
+}
+
+fn interpolated<'de, D: Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let raw = String::deserialize(deserializer)?;
+    interpolate(&raw, |name| std::env::var(name).ok()).map_err(serde::de::Error::custom)
+}
+
+fn interpolated_map<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<BTreeMap<String, String>, D::Error> {
+    let raw = BTreeMap::<String, String>::deserialize(deserializer)?;
+    raw.into_iter()
+        .map(|(k, v)| {
+            interpolate(&v, |name| std::env::var(name).ok())
+                .map(|v| (k.clone(), v))
+                .map_err(|e| serde::de::Error::custom(format!("properties.{k}: {e}")))
+        })
+        .collect()
 }
 
 /// A config file that cannot be used.

@@ -10,6 +10,8 @@
 //! - [`error`] is the one place that chooses gRPC status codes;
 //! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`.
 
+#![deny(unsafe_code)] // the one exception: source::kafka::ffi
+
 pub mod cache;
 pub mod check;
 pub mod config;

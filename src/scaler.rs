@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::cache::{Lookup, SingleFlight};
 use crate::config::Config;
 use crate::error::ScalerError;
-use crate::source::{SourceError, SourceQuery, Sources};
+use crate::source::{Observation, SourceError, SourceQuery, Sources};
 use crate::trigger::TriggerSpec;
 
 /// One trigger's answer at one moment.
@@ -27,13 +27,13 @@ pub struct Evaluation {
 pub struct Scaler {
     config: Config,
     sources: Sources,
-    cache: SingleFlight<SourceQuery, Result<u64, SourceError>>,
+    cache: SingleFlight<SourceQuery, Result<Observation, SourceError>>,
 }
 
 impl Scaler {
     pub fn new(config: Config) -> Arc<Scaler> {
         Arc::new(Scaler {
-            sources: Sources::new(config.broker_timeouts()),
+            sources: Sources::new(config.broker_timeouts(), config.cache_ttl()),
             cache: SingleFlight::new(config.cache_ttl()),
             config,
         })
@@ -55,11 +55,13 @@ impl Scaler {
     /// Evaluates a parsed trigger; concurrent and recent callers with the same broker query
     /// share one broker round trip.
     pub async fn evaluate(&self, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-        let (lag, lookup) = self
+        let (observation, lookup) = self
             .cache
-            .get_or_fetch(&spec.query, || self.sources.lag(&spec.query))
+            .get_or_fetch(&spec.query, || self.sources.observe(&spec.query))
             .await;
-        let lag = lag?;
+        let lag = spec
+            .lag_rule
+            .lag(&spec.query, &observation?, spec.lag_threshold)?;
         Ok(Evaluation {
             lag,
             metric: spec.metric(lag),

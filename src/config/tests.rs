@@ -35,7 +35,9 @@ clusters:
     assert_eq!(config.stream_check_interval(), Duration::from_millis(1000));
     assert_eq!(config.broker_timeouts().connect, Duration::from_millis(300));
     assert_eq!(config.broker_timeouts().query, Duration::from_millis(400));
-    let ClusterProfile::Rabbitmq(profile) = &config.clusters["main"];
+    let ClusterProfile::Rabbitmq(profile) = &config.clusters["main"] else {
+        panic!("main is a rabbitmq profile");
+    };
     assert_eq!(
         profile.uri.redacted(),
         "amqp://guest:***@127.0.0.1:5672/%2f"
@@ -55,11 +57,11 @@ fn unknown_fields_name_the_field_and_line() {
         .to_string();
     assert!(error.contains("unknown field `url`"), "{error}");
     assert!(error.contains("line 4"), "{error}");
-    let error = parse("clusters:\n  a:\n    kafka: {}\n")
+    let error = parse("clusters:\n  a:\n    nats: {}\n")
         .unwrap_err()
         .to_string();
     assert!(
-        error.contains("unknown field `kafka`, expected `rabbitmq`"),
+        error.contains("unknown field `nats`, expected `rabbitmq` or `kafka`"),
         "{error}"
     );
     let error = parse("clusters:\n  a: {}\n").unwrap_err().to_string();
@@ -110,4 +112,38 @@ fn missing_environment_variable_in_file_names_it() {
         "{error}"
     );
     assert!(error.contains("line 4"), "{error}");
+}
+
+#[test]
+fn kafka_profiles_take_properties_with_secrets_from_the_environment() {
+    let text = "clusters:\n  events:\n    kafka:\n      bootstrap_servers: k1:9092,k2:9092\n      properties:\n        security.protocol: SASL_SSL\n        sasl.password: ${HOME}\n";
+    let config = parse(text).unwrap();
+    let ClusterProfile::Kafka(profile) = &config.clusters["events"] else {
+        panic!("events is a kafka profile");
+    };
+    assert_eq!(profile.bootstrap_servers, "k1:9092,k2:9092");
+    assert_eq!(profile.properties["security.protocol"], "SASL_SSL");
+    assert_eq!(
+        profile.properties["sasl.password"],
+        std::env::var("HOME").unwrap()
+    );
+    let debug = format!("{config:?}");
+    assert!(
+        debug.contains("SASL_SSL") && debug.contains("\"sasl.password\": \"***\""),
+        "{debug}"
+    );
+    let error = parse("clusters:\n  e:\n    kafka:\n      bootstrap_servers: k:1\n      properties:\n        sasl.password: ${LAGSCALE_TEST_UNSET_VAR}\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("properties.sasl.password")
+            && error.contains("LAGSCALE_TEST_UNSET_VAR is not set"),
+        "{error}"
+    );
+    let error = parse(
+        "clusters:\n  e:\n    rabbitmq: {uri: amqp://h}\n    kafka: {bootstrap_servers: k:1}\n",
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(error.contains("exactly one source key"), "{error}");
 }

@@ -4,8 +4,10 @@
 //! each `match` here. [`Sources`] holds the long-lived broker clients (one connection per
 //! connection profile, shared by every trigger) and counts the broker queries it sends.
 
+pub mod kafka;
 pub mod rabbitmq;
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
@@ -15,15 +17,17 @@ use crate::trigger::MetricName;
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SourceKind {
     Rabbitmq,
+    Kafka,
 }
 
 impl SourceKind {
     /// What `source:` accepts, for error messages.
-    pub const EXPECTED: &'static str = "one of: rabbitmq";
+    pub const EXPECTED: &'static str = "one of: rabbitmq, kafka";
 
     pub fn parse(value: &str) -> Option<SourceKind> {
         match value {
             "rabbitmq" => Some(SourceKind::Rabbitmq),
+            "kafka" => Some(SourceKind::Kafka),
             _ => None,
         }
     }
@@ -31,6 +35,7 @@ impl SourceKind {
     pub fn name(self) -> &'static str {
         match self {
             SourceKind::Rabbitmq => "rabbitmq",
+            SourceKind::Kafka => "kafka",
         }
     }
 }
@@ -40,12 +45,14 @@ impl SourceKind {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SourceQuery {
     Rabbitmq(rabbitmq::QueueQuery),
+    Kafka(kafka::GroupQuery),
 }
 
 impl SourceQuery {
     pub fn kind(&self) -> SourceKind {
         match self {
             SourceQuery::Rabbitmq(_) => SourceKind::Rabbitmq,
+            SourceQuery::Kafka(_) => SourceKind::Kafka,
         }
     }
 
@@ -53,6 +60,47 @@ impl SourceQuery {
     pub fn default_metric_name(&self) -> MetricName {
         match self {
             SourceQuery::Rabbitmq(q) => q.default_metric_name(),
+            SourceQuery::Kafka(q) => q.default_metric_name(),
+        }
+    }
+}
+
+/// A broker's answer to a [`SourceQuery`], shared by every trigger that asked it.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Observation {
+    /// Ready messages in a queue.
+    QueueDepth(u64),
+    /// The offsets of a consumer group's partitions.
+    Kafka(Arc<kafka::GroupSnapshot>),
+}
+
+/// How one trigger reads its lag from an [`Observation`]: the per-trigger options of its source.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LagRule {
+    /// The queue depth is the lag.
+    QueueDepth,
+    /// Kafka options (reset policy, persistent lag, partitions, cap, aggregate).
+    Kafka(kafka::lag::LagOptions),
+}
+
+impl LagRule {
+    /// The lag in messages, for a trigger with `lag_threshold` (the Kafka cap needs it).
+    pub fn lag(
+        &self,
+        query: &SourceQuery,
+        observation: &Observation,
+        lag_threshold: f64,
+    ) -> Result<u64, SourceError> {
+        match (self, query, observation) {
+            (LagRule::QueueDepth, _, Observation::QueueDepth(depth)) => Ok(*depth),
+            (LagRule::Kafka(options), SourceQuery::Kafka(query), Observation::Kafka(snapshot)) => {
+                kafka::lag(snapshot, query, options, lag_threshold)
+            }
+            _ => Err(SourceError::Broker {
+                endpoint: "lagscale".to_owned(),
+                operation: "reading lag",
+                reason: "the answer does not belong to this kind of query".to_owned(),
+            }),
         }
     }
 }
@@ -69,23 +117,40 @@ pub struct BrokerTimeouts {
 /// The broker clients, shared by all triggers.
 pub struct Sources {
     rabbitmq: rabbitmq::Connections,
+    kafka: kafka::Clients,
     queries_sent: AtomicU64,
 }
 
 impl Sources {
-    pub fn new(timeouts: BrokerTimeouts) -> Sources {
+    /// `refresh`: how long a broker answer is reused (the cache TTL).
+    pub fn new(timeouts: BrokerTimeouts, refresh: Duration) -> Sources {
         Sources {
             rabbitmq: rabbitmq::Connections::new(timeouts),
+            kafka: kafka::Clients::new(timeouts, refresh),
             queries_sent: AtomicU64::new(0),
         }
     }
 
-    /// Asks the broker for the current lag, in messages.
-    pub async fn lag(&self, query: &SourceQuery) -> Result<u64, SourceError> {
+    /// Asks the broker.
+    pub async fn observe(&self, query: &SourceQuery) -> Result<Observation, SourceError> {
         self.queries_sent.fetch_add(1, Ordering::Relaxed);
         match query {
-            SourceQuery::Rabbitmq(q) => self.rabbitmq.queue_depth(q).await,
+            SourceQuery::Rabbitmq(q) => self
+                .rabbitmq
+                .queue_depth(q)
+                .await
+                .map(Observation::QueueDepth),
+            SourceQuery::Kafka(q) => self
+                .kafka
+                .snapshot(q)
+                .await
+                .map(|s| Observation::Kafka(Arc::new(s))),
         }
+    }
+
+    /// How many Kafka clients exist (one per cluster profile or inline bootstrap list in use).
+    pub fn kafka_clients(&self) -> usize {
+        self.kafka.count()
     }
 
     /// How many AMQP connections are open right now (one per profile and vhost in use).

@@ -17,6 +17,19 @@ pub const HOST_FROM_ENV: &str = "hostFromEnv";
 pub const QUEUE_NAME: &str = "queueName";
 pub const VHOST_NAME: &str = "vhostName";
 
+// Kafka
+pub const BOOTSTRAP_SERVERS: &str = "bootstrapServers";
+pub const BOOTSTRAP_SERVERS_FROM_ENV: &str = "bootstrapServersFromEnv";
+pub const CONSUMER_GROUP: &str = "consumerGroup";
+pub const TOPIC: &str = "topic";
+pub const OFFSET_RESET_POLICY: &str = "offsetResetPolicy";
+pub const ALLOW_IDLE_CONSUMERS: &str = "allowIdleConsumers";
+pub const EXCLUDE_PERSISTENT_LAG: &str = "excludePersistentLag";
+pub const SCALE_TO_ZERO_ON_INVALID_OFFSET: &str = "scaleToZeroOnInvalidOffset";
+pub const LIMIT_TO_PARTITIONS_WITH_LAG: &str = "limitToPartitionsWithLag";
+pub const PARTITION_LIMITATION: &str = "partitionLimitation";
+pub const LAG_AGGREGATE: &str = "lagAggregate";
+
 /// All of the above.
 pub const ALL: &[&str] = &[
     SOURCE,
@@ -32,4 +45,15 @@ pub const ALL: &[&str] = &[
     HOST_FROM_ENV,
     QUEUE_NAME,
     VHOST_NAME,
+    BOOTSTRAP_SERVERS,
+    BOOTSTRAP_SERVERS_FROM_ENV,
+    CONSUMER_GROUP,
+    TOPIC,
+    OFFSET_RESET_POLICY,
+    ALLOW_IDLE_CONSUMERS,
+    EXCLUDE_PERSISTENT_LAG,
+    SCALE_TO_ZERO_ON_INVALID_OFFSET,
+    LIMIT_TO_PARTITIONS_WITH_LAG,
+    PARTITION_LIMITATION,
+    LAG_AGGREGATE,
 ];

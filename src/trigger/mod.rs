@@ -17,7 +17,7 @@ pub use metadata::Metadata;
 pub use metric_name::MetricName;
 
 use crate::config::ClusterProfile;
-use crate::source::{SourceKind, SourceQuery, rabbitmq};
+use crate::source::{LagRule, SourceKind, SourceQuery, kafka, rabbitmq};
 use crate::transform::{Multiplier, Transform};
 
 /// Default target per replica, in messages (as KEDA's Kafka scaler).
@@ -28,6 +28,8 @@ pub const DEFAULT_LAG_THRESHOLD: f64 = 10.0;
 pub struct TriggerSpec {
     /// What to ask the broker: the cache key shared by every trigger that asks the same.
     pub query: SourceQuery,
+    /// How this trigger reads its lag from the broker's answer.
+    pub lag_rule: LagRule,
     /// Target per replica, in messages: > 0, and > 1 with `transform: log2`.
     pub lag_threshold: f64,
     /// Active when lag (in messages) is greater than this; ≥ 0.
@@ -48,9 +50,14 @@ impl TriggerSpec {
         let source = SourceKind::parse(source_value).ok_or_else(|| {
             TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED)
         })?;
-        let query = match source {
-            SourceKind::Rabbitmq => {
-                SourceQuery::Rabbitmq(rabbitmq::parse_query(&mut md, clusters)?)
+        let (query, lag_rule) = match source {
+            SourceKind::Rabbitmq => (
+                SourceQuery::Rabbitmq(rabbitmq::parse_query(&mut md, clusters)?),
+                LagRule::QueueDepth,
+            ),
+            SourceKind::Kafka => {
+                let (query, options) = kafka::parse(&mut md, clusters)?;
+                (SourceQuery::Kafka(query), LagRule::Kafka(options))
             }
         };
 
@@ -82,6 +89,7 @@ impl TriggerSpec {
         md.finish(&format!("with source: {}", source.name()))?;
         Ok(TriggerSpec {
             query,
+            lag_rule,
             lag_threshold,
             activation_lag_threshold,
             transform,
@@ -132,6 +140,21 @@ fn parse_transform(md: &mut Metadata<'_>) -> Result<Transform, TriggerError> {
         }
         other => Err(TriggerError::invalid(keys::TRANSFORM, other, EXPECTED)),
     }
+}
+
+/// The error for `cluster:` naming no profile of the config file.
+pub fn unknown_cluster(name: &str, clusters: &BTreeMap<String, ClusterProfile>) -> TriggerError {
+    let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
+    let known = if known.is_empty() {
+        "none".to_owned()
+    } else {
+        known.join(", ")
+    };
+    TriggerError::invalid(
+        keys::CLUSTER,
+        name,
+        format!("the name of a connection profile in the config file (known: {known})"),
+    )
 }
 
 /// A finite number that satisfies `ok`.

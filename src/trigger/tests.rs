@@ -39,6 +39,7 @@ fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static s
 fn rabbit(spec: &TriggerSpec) -> &rabbitmq::QueueQuery {
     match &spec.query {
         SourceQuery::Rabbitmq(q) => q,
+        other => panic!("not a rabbitmq query: {other:?}"),
     }
 }
 
@@ -134,8 +135,12 @@ fn errors_name_key_value_and_expectation() {
             &["source: missing", "rabbitmq"],
         ),
         (
-            with(&[("source", "kafka")]),
-            &["source", "\"kafka\"", "one of: rabbitmq"],
+            with(&[("source", "nats")]),
+            &["source", "\"nats\"", "one of: rabbitmq, kafka"],
+        ),
+        (
+            with(&[("consumerGroup", "g")]),
+            &["consumerGroup", "not used with source: rabbitmq"],
         ),
         (
             with(&[("lagTreshold", "5")]),

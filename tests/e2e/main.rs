@@ -7,6 +7,7 @@ mod cli;
 mod connections;
 mod errors;
 mod grpc;
+mod kafka;
 mod metrics;
 mod readme;
 mod support;

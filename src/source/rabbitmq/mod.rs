@@ -72,21 +72,17 @@ pub fn parse_query(
                 cluster: Some(name.to_owned()),
                 uri: profile.uri.clone(),
             },
-            None => {
-                let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
+            Some(other) => {
                 return Err(TriggerError::invalid(
                     keys::CLUSTER,
                     name,
                     format!(
-                        "the name of a connection profile in the config file (known: {})",
-                        if known.is_empty() {
-                            "none".to_owned()
-                        } else {
-                            known.join(", ")
-                        }
+                        "a rabbitmq connection profile (this one is {})",
+                        other.source_name()
                     ),
                 ));
             }
+            None => return Err(crate::trigger::unknown_cluster(name, clusters)),
         },
         (None, Some((key, value))) => Endpoint {
             cluster: None,

@@ -1,6 +1,7 @@
 //! Test support: the real server on 127.0.0.1:0, a generated client, the real RabbitMQ, and a
 //! TCP proxy that can cut connections.
 
+pub mod kafka;
 pub mod proxy;
 pub mod rabbit;
 

@@ -1,0 +1,240 @@
+//! Kafka consumer-group lag.
+//!
+//! One query (the cache key) is a consumer group and, optionally, a topic on one cluster; its
+//! answer is an offsets snapshot of every partition concerned ([`GroupSnapshot`]). Each trigger
+//! then applies its own options to that snapshot ([`lag`]), so triggers with different options
+//! on the same group share one broker round trip. Trigger keys follow KEDA's Kafka scaler.
+
+mod client;
+#[allow(unsafe_code)]
+pub mod ffi;
+pub mod lag;
+
+use std::collections::{BTreeMap, BTreeSet};
+
+pub use client::{Clients, GroupSnapshot, TopicPartition};
+use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
+
+use crate::config::{ClusterProfile, KafkaProfile};
+use crate::source::SourceError;
+use crate::trigger::{Metadata, MetricName, TriggerError, keys};
+
+/// Where to connect: a profile of the config file, or bootstrap servers given inline.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Endpoint {
+    /// The profile's name, or `None` for inline `bootstrapServers`.
+    pub cluster: Option<String>,
+    pub profile: KafkaProfile,
+}
+
+impl Endpoint {
+    /// How logs and errors name this endpoint.
+    pub fn label(&self) -> String {
+        match &self.cluster {
+            Some(name) => format!("cluster {name:?}"),
+            None => format!("kafka {}", self.profile.bootstrap_servers),
+        }
+    }
+}
+
+/// One consumer group (and topic) to measure: what the brokers are asked.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct GroupQuery {
+    pub endpoint: Endpoint,
+    pub group: String,
+    /// `None`: every topic the group has committed offsets for.
+    pub topic: Option<String>,
+}
+
+impl GroupQuery {
+    pub fn default_metric_name(&self) -> MetricName {
+        let mut parts = vec!["kafka"];
+        parts.extend(self.endpoint.cluster.as_deref());
+        parts.push(&self.group);
+        parts.extend(self.topic.as_deref());
+        MetricName::derive(&parts)
+    }
+}
+
+/// The trigger's lag from a snapshot of its query, capped for `lag_threshold`.
+/// A partition named in `partitionLimitation` that the topic does not have is NotFound.
+pub fn lag(
+    snapshot: &GroupSnapshot,
+    query: &GroupQuery,
+    options: &LagOptions,
+    lag_threshold: f64,
+) -> Result<u64, SourceError> {
+    if let (Partitions::Only(wanted), Some(topic)) = (&options.partitions, &query.topic) {
+        let present: BTreeSet<i32> = snapshot
+            .partitions
+            .iter()
+            .map(|p| p.offsets.partition)
+            .collect();
+        if let Some(missing) = wanted.iter().find(|p| !present.contains(p)) {
+            return Err(SourceError::NotFound {
+                endpoint: query.endpoint.label(),
+                what: format!(
+                    "partition {missing} of topic {topic:?} (it has {} partitions)",
+                    present.len()
+                ),
+            });
+        }
+    }
+    let offsets: Vec<lag::PartitionOffsets> =
+        snapshot.partitions.iter().map(|p| p.offsets).collect();
+    Ok(lag::total_lag(&offsets, options, lag_threshold))
+}
+
+/// Reads the Kafka keys of a trigger: the query and the lag options.
+pub fn parse(
+    md: &mut Metadata<'_>,
+    clusters: &BTreeMap<String, ClusterProfile>,
+) -> Result<(GroupQuery, LagOptions), TriggerError> {
+    let cluster = md.optional(keys::CLUSTER);
+    let inline = md.either(keys::BOOTSTRAP_SERVERS, keys::BOOTSTRAP_SERVERS_FROM_ENV)?;
+    let endpoint = match (cluster, inline) {
+        (Some(_), Some((key, _))) => {
+            return Err(TriggerError::Conflict {
+                key: keys::CLUSTER,
+                other: key,
+            });
+        }
+        (Some(name), None) => match clusters.get(name) {
+            Some(ClusterProfile::Kafka(profile)) => Endpoint {
+                cluster: Some(name.to_owned()),
+                profile: profile.clone(),
+            },
+            Some(other) => {
+                return Err(TriggerError::invalid(
+                    keys::CLUSTER,
+                    name,
+                    format!(
+                        "a kafka connection profile (this one is {})",
+                        other.source_name()
+                    ),
+                ));
+            }
+            None => return Err(crate::trigger::unknown_cluster(name, clusters)),
+        },
+        (None, Some((key, servers))) => Endpoint {
+            cluster: None,
+            profile: KafkaProfile::inline(servers)
+                .map_err(|expected| TriggerError::invalid(key, servers, expected))?,
+        },
+        (None, None) => {
+            return Err(TriggerError::Missing {
+                key: keys::CLUSTER,
+                expected: "`cluster` (a connection profile) or `bootstrapServers` (host:port,...)",
+            });
+        }
+    };
+    let group = md.required(
+        keys::CONSUMER_GROUP,
+        "the consumer group whose lag to measure",
+    )?;
+    let topic = md.optional(keys::TOPIC);
+
+    let offset_reset_policy = match md.optional(keys::OFFSET_RESET_POLICY) {
+        None | Some("latest") => OffsetResetPolicy::Latest,
+        Some("earliest") => OffsetResetPolicy::Earliest,
+        Some(other) => {
+            return Err(TriggerError::invalid(
+                keys::OFFSET_RESET_POLICY,
+                other,
+                "one of: latest, earliest",
+            ));
+        }
+    };
+    let aggregate = match md.optional(keys::LAG_AGGREGATE) {
+        None | Some("sum") => LagAggregate::Sum,
+        Some("max") => LagAggregate::Max,
+        Some(other) => {
+            return Err(TriggerError::invalid(
+                keys::LAG_AGGREGATE,
+                other,
+                "one of: sum, max",
+            ));
+        }
+    };
+    let partitions = match md.optional(keys::PARTITION_LIMITATION) {
+        None => Partitions::All,
+        Some(value) if topic.is_none() => {
+            return Err(TriggerError::invalid(
+                keys::PARTITION_LIMITATION,
+                value,
+                "no partitionLimitation without `topic` (partition numbers belong to one topic)",
+            ));
+        }
+        Some(value) => Partitions::Only(parse_partitions(value)?),
+    };
+    let options = LagOptions {
+        offset_reset_policy,
+        allow_idle_consumers: boolean(md, keys::ALLOW_IDLE_CONSUMERS)?,
+        exclude_persistent_lag: boolean(md, keys::EXCLUDE_PERSISTENT_LAG)?,
+        scale_to_zero_on_invalid_offset: boolean(md, keys::SCALE_TO_ZERO_ON_INVALID_OFFSET)?,
+        limit_to_partitions_with_lag: boolean(md, keys::LIMIT_TO_PARTITIONS_WITH_LAG)?,
+        partitions,
+        aggregate,
+    };
+    if options.limit_to_partitions_with_lag && options.allow_idle_consumers {
+        return Err(TriggerError::invalid(
+            keys::LIMIT_TO_PARTITIONS_WITH_LAG,
+            "true",
+            "false when allowIdleConsumers is true (there is no cap to limit)",
+        ));
+    }
+    let query = GroupQuery {
+        endpoint,
+        group: group.to_owned(),
+        topic: topic.map(str::to_owned),
+    };
+    Ok((query, options))
+}
+
+/// A boolean key, false when absent; accepts what Go's strconv.ParseBool accepts, as KEDA does.
+fn boolean(md: &mut Metadata<'_>, key: &'static str) -> Result<bool, TriggerError> {
+    match md.optional(key) {
+        None => Ok(false),
+        Some("true" | "True" | "TRUE" | "t" | "T" | "1") => Ok(true),
+        Some("false" | "False" | "FALSE" | "f" | "F" | "0") => Ok(false),
+        Some(other) => Err(TriggerError::invalid(key, other, "true or false")),
+    }
+}
+
+/// `partitionLimitation`: comma-separated partition numbers and inclusive ranges (`1,2,10-20`).
+fn parse_partitions(value: &str) -> Result<BTreeSet<i32>, TriggerError> {
+    const EXPECTED: &str = "partition numbers and ranges such as 1,2,10-20";
+    let bad = |piece: &str| {
+        TriggerError::invalid(
+            keys::PARTITION_LIMITATION,
+            value,
+            format!("{EXPECTED} (cannot read {piece:?})"),
+        )
+    };
+    let mut set = BTreeSet::new();
+    for piece in value.split(',').map(str::trim) {
+        let number = |s: &str| {
+            s.trim()
+                .parse::<i32>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| bad(piece))
+        };
+        match piece.split_once('-') {
+            Some((from, to)) => {
+                let (from, to) = (number(from)?, number(to)?);
+                if from > to {
+                    return Err(bad(piece));
+                }
+                set.extend(from..=to);
+            }
+            None => {
+                set.insert(number(piece)?);
+            }
+        }
+    }
+    Ok(set)
+}
+
+#[cfg(test)]
+mod tests;
