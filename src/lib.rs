@@ -8,13 +8,15 @@
 //! - [`scaler`] evaluates it: lag through the single-flight [`cache`], then [`transform`];
 //! - [`source`] holds the broker clients (RabbitMQ today), one connection per profile;
 //! - [`error`] is the one place that chooses gRPC status codes;
-//! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`.
+//! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`;
+//!   [`demo`] is `lagscale demo`.
 
 #![deny(unsafe_code)] // the one exception: source::kafka::ffi
 
 pub mod cache;
 pub mod check;
 pub mod config;
+pub mod demo;
 pub mod error;
 pub mod redact;
 pub mod scaler;

@@ -22,6 +22,16 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// See lagscale work: an in-process Kafka, a producer, a consumer group and the scaler,
+    /// with one status line a second. Runs until Ctrl-C.
+    Demo {
+        /// Listen address of the demo's gRPC server.
+        #[arg(long, default_value = "127.0.0.1:6000")]
+        listen: SocketAddr,
+        /// Stop after this many seconds (for scripts).
+        #[arg(long, value_name = "SECONDS")]
+        duration: Option<u64>,
+    },
     /// Run the gRPC external scaler (the main job).
     Serve {
         /// Listen address; overrides the config file's listen_addr (default 0.0.0.0:6000).
@@ -69,6 +79,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
             let scaler = Scaler::new(config);
             lagscale::server::serve(listener, scaler, shutdown_signal()).await?;
+            Ok(())
+        }
+        Command::Demo { listen, duration } => {
+            let duration = duration.map(std::time::Duration::from_secs);
+            let mut out = std::io::stdout();
+            lagscale::demo::run(listen, duration, shutdown_signal(), &mut out).await?;
             Ok(())
         }
         Command::Check { set } => {

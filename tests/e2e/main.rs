@@ -5,6 +5,7 @@
 mod activity;
 mod cli;
 mod connections;
+mod demo;
 mod errors;
 mod grpc;
 mod kafka;
