@@ -8,3 +8,9 @@ bash scripts/ensure-rabbitmq.sh
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings
 cargo test --locked
+
+if [ -n "${LAGSCALE_TEST_KAFKA:-}" ]; then
+  cargo test --locked --test e2e -- --ignored kafka_real
+else
+  echo "kafka_real: skipped (set LAGSCALE_TEST_KAFKA=host:port to also test against a real Kafka-compatible broker)"
+fi

@@ -5,6 +5,7 @@
 //! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own keys
 //! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
 
+mod connection;
 mod error;
 pub mod keys;
 mod metadata;
@@ -12,6 +13,7 @@ mod metric_name;
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use connection::{Connection, ConnectionKeys, connection};
 pub use error::TriggerError;
 pub use metadata::Metadata;
 pub use metric_name::MetricName;
@@ -142,21 +144,6 @@ fn parse_transform(md: &mut Metadata<'_>) -> Result<Transform, TriggerError> {
     }
 }
 
-/// The error for `cluster:` naming no profile of the config file.
-pub fn unknown_cluster(name: &str, clusters: &BTreeMap<String, ClusterProfile>) -> TriggerError {
-    let known: Vec<&str> = clusters.keys().map(String::as_str).collect();
-    let known = if known.is_empty() {
-        "none".to_owned()
-    } else {
-        known.join(", ")
-    };
-    TriggerError::invalid(
-        keys::CLUSTER,
-        name,
-        format!("the name of a connection profile in the config file (known: {known})"),
-    )
-}
-
 /// A finite number that satisfies `ok`.
 pub fn number(
     key: &'static str,
@@ -172,4 +159,4 @@ pub fn number(
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

@@ -128,8 +128,7 @@ fn same_metadata_same_spec() {
 /// Every error, with the words it must contain: the key, the value, what was expected.
 #[test]
 fn errors_name_key_value_and_expectation() {
-    type Case = (Vec<(&'static str, &'static str)>, &'static [&'static str]);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (
             vec![("cluster", "main"), ("queueName", "q")],
             &["source: missing", "rabbitmq"],
@@ -239,17 +238,7 @@ fn errors_name_key_value_and_expectation() {
         ),
         (with(&[("metricName", "..")]), &["metricName", "\"..\""]),
     ];
-    for (pairs, words) in cases {
-        let error = parse(&pairs)
-            .expect_err(&format!("{pairs:?} should fail"))
-            .to_string();
-        for word in words {
-            assert!(
-                error.contains(word),
-                "{pairs:?}: {error:?} should contain {word:?}"
-            );
-        }
-    }
+    assert_error_table(cases, parse);
 }
 
 #[test]
@@ -276,5 +265,26 @@ fn errors_never_show_passwords() {
     for pairs in cases {
         let error = parse(&pairs).unwrap_err().to_string();
         assert!(!error.contains("hunter2"), "{error}");
+    }
+}
+
+/// Trigger metadata that must fail, and the words its error must contain.
+pub(crate) type ErrorCase = (Vec<(&'static str, &'static str)>, &'static [&'static str]);
+
+/// Every case fails, with an error that contains every word.
+pub(crate) fn assert_error_table(
+    cases: Vec<ErrorCase>,
+    parse: impl Fn(&[(&str, &str)]) -> Result<TriggerSpec, TriggerError>,
+) {
+    for (pairs, words) in cases {
+        let error = parse(&pairs)
+            .expect_err(&format!("{pairs:?} should fail"))
+            .to_string();
+        for word in words {
+            assert!(
+                error.contains(word),
+                "{pairs:?}: {error:?} should contain {word:?}"
+            );
+        }
     }
 }

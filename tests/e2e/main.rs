@@ -9,6 +9,7 @@ mod demo;
 mod errors;
 mod grpc;
 mod kafka;
+mod kafka_real;
 mod metrics;
 mod readme;
 mod support;

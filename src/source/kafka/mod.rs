@@ -17,7 +17,9 @@ use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
 
 use crate::config::{ClusterProfile, KafkaProfile};
 use crate::source::SourceError;
-use crate::trigger::{Metadata, MetricName, TriggerError, keys};
+use crate::trigger::{
+    Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
+};
 
 /// Where to connect: a profile of the config file, or bootstrap servers given inline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -90,43 +92,25 @@ pub fn parse(
     md: &mut Metadata<'_>,
     clusters: &BTreeMap<String, ClusterProfile>,
 ) -> Result<(GroupQuery, LagOptions), TriggerError> {
-    let cluster = md.optional(keys::CLUSTER);
-    let inline = md.either(keys::BOOTSTRAP_SERVERS, keys::BOOTSTRAP_SERVERS_FROM_ENV)?;
-    let endpoint = match (cluster, inline) {
-        (Some(_), Some((key, _))) => {
-            return Err(TriggerError::Conflict {
-                key: keys::CLUSTER,
-                other: key,
-            });
-        }
-        (Some(name), None) => match clusters.get(name) {
-            Some(ClusterProfile::Kafka(profile)) => Endpoint {
-                cluster: Some(name.to_owned()),
-                profile: profile.clone(),
-            },
-            Some(other) => {
-                return Err(TriggerError::invalid(
-                    keys::CLUSTER,
-                    name,
-                    format!(
-                        "a kafka connection profile (this one is {})",
-                        other.source_name()
-                    ),
-                ));
-            }
-            None => return Err(crate::trigger::unknown_cluster(name, clusters)),
+    let keys_of_kafka = ConnectionKeys {
+        source: "kafka",
+        inline: (keys::BOOTSTRAP_SERVERS, keys::BOOTSTRAP_SERVERS_FROM_ENV),
+        missing: "`cluster` (a connection profile) or `bootstrapServers` (host:port,...)",
+        pick: |profile| match profile {
+            ClusterProfile::Kafka(p) => Some(p),
+            _ => None,
         },
-        (None, Some((key, servers))) => Endpoint {
+    };
+    let endpoint = match connection(md, clusters, &keys_of_kafka)? {
+        Connection::Profile { name, profile } => Endpoint {
+            cluster: Some(name.to_owned()),
+            profile: profile.clone(),
+        },
+        Connection::Inline { key, value } => Endpoint {
             cluster: None,
-            profile: KafkaProfile::inline(servers)
-                .map_err(|expected| TriggerError::invalid(key, servers, expected))?,
+            profile: KafkaProfile::inline(value)
+                .map_err(|expected| TriggerError::invalid(key, value, expected))?,
         },
-        (None, None) => {
-            return Err(TriggerError::Missing {
-                key: keys::CLUSTER,
-                expected: "`cluster` (a connection profile) or `bootstrapServers` (host:port,...)",
-            });
-        }
     };
     let group = md.required(
         keys::CONSUMER_GROUP,

@@ -6,6 +6,7 @@ use super::lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
 use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::{LagRule, SourceQuery};
+use crate::trigger::tests::{ErrorCase, assert_error_table};
 use crate::trigger::{TriggerError, TriggerSpec};
 
 fn clusters() -> BTreeMap<String, ClusterProfile> {
@@ -105,8 +106,7 @@ fn inline_bootstrap_servers() {
 
 #[test]
 fn errors_name_key_value_and_expectation() {
-    type Case = (Vec<(&'static str, &'static str)>, &'static [&'static str]);
-    let cases: Vec<Case> = vec![
+    let cases: Vec<ErrorCase> = vec![
         (vec![("consumerGroup", "")], &["consumerGroup: missing"]),
         (
             vec![("cluster", "")],
@@ -191,15 +191,5 @@ fn errors_name_key_value_and_expectation() {
             ],
         ),
     ];
-    for (pairs, words) in cases {
-        let error = parse(&pairs)
-            .expect_err(&format!("{pairs:?} should fail"))
-            .to_string();
-        for word in words {
-            assert!(
-                error.contains(word),
-                "{pairs:?}: {error:?} should contain {word:?}"
-            );
-        }
-    }
+    assert_error_table(cases, parse);
 }

@@ -14,7 +14,9 @@ pub use connections::Connections;
 pub use uri::AmqpUri;
 
 use crate::config::ClusterProfile;
-use crate::trigger::{Metadata, MetricName, TriggerError, keys};
+use crate::trigger::{
+    Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
+};
 
 /// Where to connect: a profile of the config file, or a URI given inline in the trigger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -58,33 +60,21 @@ pub fn parse_query(
     md: &mut Metadata<'_>,
     clusters: &BTreeMap<String, ClusterProfile>,
 ) -> Result<QueueQuery, TriggerError> {
-    let cluster = md.optional(keys::CLUSTER);
-    let host = md.either(keys::HOST, keys::HOST_FROM_ENV)?;
-    let endpoint = match (cluster, host) {
-        (Some(_), Some((host_key, _))) => {
-            return Err(TriggerError::Conflict {
-                key: keys::CLUSTER,
-                other: host_key,
-            });
-        }
-        (Some(name), None) => match clusters.get(name) {
-            Some(ClusterProfile::Rabbitmq(profile)) => Endpoint {
-                cluster: Some(name.to_owned()),
-                uri: profile.uri.clone(),
-            },
-            Some(other) => {
-                return Err(TriggerError::invalid(
-                    keys::CLUSTER,
-                    name,
-                    format!(
-                        "a rabbitmq connection profile (this one is {})",
-                        other.source_name()
-                    ),
-                ));
-            }
-            None => return Err(crate::trigger::unknown_cluster(name, clusters)),
+    let keys_of_rabbitmq = ConnectionKeys {
+        source: "rabbitmq",
+        inline: (keys::HOST, keys::HOST_FROM_ENV),
+        missing: "`cluster` (a connection profile) or `host` (an AMQP URI)",
+        pick: |profile| match profile {
+            ClusterProfile::Rabbitmq(p) => Some(p),
+            _ => None,
         },
-        (None, Some((key, value))) => Endpoint {
+    };
+    let endpoint = match connection(md, clusters, &keys_of_rabbitmq)? {
+        Connection::Profile { name, profile } => Endpoint {
+            cluster: Some(name.to_owned()),
+            uri: profile.uri.clone(),
+        },
+        Connection::Inline { key, value } => Endpoint {
             cluster: None,
             uri: AmqpUri::parse(value).map_err(|reason| {
                 TriggerError::invalid(
@@ -94,12 +84,6 @@ pub fn parse_query(
                 )
             })?,
         },
-        (None, None) => {
-            return Err(TriggerError::Missing {
-                key: keys::CLUSTER,
-                expected: "`cluster` (a connection profile) or `host` (an AMQP URI)",
-            });
-        }
     };
     let queue = md.required(keys::QUEUE_NAME, "the name of the queue to measure")?;
     let vhost = md.optional(keys::VHOST_NAME);
