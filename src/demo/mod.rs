@@ -170,12 +170,16 @@ fn print_intro(
         )?;
     }
     writeln!(out, "Or without the server:")?;
+    // The path of this very binary, so the command works without `lagscale` on PATH.
+    let program = std::env::current_exe()
+        .map(|p| p.display().to_string())
+        .unwrap_or_else(|_| "lagscale".to_owned());
     for (_, metadata) in triggers {
         let sets: Vec<String> = metadata
             .iter()
             .map(|(k, v)| format!("--set {k}={v}"))
             .collect();
-        writeln!(out, "  lagscale check {}", sets.join(" "))?;
+        writeln!(out, "  {program} check {}", sets.join(" "))?;
     }
     writeln!(out)?;
     writeln!(

@@ -27,18 +27,15 @@ fn demo_serves_meaningful_lag_and_its_printed_check_command_works() {
     let mut checked = None;
     while let Ok(line) = rx.recv_timeout(Duration::from_secs(60)) {
         // While the demo runs, its printed `lagscale check` command must work from outside.
-        if checked.is_none()
-            && line.trim_start().starts_with("lagscale check")
-            && line.contains("log2")
-        {
-            let args: Vec<&str> = line.split_whitespace().skip(1).collect();
-            checked = Some(
-                Command::new(BIN)
-                    .args(&args)
-                    .env("RUST_LOG", "warn")
-                    .output()
-                    .unwrap(),
-            );
+        if checked.is_none() && line.contains(" check --set") && line.contains("log2") {
+            let mut words = line.split_whitespace();
+            let program = words.next().unwrap().to_owned();
+            let args: Vec<&str> = words.collect();
+            let run = Command::new(program)
+                .args(&args)
+                .env("RUST_LOG", "warn")
+                .output();
+            checked = Some(run.unwrap());
         }
         lines.push(line);
     }
