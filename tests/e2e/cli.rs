@@ -200,6 +200,52 @@ fn a_real_login_at_trace_level_logs_no_credentials() {
     assert!(!out.contains("103, 117, 101, 115, 116"), "{out}");
 }
 
+/// A Kafka profile with SASL over TLS: this build's librdkafka accepts it (TLS and SCRAM are
+/// compiled in), the broker here speaks neither so the check fails, and the SASL password
+/// appears nowhere, even at TRACE.
+#[test]
+fn kafka_sasl_ssl_profiles_are_accepted_and_their_password_never_shown() {
+    let kafka = crate::support::kafka::Kafka::start();
+    let dir = std::env::temp_dir().join(format!("lagscale-sasl-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    let profile = format!(
+        "broker_connect_timeout_ms: 300\nbroker_query_timeout_ms: 300\nclusters:\n  secure:\n    kafka:\n      bootstrap_servers: {}\n      properties:\n        security.protocol: SASL_SSL\n        sasl.mechanism: SCRAM-SHA-512\n        sasl.username: lagscale\n        sasl.password: ${{LAGSCALE_TEST_PW}}\n",
+        kafka.bootstrap()
+    );
+    std::fs::write(&config, profile).unwrap();
+    let output = Command::new(BIN)
+        .arg("--config")
+        .arg(&config)
+        .args([
+            "check",
+            "--set",
+            "source=kafka",
+            "--set",
+            "cluster=secure",
+            "--set",
+            "consumerGroup=g",
+            "--set",
+            "topic=t",
+        ])
+        .env("RUST_LOG", "trace")
+        .env("LAGSCALE_TEST_PW", PASSWORD)
+        .output()
+        .unwrap();
+    let out = text(&output);
+    assert!(
+        !output.status.success(),
+        "a plaintext broker cannot answer: {out}"
+    );
+    assert!(
+        out.contains("Kafka client created"),
+        "librdkafka accepted SASL_SSL: {out}"
+    );
+    assert!(!out.contains("creating the Kafka client"), "{out}");
+    assert!(!out.contains(PASSWORD), "leaked the SASL password: {out}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
 #[test]
 fn config_errors_name_field_and_line() {
     let dir = std::env::temp_dir().join(format!("lagscale-cfg-{}", std::process::id()));
