@@ -189,6 +189,7 @@ impl KafkaClient {
     /// The group's committed offsets for the query's topic (all its partitions), or for every
     /// partition the group committed when no topic is given.
     fn committed(&self, query: &GroupQuery, deadline: Instant) -> Result<Committed, SourceError> {
+        self.drain_events();
         let mut asked = TopicPartitionList::new();
         if let Some(topic) = &query.topic {
             for partition in self.partitions(topic, left(deadline))? {
@@ -211,6 +212,16 @@ impl KafkaClient {
             partitions.push((c.topic, c.partition, (c.offset >= 0).then_some(c.offset)));
         }
         Ok(partitions)
+    }
+
+    /// The client never subscribes, so its queue only collects events such as broker errors;
+    /// empty it so that a long outage does not pile them up. They are logged by librdkafka.
+    fn drain_events(&self) {
+        for _ in 0..1_000 {
+            if self.consumer.poll(Duration::ZERO).is_none() {
+                break;
+            }
+        }
     }
 
     /// The high watermarks of every partition of a topic: one ListOffsets per leader broker.
