@@ -22,6 +22,8 @@ use crate::source::rabbitmq::AmqpUri;
 pub struct Config {
     /// Address the gRPC server listens on.
     pub listen_addr: SocketAddr,
+    /// Address of the Prometheus `/metrics` endpoint; `null` turns it off.
+    pub metrics_addr: Option<SocketAddr>,
     /// How long one broker answer is reused for every trigger asking the same question.
     pub cache_ttl_ms: u64,
     /// How often a StreamIsActive stream re-evaluates its trigger.
@@ -38,6 +40,7 @@ impl Default for Config {
     fn default() -> Config {
         Config {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], 6000)),
+            metrics_addr: Some(SocketAddr::from(([0, 0, 0, 0], 9464))),
             cache_ttl_ms: 2_000,
             stream_check_interval_ms: 5_000,
             broker_connect_timeout_ms: 1_000,

@@ -7,7 +7,8 @@
 //! - [`trigger`] turns a call's `scalerMetadata` into a validated [`trigger::TriggerSpec`];
 //! - [`scaler`] evaluates it: lag through the single-flight [`cache`], then [`transform`];
 //! - [`source`] holds the broker clients (RabbitMQ today), one connection per profile;
-//! - [`error`] is the one place that chooses gRPC status codes;
+//! - [`error`] is the one place that chooses gRPC status codes; [`metrics`] names and
+//!   records every Prometheus metric;
 //! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`;
 //!   [`demo`] is `lagscale demo`.
 
@@ -18,6 +19,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod metrics;
 pub mod redact;
 pub mod scaler;
 pub mod server;

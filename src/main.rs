@@ -37,6 +37,10 @@ enum Command {
         /// Listen address; overrides the config file's listen_addr (default 0.0.0.0:6000).
         #[arg(long)]
         listen: Option<SocketAddr>,
+        /// Prometheus metrics address; overrides the config file's metrics_addr
+        /// (default 0.0.0.0:9464).
+        #[arg(long)]
+        metrics_listen: Option<SocketAddr>,
     },
     /// Evaluate one trigger once and print spec, lag, metric and activity.
     Check {
@@ -69,16 +73,30 @@ fn main() -> ExitCode {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
-        Command::Serve { listen } => {
+        Command::Serve {
+            listen,
+            metrics_listen,
+        } => {
             if let Some(listen) = listen {
                 config.listen_addr = listen;
+            }
+            if let Some(metrics_listen) = metrics_listen {
+                config.metrics_addr = Some(metrics_listen);
             }
             let addr = config.listen_addr;
             let listener = tokio::net::TcpListener::bind(addr)
                 .await
                 .map_err(|e| anyhow::anyhow!("cannot listen on {addr}: {e}"))?;
+            let metrics = match config.metrics_addr {
+                Some(addr) => Some(
+                    tokio::net::TcpListener::bind(addr)
+                        .await
+                        .map_err(|e| anyhow::anyhow!("cannot serve metrics on {addr}: {e}"))?,
+                ),
+                None => None,
+            };
             let scaler = Scaler::new(config);
-            lagscale::server::serve(listener, scaler, shutdown_signal()).await?;
+            lagscale::server::serve(listener, metrics, scaler, shutdown_signal()).await?;
             Ok(())
         }
         Command::Demo { listen, duration } => {

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use crate::cache::{Lookup, SingleFlight};
 use crate::config::Config;
 use crate::error::ScalerError;
+use crate::metrics;
 use crate::source::{Observation, SourceError, SourceQuery, Sources};
 use crate::trigger::TriggerSpec;
 
@@ -55,13 +56,18 @@ impl Scaler {
     /// Evaluates a parsed trigger; concurrent and recent callers with the same broker query
     /// share one broker round trip.
     pub async fn evaluate(&self, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-        let (observation, lookup) = self
-            .cache
-            .get_or_fetch(&spec.query, || self.sources.observe(&spec.query))
-            .await;
+        let fetch = || async {
+            let started = tokio::time::Instant::now();
+            let observation = self.sources.observe(&spec.query).await;
+            metrics::broker_query(&spec.query, started.elapsed(), observation.as_ref().err());
+            observation
+        };
+        let (observation, lookup) = self.cache.get_or_fetch(&spec.query, fetch).await;
+        metrics::cache_lookup(lookup);
         let lag = spec
             .lag_rule
             .lag(&spec.query, &observation?, spec.lag_threshold)?;
+        metrics::evaluated(&spec.query, spec.transform, lag, spec.metric(lag));
         Ok(Evaluation {
             lag,
             metric: spec.metric(lag),

@@ -26,9 +26,11 @@ pub enum ServeError {
     Transport(#[from] tonic::transport::Error),
 }
 
-/// Serves on `listener` until `shutdown` completes.
+/// Serves gRPC on `listener` (and Prometheus metrics on `metrics`, if given) until `shutdown`
+/// completes.
 pub async fn serve(
     listener: TcpListener,
+    metrics: Option<TcpListener>,
     scaler: Arc<Scaler>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
@@ -46,6 +48,14 @@ pub async fn serve(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let streams_shutdown = CancellationToken::new();
+    if let Some(metrics) = metrics {
+        let stopped = streams_shutdown.clone().cancelled_owned();
+        tokio::spawn(async move {
+            if let Err(e) = crate::metrics::serve(metrics, stopped).await {
+                tracing::error!("the metrics endpoint stopped: {e}");
+            }
+        });
+    }
     let scaler_service = ScalerService::new(scaler, streams_shutdown.clone());
 
     let signal = async move {

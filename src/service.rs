@@ -9,12 +9,14 @@ use std::pin::Pin;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
+use tokio::time::Instant;
 use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
-use tonic::{Request, Response, Status};
+use tonic::{Code, Request, Response, Status};
 
 use crate::error::ScalerError;
+use crate::metrics;
 use crate::proto::external_scaler_server::ExternalScaler;
 use crate::proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
@@ -48,6 +50,30 @@ impl ScalerService {
     }
 }
 
+/// Runs a unary call and records its status code and duration.
+async fn unary<T>(
+    method: &'static str,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let started = Instant::now();
+    let result = call.await;
+    let code = result.as_ref().err().map_or(Code::Ok, Status::code);
+    metrics::grpc_request(method, code, Some(started.elapsed()));
+    result
+}
+
+/// Opens a stream and records the status code of the opening (streams count themselves open
+/// with [`metrics::OpenStream`] while they last).
+async fn opened<T>(
+    method: &'static str,
+    call: impl Future<Output = Result<T, Status>>,
+) -> Result<T, Status> {
+    let result = call.await;
+    let code = result.as_ref().err().map_or(Code::Ok, Status::code);
+    metrics::grpc_request(method, code, None);
+    result
+}
+
 /// Logs a served error with the ScaledObject it concerns, and turns it into a status.
 fn served_error(method: &'static str, so: &ScaledObjectRef, error: ScalerError) -> Status {
     tracing::warn!(
@@ -77,16 +103,19 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
-        let so = request.into_inner();
-        let spec = self.trigger("IsActive", &so)?;
-        let evaluation = self
-            .scaler
-            .evaluate(&spec)
-            .await
-            .map_err(|e| served_error("IsActive", &so, e))?;
-        Ok(Response::new(IsActiveResponse {
-            result: evaluation.active,
-        }))
+        unary("IsActive", async move {
+            let so = request.into_inner();
+            let spec = self.trigger("IsActive", &so)?;
+            let evaluation = self
+                .scaler
+                .evaluate(&spec)
+                .await
+                .map_err(|e| served_error("IsActive", &so, e))?;
+            Ok(Response::new(IsActiveResponse {
+                result: evaluation.active,
+            }))
+        })
+        .await
     }
 
     type StreamIsActiveStream = ResponseStream<IsActiveResponse>;
@@ -95,72 +124,84 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
-        let so = request.into_inner();
-        let spec = self.trigger("StreamIsActive", &so)?;
-        let (tx, rx) = mpsc::channel(1);
-        tokio::spawn(push_activity(
-            self.scaler.clone(),
-            spec,
-            so,
-            tx,
-            self.streams_shutdown.clone(),
-        ));
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+        opened("StreamIsActive", async move {
+            let so = request.into_inner();
+            let spec = self.trigger("StreamIsActive", &so)?;
+            let (tx, rx) = mpsc::channel(1);
+            let open = metrics::OpenStream::new("StreamIsActive");
+            tokio::spawn(push_activity(
+                open,
+                self.scaler.clone(),
+                spec,
+                so,
+                tx,
+                self.streams_shutdown.clone(),
+            ));
+            let stream: Self::StreamIsActiveStream = Box::pin(ReceiverStream::new(rx));
+            Ok(Response::new(stream))
+        })
+        .await
     }
 
     async fn get_metric_spec(
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<GetMetricSpecResponse>, Status> {
-        let so = request.into_inner();
-        let spec = self.trigger("GetMetricSpec", &so)?;
-        Ok(Response::new(metric_spec(&spec)))
+        unary("GetMetricSpec", async move {
+            let so = request.into_inner();
+            let spec = self.trigger("GetMetricSpec", &so)?;
+            Ok(Response::new(metric_spec(&spec)))
+        })
+        .await
     }
 
     async fn get_metrics(
         &self,
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
-        let request = request.into_inner();
-        let Some(so) = request.scaled_object_ref else {
-            return Err(served_error(
-                "GetMetrics",
-                &ScaledObjectRef::default(),
-                TriggerError::Missing {
-                    key: "scaledObjectRef",
-                    expected: "the ScaledObject reference with its scalerMetadata",
-                }
-                .into(),
-            ));
-        };
-        let spec = self.trigger("GetMetrics", &so)?;
-        if !request.metric_name.is_empty() && !spec.metric_name.matches(&request.metric_name) {
-            let error = ScalerError::UnknownMetric {
-                requested: request.metric_name,
-                served: spec.metric_name.to_string(),
+        unary("GetMetrics", async move {
+            let request = request.into_inner();
+            let Some(so) = request.scaled_object_ref else {
+                return Err(served_error(
+                    "GetMetrics",
+                    &ScaledObjectRef::default(),
+                    TriggerError::Missing {
+                        key: "scaledObjectRef",
+                        expected: "the ScaledObject reference with its scalerMetadata",
+                    }
+                    .into(),
+                ));
             };
-            return Err(served_error("GetMetrics", &so, error));
-        }
-        let evaluation = self
-            .scaler
-            .evaluate(&spec)
-            .await
-            .map_err(|e| served_error("GetMetrics", &so, e))?;
-        tracing::debug!(
-            namespace = %so.namespace,
-            name = %so.name,
-            lag = evaluation.lag,
-            metric = evaluation.metric,
-            lookup = ?evaluation.lookup,
-            "GetMetrics"
-        );
-        Ok(Response::new(GetMetricsResponse {
-            metric_values: vec![MetricValue {
-                metric_name: spec.metric_name.to_string(),
-                metric_value: round_metric(evaluation.metric),
-                metric_value_float: evaluation.metric,
-            }],
-        }))
+            let spec = self.trigger("GetMetrics", &so)?;
+            if !request.metric_name.is_empty() && !spec.metric_name.matches(&request.metric_name) {
+                let error = ScalerError::UnknownMetric {
+                    requested: request.metric_name,
+                    served: spec.metric_name.to_string(),
+                };
+                return Err(served_error("GetMetrics", &so, error));
+            }
+            let evaluation = self
+                .scaler
+                .evaluate(&spec)
+                .await
+                .map_err(|e| served_error("GetMetrics", &so, e))?;
+            tracing::debug!(
+                namespace = %so.namespace,
+                name = %so.name,
+                lag = evaluation.lag,
+                metric = evaluation.metric,
+                lookup = ?evaluation.lookup,
+                "GetMetrics"
+            );
+            Ok(Response::new(GetMetricsResponse {
+                metric_values: vec![MetricValue {
+                    metric_name: spec.metric_name.to_string(),
+                    metric_value: round_metric(evaluation.metric),
+                    metric_value_float: evaluation.metric,
+                }],
+            }))
+        })
+        .await
     }
 
     type StreamMetricSpecStream = ResponseStream<GetMetricSpecResponse>;
@@ -169,21 +210,27 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamMetricSpecStream>, Status> {
-        let so = request.into_inner();
-        let spec = self.trigger("StreamMetricSpec", &so)?;
-        let (tx, rx) = mpsc::channel(1);
-        let shutdown = self.streams_shutdown.clone();
-        // The spec depends only on the metadata, which cannot change during a stream: send it
-        // once and hold the stream open (ending it would make KEDA reconnect at once).
-        tokio::spawn(async move {
-            if tx.send(Ok(metric_spec(&spec))).await.is_ok() {
-                tokio::select! {
-                    _ = shutdown.cancelled() => {}
-                    _ = tx.closed() => {}
+        opened("StreamMetricSpec", async move {
+            let so = request.into_inner();
+            let spec = self.trigger("StreamMetricSpec", &so)?;
+            let (tx, rx) = mpsc::channel(1);
+            let shutdown = self.streams_shutdown.clone();
+            // The spec depends only on the metadata, which cannot change during a stream: send it
+            // once and hold the stream open (ending it would make KEDA reconnect at once).
+            let open = metrics::OpenStream::new("StreamMetricSpec");
+            tokio::spawn(async move {
+                let _open = open;
+                if tx.send(Ok(metric_spec(&spec))).await.is_ok() {
+                    tokio::select! {
+                        _ = shutdown.cancelled() => {}
+                        _ = tx.closed() => {}
+                    }
                 }
-            }
-        });
-        Ok(Response::new(Box::pin(ReceiverStream::new(rx))))
+            });
+            let stream: Self::StreamMetricSpecStream = Box::pin(ReceiverStream::new(rx));
+            Ok(Response::new(stream))
+        })
+        .await
     }
 }
 
@@ -191,6 +238,7 @@ impl ExternalScaler for ScalerService {
 /// away or the server shuts down. Sends the first known state, then only `false → true` edges.
 /// Evaluation errors are logged and not pushed: KEDA also polls IsActive, which reports them.
 async fn push_activity(
+    _open: metrics::OpenStream,
     scaler: Arc<Scaler>,
     spec: TriggerSpec,
     so: ScaledObjectRef,

@@ -91,13 +91,19 @@ pub async fn run(
     let addr = listener.local_addr()?;
     let config = Config {
         listen_addr: addr,
+        metrics_addr: None,
         cache_ttl_ms: 1_000,
         ..Config::default()
     };
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::server::serve(listener, Scaler::new(config), async {
-        let _ = server_stopped.await;
-    }));
+    let server = tokio::spawn(crate::server::serve(
+        listener,
+        None,
+        Scaler::new(config),
+        async {
+            let _ = server_stopped.await;
+        },
+    ));
 
     let stop = Arc::new(AtomicBool::new(false));
     let counters = Arc::new(traffic::Counters::default());

@@ -164,6 +164,19 @@ impl Sources {
     }
 }
 
+impl SourceError {
+    /// A short, bounded name for the kind of failure (a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            SourceError::NotFound { .. } => "not_found",
+            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::AccessRefused { .. } => "access_refused",
+            SourceError::Timeout { .. } => "timeout",
+            SourceError::Broker { .. } => "broker",
+        }
+    }
+}
+
 /// A broker query that failed. Clone, because one failed evaluation answers every caller that
 /// was waiting on it. Messages name the endpoint with its password redacted.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -266,7 +266,13 @@ fn config_errors_name_field_and_line() {
 #[test]
 fn serve_answers_and_stops_on_sigterm() {
     let mut child = Command::new(BIN)
-        .args(["serve", "--listen", "127.0.0.1:0"])
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
         .env("RUST_LOG", "info")
         .env_remove("LAGSCALE_CONFIG")
         .stderr(Stdio::piped())

@@ -165,6 +165,8 @@ async fn shutdown_turns_health_not_serving_and_ends_streams_with_ok() {
         health_check_response::ServingStatus::Serving
     );
 
+    let metrics_addr = server.metrics_addr;
+    assert!(tokio::net::TcpStream::connect(metrics_addr).await.is_ok());
     let shutdown = tokio::spawn(async move { server.shut_down().await });
 
     assert_eq!(
@@ -180,5 +182,17 @@ async fn shutdown_turns_health_not_serving_and_ends_streams_with_ok() {
         .expect("server stops once streams ended")
         .unwrap()
         .unwrap();
+    // The metrics endpoint stops with the server.
+    crate::support::eventually(
+        Duration::from_secs(10),
+        "the metrics endpoint to close",
+        || async {
+            tokio::net::TcpStream::connect(metrics_addr)
+                .await
+                .is_err()
+                .then_some(())
+        },
+    )
+    .await;
     queue.delete().await;
 }

@@ -44,6 +44,7 @@ fn the_config_example_parses_and_every_field_is_in_the_table() {
     assert!(config.clusters.contains_key("main"));
     for field in [
         "listen_addr",
+        "metrics_addr",
         "cache_ttl_ms",
         "stream_check_interval_ms",
         "broker_connect_timeout_ms",
@@ -53,6 +54,17 @@ fn the_config_example_parses_and_every_field_is_in_the_table() {
         assert!(
             readme.contains(&format!("| `{field}` |")),
             "README's config table lacks `{field}`"
+        );
+    }
+}
+
+#[test]
+fn every_metric_is_in_the_operations_table() {
+    let readme = readme();
+    for (name, _) in lagscale::metrics::ALL {
+        assert!(
+            readme.contains(&format!("| `{name}` |")),
+            "README's metrics table lacks `{name}`"
         );
     }
 }

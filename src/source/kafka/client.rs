@@ -177,6 +177,7 @@ impl KafkaClient {
             reason: e.to_string(),
         })?;
         tracing::info!(endpoint = %endpoint.label(), "Kafka client created");
+        crate::metrics::broker_connection("kafka", endpoint.cluster.as_deref(), 1.0);
         Ok(KafkaClient {
             label: endpoint.label(),
             consumer: Arc::new(consumer),

@@ -33,6 +33,8 @@ struct ConnectionKey {
 struct SharedConnection {
     /// How errors name this connection (profile name or redacted URI).
     label: String,
+    /// The profile's name, or `None` for an inline URI (a metrics label).
+    cluster: Option<String>,
     uri: AmqpUri,
     vhost: Option<String>,
     live: tokio::sync::Mutex<Option<Live>>,
@@ -86,6 +88,7 @@ impl Connections {
             .or_insert_with(|| {
                 Arc::new(SharedConnection {
                     label: query.endpoint.label(),
+                    cluster: query.endpoint.cluster.clone(),
                     uri: query.endpoint.uri.clone(),
                     vhost: query.vhost.clone(),
                     live: tokio::sync::Mutex::new(None),
@@ -108,7 +111,7 @@ impl SharedConnection {
             Ok(Ok(declared)) => Ok(u64::from(declared.message_count())),
             Ok(Err(error)) => Err(self.declare_failed(&mut live, queue, error)),
             Err(_) => {
-                reset(&mut live);
+                self.reset(&mut live);
                 Err(SourceError::Timeout {
                     endpoint: self.label.clone(),
                     operation: "queue.declare",
@@ -128,7 +131,7 @@ impl SharedConnection {
             .as_ref()
             .is_some_and(|l| !l.connection.status().connected())
         {
-            reset(live);
+            self.reset(live);
         }
         if live.is_none() {
             let properties =
@@ -147,6 +150,7 @@ impl SharedConnection {
             })?
             .map_err(|e| self.connect_failed(e))?;
             tracing::info!(endpoint = %self.label, vhost = ?self.vhost, "AMQP connection opened");
+            crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), 1.0);
             *live = Some(Live {
                 connection,
                 channel: None,
@@ -164,11 +168,11 @@ impl SharedConnection {
                 Ok(channel)
             }
             Ok(Err(e)) => {
-                reset(live);
+                self.reset(live);
                 Err(self.unreachable(format!("could not open a channel: {e}")))
             }
             Err(_) => {
-                reset(live);
+                self.reset(live);
                 Err(self.unreachable(format!(
                     "opening a channel timed out after {} ms",
                     timeouts.query.as_millis()
@@ -203,7 +207,7 @@ impl SharedConnection {
             _ => {}
         }
         if error.is_io_error() || error.is_amqp_hard_error() {
-            reset(live);
+            self.reset(live);
             return self.unreachable(error.to_string());
         }
         SourceError::Broker {
@@ -226,6 +230,17 @@ impl SharedConnection {
         }
     }
 
+    /// Drops the connection; closing it politely happens in the background.
+    fn reset(&self, live: &mut Option<Live>) {
+        if let Some(old) = live.take() {
+            crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), -1.0);
+            tokio::spawn(async move {
+                let closing = old.connection.close(200, "lagscale reconnects".into());
+                let _ = timeout(std::time::Duration::from_secs(1), closing).await;
+            });
+        }
+    }
+
     fn unreachable(&self, reason: String) -> SourceError {
         SourceError::Unreachable {
             endpoint: self.label.clone(),
@@ -241,15 +256,5 @@ fn soft_error(error: &lapin::Error) -> Option<AMQPSoftError> {
             AMQPErrorKind::Hard(_) => None,
         },
         _ => None,
-    }
-}
-
-/// Drops the connection; closing it politely happens in the background.
-fn reset(live: &mut Option<Live>) {
-    if let Some(old) = live.take() {
-        tokio::spawn(async move {
-            let closing = old.connection.close(200, "lagscale reconnects".into());
-            let _ = timeout(std::time::Duration::from_secs(1), closing).await;
-        });
     }
 }

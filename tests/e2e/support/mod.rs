@@ -23,6 +23,8 @@ use tonic::transport::Channel;
 /// A running lagscale server.
 pub struct TestServer {
     pub addr: SocketAddr,
+    /// Where its Prometheus metrics are served.
+    pub metrics_addr: SocketAddr,
     pub scaler: Arc<Scaler>,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<Result<(), ServeError>>>,
@@ -33,13 +35,17 @@ impl TestServer {
     pub async fn start(config: Config) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
+        let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let metrics_addr = metrics.local_addr().unwrap();
         let scaler = Scaler::new(config);
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(lagscale::server::serve(listener, scaler.clone(), async {
+        let serve = lagscale::server::serve(listener, Some(metrics), scaler.clone(), async {
             let _ = rx.await;
-        }));
+        });
+        let task = tokio::spawn(serve);
         TestServer {
             addr,
+            metrics_addr,
             scaler,
             shutdown: Some(tx),
             task: Some(task),

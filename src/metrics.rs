@@ -1,0 +1,197 @@
+//! Prometheus metrics: every metric name, its help text, and the one function that records it.
+//! Nothing else in lagscale names a metric.
+//!
+//! Labels are bounded: source, cluster (profile name, or `inline`), name (queue or consumer
+//! group), topic, transform, RPC method, gRPC code, error kind — never a ScaledObject.
+
+use std::net::SocketAddr;
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use tokio::net::TcpListener;
+
+use crate::cache::Lookup;
+use crate::source::{SourceError, SourceQuery};
+use crate::transform::Transform;
+
+pub const LAG: &str = "lagscale_lag_messages";
+pub const METRIC_VALUE: &str = "lagscale_metric_value";
+pub const BROKER_QUERY_SECONDS: &str = "lagscale_broker_query_duration_seconds";
+pub const BROKER_ERRORS: &str = "lagscale_broker_errors_total";
+pub const CACHE_LOOKUPS: &str = "lagscale_cache_lookups_total";
+pub const GRPC_REQUESTS: &str = "lagscale_grpc_requests_total";
+pub const GRPC_SECONDS: &str = "lagscale_grpc_request_duration_seconds";
+pub const OPEN_STREAMS: &str = "lagscale_open_streams";
+pub const BROKER_CONNECTIONS: &str = "lagscale_broker_connections";
+
+/// Every metric with its help text (the README lists the same).
+pub const ALL: [(&str, &str); 9] = [
+    (
+        LAG,
+        "Lag in messages at the last broker query, by source, cluster, queue or group, and topic.",
+    ),
+    (
+        METRIC_VALUE,
+        "Metric value last served to KEDA, by query and transform.",
+    ),
+    (
+        BROKER_QUERY_SECONDS,
+        "Duration of broker queries (one per cache refresh), by source and cluster.",
+    ),
+    (
+        BROKER_ERRORS,
+        "Failed broker queries, by source, cluster and kind (not_found, unreachable, access_refused, timeout, broker).",
+    ),
+    (
+        CACHE_LOOKUPS,
+        "Evaluations answered from the cache (hit) or by a broker query (miss).",
+    ),
+    (GRPC_REQUESTS, "gRPC calls, by method and status code."),
+    (GRPC_SECONDS, "Duration of unary gRPC calls, by method."),
+    (
+        OPEN_STREAMS,
+        "Open StreamIsActive and StreamMetricSpec streams, by method.",
+    ),
+    (
+        BROKER_CONNECTIONS,
+        "Open broker connections (AMQP connections, Kafka clients), by source and cluster.",
+    ),
+];
+
+/// Installs the process-wide recorder once and returns the handle that renders it.
+pub fn handle() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new().build_recorder();
+            let handle = recorder.handle();
+            // Fails only if another recorder was installed first; then this handle renders
+            // nothing, which the metrics endpoint test would show.
+            let _ = metrics::set_global_recorder(recorder);
+            for (name, help) in ALL {
+                match name {
+                    BROKER_QUERY_SECONDS | GRPC_SECONDS => describe_histogram!(name, help),
+                    BROKER_ERRORS | CACHE_LOOKUPS | GRPC_REQUESTS => describe_counter!(name, help),
+                    _ => describe_gauge!(name, help),
+                }
+            }
+            handle
+        })
+        .clone()
+}
+
+/// Serves `GET /metrics` on `listener` until `shutdown` completes.
+pub async fn serve(
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let handle = handle();
+    let app = axum::Router::new().route(
+        "/metrics",
+        axum::routing::get(move || {
+            let handle = handle.clone();
+            async move { handle.render() }
+        }),
+    );
+    if let Ok(addr) = listener.local_addr() {
+        tracing::info!(%addr, "serving Prometheus metrics on /metrics");
+    }
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+}
+
+/// The bounded labels of a broker query.
+fn query_labels(query: &SourceQuery) -> [(&'static str, String); 4] {
+    let (source, cluster, name, topic) = match query {
+        SourceQuery::Rabbitmq(q) => (
+            "rabbitmq",
+            q.endpoint.cluster.clone(),
+            q.queue.clone(),
+            String::new(),
+        ),
+        SourceQuery::Kafka(q) => (
+            "kafka",
+            q.endpoint.cluster.clone(),
+            q.group.clone(),
+            q.topic.clone().unwrap_or_default(),
+        ),
+    };
+    [
+        ("source", source.to_owned()),
+        ("cluster", cluster.unwrap_or_else(|| "inline".to_owned())),
+        ("name", name),
+        ("topic", topic),
+    ]
+}
+
+/// A broker query finished (one per cache refresh).
+pub fn broker_query(query: &SourceQuery, elapsed: Duration, error: Option<&SourceError>) {
+    let [source, cluster, ..] = query_labels(query);
+    histogram!(BROKER_QUERY_SECONDS, &[source.clone(), cluster.clone()])
+        .record(elapsed.as_secs_f64());
+    if let Some(error) = error {
+        counter!(
+            BROKER_ERRORS,
+            &[source, cluster, ("kind", error.kind().to_owned())]
+        )
+        .increment(1);
+    }
+}
+
+/// An evaluation was answered from the cache or not.
+pub fn cache_lookup(lookup: Lookup) {
+    let result = match lookup {
+        Lookup::Hit => "hit",
+        Lookup::Miss => "miss",
+    };
+    counter!(CACHE_LOOKUPS, "result" => result).increment(1);
+}
+
+/// A trigger was evaluated: the lag read and the metric served.
+pub fn evaluated(query: &SourceQuery, transform: Transform, lag: u64, metric: f64) {
+    let labels = query_labels(query);
+    gauge!(LAG, &labels).set(lag as f64);
+    let transform = match transform {
+        Transform::None => "none",
+        Transform::Log2 { .. } => "log2",
+    };
+    let mut with_transform = labels.to_vec();
+    with_transform.push(("transform", transform.to_owned()));
+    gauge!(METRIC_VALUE, &with_transform).set(metric);
+}
+
+/// A gRPC call ended with `code` (unary calls also record their duration).
+pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Option<Duration>) {
+    counter!(GRPC_REQUESTS, "method" => method, "code" => format!("{code:?}")).increment(1);
+    if let Some(elapsed) = elapsed {
+        histogram!(GRPC_SECONDS, "method" => method).record(elapsed.as_secs_f64());
+    }
+}
+
+/// Counts an open stream for as long as it lives.
+pub struct OpenStream(&'static str);
+
+impl OpenStream {
+    pub fn new(method: &'static str) -> OpenStream {
+        gauge!(OPEN_STREAMS, "method" => method).increment(1.0);
+        OpenStream(method)
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        gauge!(OPEN_STREAMS, "method" => self.0).decrement(1.0);
+    }
+}
+
+/// A broker connection opened (`+1`) or closed (`-1`).
+pub fn broker_connection(source: &'static str, cluster: Option<&str>, change: f64) {
+    let cluster = cluster.unwrap_or("inline").to_owned();
+    gauge!(BROKER_CONNECTIONS, "source" => source, "cluster" => cluster).increment(change);
+}
+
+/// Where to serve metrics; `None` in the config disables them.
+pub type MetricsAddr = Option<SocketAddr>;

@@ -1,0 +1,150 @@
+//! The Prometheus endpoint, scraped over HTTP while the real server answers calls against the
+//! real RabbitMQ. A test binary of its own: metrics are process-wide, and the gauges checked
+//! here must not see the streams of other tests.
+
+#[allow(dead_code)]
+#[path = "../e2e/support/mod.rs"]
+mod support;
+
+use std::time::Duration;
+
+use lagscale::metrics;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+use support::rabbit::TestQueue;
+use support::{TestServer, config, eventually, metrics_request, so};
+
+async fn scrape(server: &TestServer) -> String {
+    let mut stream = tokio::net::TcpStream::connect(server.metrics_addr)
+        .await
+        .unwrap();
+    let request = "GET /metrics HTTP/1.1\r\nHost: lagscale\r\nConnection: close\r\n\r\n";
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut response = String::new();
+    stream.read_to_string(&mut response).await.unwrap();
+    assert!(response.starts_with("HTTP/1.1 200"), "{response}");
+    response
+}
+
+/// The value of the sample of `name` whose labels include every one of `labels`.
+fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
+    text.lines()
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| labels.iter().all(|label| l.contains(label)))
+        .and_then(|l| l.rsplit(' ').next())
+        .and_then(|v| v.parse().ok())
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn metrics_describe_what_the_server_does() {
+    let queue = TestQueue::new("metrics").await;
+    queue.publish(5).await;
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let queue_label = format!("name=\"{}\"", queue.name);
+
+    let ok = so("orders", &queue.metadata(&[("transform", "log2")]));
+    client.get_metrics(metrics_request(ok, "")).await.unwrap();
+    let missing = so(
+        "gone",
+        &[
+            ("source", "rabbitmq"),
+            ("host", support::rabbit::uri().as_str()),
+            ("queueName", "lagscale-metrics-missing"),
+        ],
+    );
+    client
+        .get_metrics(metrics_request(missing, ""))
+        .await
+        .unwrap_err();
+
+    // 50 open streams count 50, and drop back once their clients leave.
+    let mut streams = Vec::new();
+    for i in 0..50 {
+        let so = so(&format!("s{i}"), &queue.metadata(&[]));
+        let mut stream = client.stream_is_active(so).await.unwrap().into_inner();
+        stream.message().await.unwrap();
+        streams.push(stream);
+    }
+
+    let text = scrape(&server).await;
+    for (name, help) in metrics::ALL {
+        assert!(
+            text.contains(&format!("# HELP {name} {help}")),
+            "{name} is not described:\n{text}"
+        );
+    }
+    let rabbit = "source=\"rabbitmq\"";
+    assert_eq!(
+        sample(
+            &text,
+            metrics::LAG,
+            &[rabbit, &queue_label, "cluster=\"inline\""]
+        ),
+        Some(5.0),
+        "{text}"
+    );
+    let log2 = sample(
+        &text,
+        metrics::METRIC_VALUE,
+        &[&queue_label, "transform=\"log2\""],
+    )
+    .unwrap();
+    assert!((log2 - 5f64.log2()).abs() < 1e-9, "{text}");
+    assert!(
+        sample(
+            &text,
+            metrics::GRPC_REQUESTS,
+            &["method=\"GetMetrics\"", "code=\"NotFound\""]
+        ) >= Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            metrics::BROKER_ERRORS,
+            &[rabbit, "kind=\"not_found\""]
+        ) >= Some(1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &text,
+            &format!("{}_count", metrics::BROKER_QUERY_SECONDS),
+            &[rabbit]
+        ) >= Some(2.0),
+        "{text}"
+    );
+    assert!(
+        sample(&text, metrics::CACHE_LOOKUPS, &["result=\"miss\""]) >= Some(2.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, metrics::OPEN_STREAMS, &["method=\"StreamIsActive\""]),
+        Some(50.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            metrics::BROKER_CONNECTIONS,
+            &[rabbit, "cluster=\"inline\""]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+
+    drop(streams);
+    drop(client);
+    eventually(
+        Duration::from_secs(10),
+        "open streams back to 0",
+        || async {
+            let text = scrape(&server).await;
+            (sample(&text, metrics::OPEN_STREAMS, &["method=\"StreamIsActive\""]) == Some(0.0))
+                .then_some(())
+        },
+    )
+    .await;
+    queue.delete().await;
+}
