@@ -16,6 +16,15 @@ struct Cli {
     /// lagscale's config file (YAML). Without one, built-in defaults apply.
     #[arg(long, global = true, env = "LAGSCALE_CONFIG")]
     config: Option<PathBuf>,
+    /// Log line format (level from RUST_LOG, default info).
+    #[arg(
+        long,
+        global = true,
+        value_enum,
+        default_value = "text",
+        env = "LAGSCALE_LOG_FORMAT"
+    )]
+    log_format: lagscale::telemetry::LogFormat,
     #[command(subcommand)]
     command: Command,
 }
@@ -53,7 +62,7 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lagscale::telemetry::init();
+    lagscale::telemetry::init(cli.log_format);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {

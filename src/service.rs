@@ -14,6 +14,7 @@ use tokio_stream::Stream;
 use tokio_stream::wrappers::ReceiverStream;
 use tokio_util::sync::CancellationToken;
 use tonic::{Code, Request, Response, Status};
+use tracing::{Instrument, Span};
 
 use crate::error::ScalerError;
 use crate::metrics;
@@ -50,13 +51,21 @@ impl ScalerService {
     }
 }
 
+/// The span every line logged for one call runs in.
+fn rpc_span(method: &'static str, so: Option<&ScaledObjectRef>) -> Span {
+    let (namespace, name) = so.map_or(("", ""), |so| (so.namespace.as_str(), so.name.as_str()));
+    // `scaled_object`, not `name`: JSON logs already use `name` for the span's own name.
+    tracing::info_span!("rpc", method, namespace, scaled_object = name)
+}
+
 /// Runs a unary call and records its status code and duration.
 async fn unary<T>(
     method: &'static str,
+    span: Span,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
     let started = Instant::now();
-    let result = call.await;
+    let result = call.instrument(span).await;
     let code = result.as_ref().err().map_or(Code::Ok, Status::code);
     metrics::grpc_request(method, code, Some(started.elapsed()));
     result
@@ -66,9 +75,10 @@ async fn unary<T>(
 /// with [`metrics::OpenStream`] while they last).
 async fn opened<T>(
     method: &'static str,
+    span: Span,
     call: impl Future<Output = Result<T, Status>>,
 ) -> Result<T, Status> {
-    let result = call.await;
+    let result = call.instrument(span).await;
     let code = result.as_ref().err().map_or(Code::Ok, Status::code);
     metrics::grpc_request(method, code, None);
     result
@@ -103,18 +113,22 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
-        unary("IsActive", async move {
-            let so = request.into_inner();
-            let spec = self.trigger("IsActive", &so)?;
-            let evaluation = self
-                .scaler
-                .evaluate(&spec)
-                .await
-                .map_err(|e| served_error("IsActive", &so, e))?;
-            Ok(Response::new(IsActiveResponse {
-                result: evaluation.active,
-            }))
-        })
+        unary(
+            "IsActive",
+            rpc_span("IsActive", Some(request.get_ref())),
+            async move {
+                let so = request.into_inner();
+                let spec = self.trigger("IsActive", &so)?;
+                let evaluation = self
+                    .scaler
+                    .evaluate(&spec)
+                    .await
+                    .map_err(|e| served_error("IsActive", &so, e))?;
+                Ok(Response::new(IsActiveResponse {
+                    result: evaluation.active,
+                }))
+            },
+        )
         .await
     }
 
@@ -124,22 +138,29 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamIsActiveStream>, Status> {
-        opened("StreamIsActive", async move {
-            let so = request.into_inner();
-            let spec = self.trigger("StreamIsActive", &so)?;
-            let (tx, rx) = mpsc::channel(1);
-            let open = metrics::OpenStream::new("StreamIsActive");
-            tokio::spawn(push_activity(
-                open,
-                self.scaler.clone(),
-                spec,
-                so,
-                tx,
-                self.streams_shutdown.clone(),
-            ));
-            let stream: Self::StreamIsActiveStream = Box::pin(ReceiverStream::new(rx));
-            Ok(Response::new(stream))
-        })
+        opened(
+            "StreamIsActive",
+            rpc_span("StreamIsActive", Some(request.get_ref())),
+            async move {
+                let so = request.into_inner();
+                let spec = self.trigger("StreamIsActive", &so)?;
+                let (tx, rx) = mpsc::channel(1);
+                let open = metrics::OpenStream::new("StreamIsActive");
+                tokio::spawn(
+                    push_activity(
+                        open,
+                        self.scaler.clone(),
+                        spec,
+                        so,
+                        tx,
+                        self.streams_shutdown.clone(),
+                    )
+                    .in_current_span(),
+                );
+                let stream: Self::StreamIsActiveStream = Box::pin(ReceiverStream::new(rx));
+                Ok(Response::new(stream))
+            },
+        )
         .await
     }
 
@@ -147,11 +168,15 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<GetMetricSpecResponse>, Status> {
-        unary("GetMetricSpec", async move {
-            let so = request.into_inner();
-            let spec = self.trigger("GetMetricSpec", &so)?;
-            Ok(Response::new(metric_spec(&spec)))
-        })
+        unary(
+            "GetMetricSpec",
+            rpc_span("GetMetricSpec", Some(request.get_ref())),
+            async move {
+                let so = request.into_inner();
+                let spec = self.trigger("GetMetricSpec", &so)?;
+                Ok(Response::new(metric_spec(&spec)))
+            },
+        )
         .await
     }
 
@@ -159,48 +184,54 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
-        unary("GetMetrics", async move {
-            let request = request.into_inner();
-            let Some(so) = request.scaled_object_ref else {
-                return Err(served_error(
-                    "GetMetrics",
-                    &ScaledObjectRef::default(),
-                    TriggerError::Missing {
-                        key: "scaledObjectRef",
-                        expected: "the ScaledObject reference with its scalerMetadata",
-                    }
-                    .into(),
-                ));
-            };
-            let spec = self.trigger("GetMetrics", &so)?;
-            if !request.metric_name.is_empty() && !spec.metric_name.matches(&request.metric_name) {
-                let error = ScalerError::UnknownMetric {
-                    requested: request.metric_name,
-                    served: spec.metric_name.to_string(),
+        unary(
+            "GetMetrics",
+            rpc_span("GetMetrics", request.get_ref().scaled_object_ref.as_ref()),
+            async move {
+                let request = request.into_inner();
+                let Some(so) = request.scaled_object_ref else {
+                    return Err(served_error(
+                        "GetMetrics",
+                        &ScaledObjectRef::default(),
+                        TriggerError::Missing {
+                            key: "scaledObjectRef",
+                            expected: "the ScaledObject reference with its scalerMetadata",
+                        }
+                        .into(),
+                    ));
                 };
-                return Err(served_error("GetMetrics", &so, error));
-            }
-            let evaluation = self
-                .scaler
-                .evaluate(&spec)
-                .await
-                .map_err(|e| served_error("GetMetrics", &so, e))?;
-            tracing::debug!(
-                namespace = %so.namespace,
-                name = %so.name,
-                lag = evaluation.lag,
-                metric = evaluation.metric,
-                lookup = ?evaluation.lookup,
-                "GetMetrics"
-            );
-            Ok(Response::new(GetMetricsResponse {
-                metric_values: vec![MetricValue {
-                    metric_name: spec.metric_name.to_string(),
-                    metric_value: round_metric(evaluation.metric),
-                    metric_value_float: evaluation.metric,
-                }],
-            }))
-        })
+                let spec = self.trigger("GetMetrics", &so)?;
+                if !request.metric_name.is_empty()
+                    && !spec.metric_name.matches(&request.metric_name)
+                {
+                    let error = ScalerError::UnknownMetric {
+                        requested: request.metric_name,
+                        served: spec.metric_name.to_string(),
+                    };
+                    return Err(served_error("GetMetrics", &so, error));
+                }
+                let evaluation = self
+                    .scaler
+                    .evaluate(&spec)
+                    .await
+                    .map_err(|e| served_error("GetMetrics", &so, e))?;
+                tracing::debug!(
+                    namespace = %so.namespace,
+                    name = %so.name,
+                    lag = evaluation.lag,
+                    metric = evaluation.metric,
+                    lookup = ?evaluation.lookup,
+                    "GetMetrics"
+                );
+                Ok(Response::new(GetMetricsResponse {
+                    metric_values: vec![MetricValue {
+                        metric_name: spec.metric_name.to_string(),
+                        metric_value: round_metric(evaluation.metric),
+                        metric_value_float: evaluation.metric,
+                    }],
+                }))
+            },
+        )
         .await
     }
 
@@ -210,26 +241,30 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<Self::StreamMetricSpecStream>, Status> {
-        opened("StreamMetricSpec", async move {
-            let so = request.into_inner();
-            let spec = self.trigger("StreamMetricSpec", &so)?;
-            let (tx, rx) = mpsc::channel(1);
-            let shutdown = self.streams_shutdown.clone();
-            // The spec depends only on the metadata, which cannot change during a stream: send it
-            // once and hold the stream open (ending it would make KEDA reconnect at once).
-            let open = metrics::OpenStream::new("StreamMetricSpec");
-            tokio::spawn(async move {
-                let _open = open;
-                if tx.send(Ok(metric_spec(&spec))).await.is_ok() {
-                    tokio::select! {
-                        _ = shutdown.cancelled() => {}
-                        _ = tx.closed() => {}
+        opened(
+            "StreamMetricSpec",
+            rpc_span("StreamMetricSpec", Some(request.get_ref())),
+            async move {
+                let so = request.into_inner();
+                let spec = self.trigger("StreamMetricSpec", &so)?;
+                let (tx, rx) = mpsc::channel(1);
+                let shutdown = self.streams_shutdown.clone();
+                // The spec depends only on the metadata, which cannot change during a stream: send it
+                // once and hold the stream open (ending it would make KEDA reconnect at once).
+                let open = metrics::OpenStream::new("StreamMetricSpec");
+                tokio::spawn(async move {
+                    let _open = open;
+                    if tx.send(Ok(metric_spec(&spec))).await.is_ok() {
+                        tokio::select! {
+                            _ = shutdown.cancelled() => {}
+                            _ = tx.closed() => {}
+                        }
                     }
-                }
-            });
-            let stream: Self::StreamMetricSpecStream = Box::pin(ReceiverStream::new(rx));
-            Ok(Response::new(stream))
-        })
+                });
+                let stream: Self::StreamMetricSpecStream = Box::pin(ReceiverStream::new(rx));
+                Ok(Response::new(stream))
+            },
+        )
         .await
     }
 }

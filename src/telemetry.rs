@@ -1,5 +1,8 @@
-//! Logging setup: tracing to stderr, level from `RUST_LOG` (default `info`), colours only when
-//! stderr is a terminal.
+//! Logging setup: tracing to stderr, level from `RUST_LOG` (default `info`); human-readable by
+//! default (colours only when stderr is a terminal), one JSON object per line with
+//! `--log-format json`. Every gRPC call runs in an `rpc` span carrying the method and the
+//! ScaledObject's `namespace` and name (`scaled_object`), so every line logged during a call
+//! names them.
 //!
 //! Whatever `RUST_LOG` says, TRACE events of the AMQP client (lapin) are never written: at that
 //! level lapin logs every frame it sends, and the connection's `start-ok` frame carries the
@@ -13,13 +16,35 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line, with the current span's fields.
+    Json,
+}
+
 /// Installs the global subscriber. Call once, from `main`.
-pub fn init() {
-    let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let layer = fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_filter(env.and(filter_fn(may_log)));
+pub fn init(format: LogFormat) {
+    let filter = || {
+        let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+        env.and(filter_fn(may_log))
+    };
+    let layer = match format {
+        LogFormat::Text => fmt::layer()
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::stderr().is_terminal())
+            .with_filter(filter())
+            .boxed(),
+        LogFormat::Json => fmt::layer()
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .with_writer(std::io::stderr)
+            .with_filter(filter())
+            .boxed(),
+    };
     tracing_subscriber::registry().with(layer).init();
 }
 

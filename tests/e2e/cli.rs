@@ -285,7 +285,8 @@ fn serve_answers_and_stops_on_sigterm() {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Some(at) = line.find("addr=") {
+            // The gRPC address, not the metrics endpoint's, which is logged too.
+            if let Some(at) = line.find("addr=").filter(|_| line.contains("serving gRPC")) {
                 let _ = tx.send(
                     line[at + 5..]
                         .split_whitespace()
@@ -346,4 +347,84 @@ fn serve_answers_and_stops_on_sigterm() {
         }
     };
     assert!(status.success(), "{status:?}");
+}
+
+/// `--log-format json`: every line is a JSON object, and a served error carries the rpc span
+/// with the method and the ScaledObject's namespace and name.
+#[test]
+fn json_logs_carry_the_rpc_and_the_scaled_object() {
+    let mut child = Command::new(BIN)
+        .args([
+            "--log-format",
+            "json",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .env("RUST_LOG", "info")
+        .env_remove("LAGSCALE_CONFIG")
+        .stderr(Stdio::piped())
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = tx.send(line);
+        }
+    });
+    let next_json = || -> serde_json::Value {
+        let line = rx
+            .recv_timeout(Duration::from_secs(30))
+            .expect("a log line within 30 s");
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("not JSON ({e}): {line}"))
+    };
+    let addr = loop {
+        let line = next_json();
+        if line["fields"]["message"] == "serving gRPC" {
+            break line["fields"]["addr"].as_str().unwrap().to_owned();
+        }
+    };
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        use lagscale::proto::external_scaler_client::ExternalScalerClient;
+        let mut client = ExternalScalerClient::connect(format!("http://{addr}"))
+            .await
+            .unwrap();
+        let so = crate::support::so("orders", &[("source", "rabbitmq"), ("queueName", "q")]);
+        let so = lagscale::proto::ScaledObjectRef {
+            namespace: "team-a".to_owned(),
+            ..so
+        };
+        let status = client
+            .get_metrics(crate::support::metrics_request(so, ""))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::InvalidArgument);
+    });
+    let warning = loop {
+        let line = next_json();
+        if line["level"] == "WARN" {
+            break line;
+        }
+    };
+    assert_eq!(warning["span"]["name"], "rpc", "{warning}");
+    assert_eq!(warning["span"]["method"], "GetMetrics", "{warning}");
+    assert_eq!(warning["span"]["namespace"], "team-a", "{warning}");
+    assert_eq!(warning["span"]["scaled_object"], "orders", "{warning}");
+    assert!(
+        warning["fields"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("cluster: missing"),
+        "{warning}"
+    );
+    let _ = Command::new("kill")
+        .args(["-KILL", &child.id().to_string()])
+        .status();
+    let _ = child.wait();
 }
