@@ -24,6 +24,8 @@ pub struct Config {
     pub listen_addr: SocketAddr,
     /// Address of the Prometheus `/metrics` endpoint; `null` turns it off.
     pub metrics_addr: Option<SocketAddr>,
+    /// TLS for the gRPC server; absent: plaintext h2c (KEDA's default).
+    pub tls: Option<TlsConfig>,
     /// How long one broker answer is reused for every trigger asking the same question.
     pub cache_ttl_ms: u64,
     /// How often a StreamIsActive stream re-evaluates its trigger.
@@ -41,6 +43,7 @@ impl Default for Config {
         Config {
             listen_addr: SocketAddr::from(([0, 0, 0, 0], 6000)),
             metrics_addr: Some(SocketAddr::from(([0, 0, 0, 0], 9464))),
+            tls: None,
             cache_ttl_ms: 2_000,
             stream_check_interval_ms: 5_000,
             broker_connect_timeout_ms: 1_000,
@@ -48,6 +51,19 @@ impl Default for Config {
             clusters: BTreeMap::new(),
         }
     }
+}
+
+/// TLS for the gRPC server: PEM files, read at start.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// The server's certificate chain (PEM).
+    pub cert_file: PathBuf,
+    /// The server's private key (PEM).
+    pub key_file: PathBuf,
+    /// CA certificates (PEM) that client certificates must chain to; when set, a client
+    /// without a valid certificate is refused (mutual TLS).
+    pub client_ca_file: Option<PathBuf>,
 }
 
 /// One named connection to a broker: a map with exactly one key, the source

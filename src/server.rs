@@ -13,6 +13,9 @@ use tokio_stream::wrappers::TcpListenerStream;
 use tokio_util::sync::CancellationToken;
 use tonic_health::ServingStatus;
 
+use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+
+use crate::config::TlsConfig;
 use crate::proto::external_scaler_server::ExternalScalerServer;
 use crate::scaler::Scaler;
 use crate::service::ScalerService;
@@ -24,6 +27,33 @@ pub enum ServeError {
     Reflection(#[from] tonic_reflection::server::Error),
     #[error("gRPC transport: {0}")]
     Transport(#[from] tonic::transport::Error),
+    #[error("tls.{field}: cannot read {path}: {error}")]
+    TlsFile {
+        field: &'static str,
+        path: std::path::PathBuf,
+        error: std::io::Error,
+    },
+}
+
+/// The server's TLS settings from the config's PEM files. tonic offers ALPN `h2`, which KEDA's
+/// grpc-go requires of a TLS server.
+fn tls(config: &TlsConfig) -> Result<ServerTlsConfig, ServeError> {
+    let read = |field: &'static str, path: &std::path::Path| {
+        std::fs::read(path).map_err(|error| ServeError::TlsFile {
+            field,
+            path: path.to_owned(),
+            error,
+        })
+    };
+    let identity = Identity::from_pem(
+        read("cert_file", &config.cert_file)?,
+        read("key_file", &config.key_file)?,
+    );
+    let mut tls = ServerTlsConfig::new().identity(identity);
+    if let Some(ca) = &config.client_ca_file {
+        tls = tls.client_ca_root(Certificate::from_pem(read("client_ca_file", ca)?));
+    }
+    Ok(tls)
 }
 
 /// Serves gRPC on `listener` (and Prometheus metrics on `metrics`, if given) until `shutdown`
@@ -47,6 +77,7 @@ pub async fn serve(
     let reflection_v1 = reflection().build_v1()?;
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
+    let tls_config = scaler.config().tls.clone();
     let streams_shutdown = CancellationToken::new();
     if let Some(metrics) = metrics {
         let stopped = streams_shutdown.clone().cancelled_owned();
@@ -73,7 +104,11 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving gRPC");
     }
-    tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(config) = &tls_config {
+        builder = builder.tls_config(tls(config)?)?;
+    }
+    builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)

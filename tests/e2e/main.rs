@@ -13,3 +13,4 @@ mod kafka_real;
 mod metrics;
 mod readme;
 mod support;
+mod tls;

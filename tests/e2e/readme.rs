@@ -45,6 +45,7 @@ fn the_config_example_parses_and_every_field_is_in_the_table() {
     for field in [
         "listen_addr",
         "metrics_addr",
+        "tls",
         "cache_ttl_ms",
         "stream_check_interval_ms",
         "broker_connect_timeout_ms",
