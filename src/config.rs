@@ -30,6 +30,13 @@ pub struct Config {
     pub cache_ttl_ms: u64,
     /// How often a StreamIsActive stream re-evaluates its trigger.
     pub stream_check_interval_ms: u64,
+    /// Deadline of one unary gRPC call (below KEDA's 3 s HPA budget); then DeadlineExceeded.
+    pub request_timeout_ms: u64,
+    /// Calls handled at once on one connection (KEDA uses one per operator); more are refused
+    /// at once with ResourceExhausted instead of queueing.
+    pub max_concurrent_requests: usize,
+    /// After SIGTERM, how long in-flight calls may take before the process exits anyway.
+    pub shutdown_timeout_ms: u64,
     /// Bound on establishing a broker connection.
     pub broker_connect_timeout_ms: u64,
     /// Bound on one broker query on an established connection.
@@ -46,6 +53,9 @@ impl Default for Config {
             tls: None,
             cache_ttl_ms: 2_000,
             stream_check_interval_ms: 5_000,
+            request_timeout_ms: 2_500,
+            max_concurrent_requests: 1_000,
+            shutdown_timeout_ms: 10_000,
             broker_connect_timeout_ms: 1_000,
             broker_query_timeout_ms: 1_000,
             clusters: BTreeMap::new(),
@@ -246,6 +256,12 @@ impl Config {
         let positive = [
             ("cache_ttl_ms", self.cache_ttl_ms),
             ("stream_check_interval_ms", self.stream_check_interval_ms),
+            ("request_timeout_ms", self.request_timeout_ms),
+            ("shutdown_timeout_ms", self.shutdown_timeout_ms),
+            (
+                "max_concurrent_requests",
+                self.max_concurrent_requests as u64,
+            ),
             ("broker_connect_timeout_ms", self.broker_connect_timeout_ms),
             ("broker_query_timeout_ms", self.broker_query_timeout_ms),
         ];
@@ -255,7 +271,7 @@ impl Config {
                     path: path.to_owned(),
                     field,
                     value: value.to_string(),
-                    expected: "a number of milliseconds > 0",
+                    expected: "a number > 0",
                 });
             }
         }
@@ -264,6 +280,14 @@ impl Config {
 
     pub fn cache_ttl(&self) -> Duration {
         Duration::from_millis(self.cache_ttl_ms)
+    }
+
+    pub fn request_timeout(&self) -> Duration {
+        Duration::from_millis(self.request_timeout_ms)
+    }
+
+    pub fn shutdown_timeout(&self) -> Duration {
+        Duration::from_millis(self.shutdown_timeout_ms)
     }
 
     pub fn stream_check_interval(&self) -> Duration {

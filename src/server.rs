@@ -78,6 +78,10 @@ pub async fn serve(
     let reflection_v1alpha = reflection().build_v1alpha()?;
 
     let tls_config = scaler.config().tls.clone();
+    let limits = Limits {
+        max_concurrent_requests: scaler.config().max_concurrent_requests,
+        shutdown_timeout: scaler.config().shutdown_timeout(),
+    };
     let streams_shutdown = CancellationToken::new();
     if let Some(metrics) = metrics {
         let stopped = streams_shutdown.clone().cancelled_owned();
@@ -89,6 +93,7 @@ pub async fn serve(
     }
     let scaler_service = ScalerService::new(scaler, streams_shutdown.clone());
 
+    let stopping = streams_shutdown.clone();
     let signal = async move {
         shutdown.await;
         tracing::info!("shutting down: health NOT_SERVING, ending open streams");
@@ -104,16 +109,35 @@ pub async fn serve(
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving gRPC");
     }
-    let mut builder = tonic::transport::Server::builder();
+    let mut builder = tonic::transport::Server::builder()
+        .concurrency_limit_per_connection(limits.max_concurrent_requests)
+        .load_shed(true);
     if let Some(config) = &tls_config {
         builder = builder.tls_config(tls(config)?)?;
     }
-    builder
+    let serving = builder
         .add_service(health_service)
         .add_service(reflection_v1)
         .add_service(reflection_v1alpha)
         .add_service(ExternalScalerServer::new(scaler_service))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal)
-        .await?;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), signal);
+    // Once shutdown has begun, in-flight calls get `shutdown_timeout_ms` to finish.
+    let overdue = async {
+        stopping.cancelled().await;
+        tokio::time::sleep(limits.shutdown_timeout).await;
+    };
+    tokio::select! {
+        served = serving => served?,
+        () = overdue => tracing::warn!(
+            "calls still in flight after {} ms (shutdown_timeout_ms); stopping anyway",
+            limits.shutdown_timeout.as_millis()
+        ),
+    }
     Ok(())
+}
+
+/// The server's limits, from the config.
+struct Limits {
+    max_concurrent_requests: usize,
+    shutdown_timeout: std::time::Duration,
 }

@@ -44,6 +44,32 @@ impl ScalerService {
         }
     }
 
+    /// Runs a unary call within `request_timeout_ms` (else DeadlineExceeded, so that KEDA's 3 s
+    /// HPA budget is never spent waiting on one call) and records its status code and duration.
+    async fn unary<T>(
+        &self,
+        method: &'static str,
+        span: Span,
+        call: impl Future<Output = Result<T, Status>>,
+    ) -> Result<T, Status> {
+        let started = Instant::now();
+        let deadline = self.scaler.config().request_timeout();
+        let result = match tokio::time::timeout(deadline, call.instrument(span.clone())).await {
+            Ok(result) => result,
+            Err(_) => {
+                let message = format!(
+                    "no answer within {} ms (request_timeout_ms)",
+                    deadline.as_millis()
+                );
+                span.in_scope(|| tracing::warn!(rpc = method, "{message}"));
+                Err(Status::deadline_exceeded(message))
+            }
+        };
+        let code = result.as_ref().err().map_or(Code::Ok, Status::code);
+        metrics::grpc_request(method, code, Some(started.elapsed()));
+        result
+    }
+
     fn trigger(&self, method: &'static str, so: &ScaledObjectRef) -> Result<TriggerSpec, Status> {
         self.scaler
             .trigger(&so.scaler_metadata)
@@ -56,19 +82,6 @@ fn rpc_span(method: &'static str, so: Option<&ScaledObjectRef>) -> Span {
     let (namespace, name) = so.map_or(("", ""), |so| (so.namespace.as_str(), so.name.as_str()));
     // `scaled_object`, not `name`: JSON logs already use `name` for the span's own name.
     tracing::info_span!("rpc", method, namespace, scaled_object = name)
-}
-
-/// Runs a unary call and records its status code and duration.
-async fn unary<T>(
-    method: &'static str,
-    span: Span,
-    call: impl Future<Output = Result<T, Status>>,
-) -> Result<T, Status> {
-    let started = Instant::now();
-    let result = call.instrument(span).await;
-    let code = result.as_ref().err().map_or(Code::Ok, Status::code);
-    metrics::grpc_request(method, code, Some(started.elapsed()));
-    result
 }
 
 /// Opens a stream and records the status code of the opening (streams count themselves open
@@ -113,7 +126,7 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
-        unary(
+        self.unary(
             "IsActive",
             rpc_span("IsActive", Some(request.get_ref())),
             async move {
@@ -168,7 +181,7 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<GetMetricSpecResponse>, Status> {
-        unary(
+        self.unary(
             "GetMetricSpec",
             rpc_span("GetMetricSpec", Some(request.get_ref())),
             async move {
@@ -184,7 +197,7 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
-        unary(
+        self.unary(
             "GetMetrics",
             rpc_span("GetMetrics", request.get_ref().scaled_object_ref.as_ref()),
             async move {

@@ -10,6 +10,7 @@ mod errors;
 mod grpc;
 mod kafka;
 mod kafka_real;
+mod limits;
 mod metrics;
 mod readme;
 mod support;
