@@ -119,11 +119,47 @@ impl TryFrom<ProfileFields> for ClusterProfile {
 
 /// A RabbitMQ connection profile.
 #[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[serde(try_from = "RabbitmqFields")]
 pub struct RabbitmqProfile {
-    /// `amqp://` or `amqps://` URI; `${ENV}` is replaced, so the password can come from a Secret.
-    #[serde(deserialize_with = "amqp_uri")]
+    /// `amqp://` or `amqps://` URI.
     pub uri: AmqpUri,
+}
+
+/// The YAML shape of a RabbitMQ profile: the URI inline (`${ENV}` replaced) or in a file (a
+/// mounted Kubernetes Secret), exactly one of them.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RabbitmqFields {
+    uri: Option<String>,
+    uri_file: Option<PathBuf>,
+}
+
+impl TryFrom<RabbitmqFields> for RabbitmqProfile {
+    type Error = String;
+
+    fn try_from(fields: RabbitmqFields) -> Result<RabbitmqProfile, String> {
+        let uri = match (fields.uri, fields.uri_file) {
+            (Some(uri), None) => interpolate(&uri, |name| std::env::var(name).ok())
+                .map_err(|e| format!("uri: {e}"))?,
+            (None, Some(path)) => read_secret(&path).map_err(|e| format!("uri_file: {e}"))?,
+            _ => return Err("a rabbitmq profile needs exactly one of `uri`, `uri_file`".to_owned()),
+        };
+        let uri = AmqpUri::parse(&uri).map_err(|reason| {
+            format!(
+                "uri: {} is not a valid AMQP URI: {reason}",
+                AmqpUri::redact(&uri)
+            )
+        })?;
+        Ok(RabbitmqProfile { uri })
+    }
+}
+
+/// A secret from a file, without the trailing newline editors and `echo` add. Errors name the
+/// file, never its contents.
+pub fn read_secret(path: &Path) -> Result<String, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    Ok(text.trim_end_matches(['\n', '\r']).to_owned())
 }
 
 /// A Kafka connection profile.
@@ -198,8 +234,17 @@ fn interpolated_map<'de, D: Deserializer<'de>>(
     let raw = BTreeMap::<String, String>::deserialize(deserializer)?;
     raw.into_iter()
         .map(|(k, v)| {
-            interpolate(&v, |name| std::env::var(name).ok())
-                .map(|v| (k.clone(), v))
+            let value = interpolate(&v, |name| std::env::var(name).ok());
+            // `sasl.password_file: /path` sets `sasl.password` from the file.
+            let (key, value) = match k.strip_suffix("_file") {
+                Some(key) => (
+                    key.to_owned(),
+                    value.and_then(|path| read_secret(Path::new(&path))),
+                ),
+                None => (k.clone(), value),
+            };
+            value
+                .map(|v| (key, v))
                 .map_err(|e| serde::de::Error::custom(format!("properties.{k}: {e}")))
         })
         .collect()
@@ -306,18 +351,6 @@ fn is_only_comments(text: &str) -> bool {
     text.lines()
         .map(str::trim)
         .all(|l| l.is_empty() || l.starts_with('#') || l == "---")
-}
-
-fn amqp_uri<'de, D: Deserializer<'de>>(deserializer: D) -> Result<AmqpUri, D::Error> {
-    let raw = String::deserialize(deserializer)?;
-    let value =
-        interpolate(&raw, |name| std::env::var(name).ok()).map_err(serde::de::Error::custom)?;
-    AmqpUri::parse(&value).map_err(|reason| {
-        serde::de::Error::custom(format!(
-            "{} is not a valid AMQP URI: {reason}",
-            AmqpUri::redact(&value)
-        ))
-    })
 }
 
 /// Replaces `${NAME}` with the value `lookup` gives for NAME, and `$$` with `$`.

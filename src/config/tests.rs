@@ -111,7 +111,11 @@ fn missing_environment_variable_in_file_names_it() {
         error.contains("LAGSCALE_TEST_UNSET_VAR is not set"),
         "{error}"
     );
-    assert!(error.contains("line 4"), "{error}");
+    // The profile's line: its URI is checked once the whole profile is read.
+    assert!(
+        error.contains("uri: ") && error.contains("line 3"),
+        "{error}"
+    );
 }
 
 #[test]
@@ -146,4 +150,65 @@ fn kafka_profiles_take_properties_with_secrets_from_the_environment() {
     .unwrap_err()
     .to_string();
     assert!(error.contains("exactly one source key"), "{error}");
+}
+
+#[test]
+fn secrets_can_come_from_mounted_files() {
+    let dir = std::env::temp_dir().join(format!("lagscale-secrets-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let uri_file = dir.join("uri");
+    std::fs::write(&uri_file, "amqp://user:fr0m-f1le@rabbit:5672/%2f\n").unwrap();
+    let password_file = dir.join("password");
+    std::fs::write(&password_file, "kafka-s3cret\n").unwrap();
+    let text = format!(
+        "clusters:\n  jobs:\n    rabbitmq:\n      uri_file: {}\n  events:\n    kafka:\n      bootstrap_servers: k:9092\n      properties:\n        sasl.password_file: {}\n",
+        uri_file.display(),
+        password_file.display()
+    );
+    let config = parse(&text).unwrap();
+    let ClusterProfile::Rabbitmq(rabbit) = &config.clusters["jobs"] else {
+        panic!("jobs is rabbitmq");
+    };
+    assert_eq!(rabbit.uri.redacted(), "amqp://user:***@rabbit:5672/%2f");
+    let ClusterProfile::Kafka(kafka) = &config.clusters["events"] else {
+        panic!("events is kafka");
+    };
+    assert_eq!(kafka.properties["sasl.password"], "kafka-s3cret");
+    assert!(!kafka.properties.contains_key("sasl.password_file"));
+    let debug = format!("{config:?}");
+    assert!(
+        !debug.contains("fr0m-f1le") && !debug.contains("kafka-s3cret"),
+        "{debug}"
+    );
+
+    let missing = format!(
+        "clusters:\n  j:\n    rabbitmq:\n      uri_file: {}/nope\n",
+        dir.display()
+    );
+    let error = parse(&missing).unwrap_err().to_string();
+    assert!(
+        error.contains("uri_file: cannot read") && error.contains("nope"),
+        "{error}"
+    );
+    let both = format!(
+        "clusters:\n  j:\n    rabbitmq:\n      uri: amqp://h\n      uri_file: {}\n",
+        uri_file.display()
+    );
+    let error = parse(&both).unwrap_err().to_string();
+    assert!(
+        error.contains("exactly one of `uri`, `uri_file`"),
+        "{error}"
+    );
+    std::fs::write(&uri_file, "http://user:fr0m-f1le@rabbit\n").unwrap();
+    let error = parse(&format!(
+        "clusters:\n  j:\n    rabbitmq:\n      uri_file: {}\n",
+        uri_file.display()
+    ))
+    .unwrap_err()
+    .to_string();
+    assert!(
+        error.contains("not a valid AMQP URI") && !error.contains("fr0m-f1le"),
+        "{error}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
 }

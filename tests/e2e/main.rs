@@ -13,5 +13,6 @@ mod kafka_real;
 mod limits;
 mod metrics;
 mod readme;
+mod serve;
 mod support;
 mod tls;
