@@ -290,7 +290,7 @@ impl Config {
         } else {
             serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
                 path: path.to_owned(),
-                message: e.to_string(),
+                message: with_location(&e),
             })?
         };
         config.validate(path)?;
@@ -344,6 +344,18 @@ impl Config {
             connect: Duration::from_millis(self.broker_connect_timeout_ms),
             query: Duration::from_millis(self.broker_query_timeout_ms),
         }
+    }
+}
+
+/// serde_yaml's message, with the line and column when the message does not already say them
+/// (syntax errors do not).
+fn with_location(error: &serde_yaml::Error) -> String {
+    let message = error.to_string();
+    match error.location() {
+        Some(at) if !message.contains(" line ") => {
+            format!("{message} at line {} column {}", at.line(), at.column())
+        }
+        _ => message,
     }
 }
 

@@ -212,3 +212,39 @@ fn secrets_can_come_from_mounted_files() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+/// Malformed files: every error names the field (or the line, for broken YAML).
+#[test]
+fn malformed_files_name_what_is_wrong() {
+    let table = [
+        ("cache_ttl_ms: abc\n", &["cache_ttl_ms", "invalid type"][..]),
+        ("cache_ttl_ms: -5\n", &["cache_ttl_ms"]),
+        (
+            "max_concurrent_requests: 0\n",
+            &["max_concurrent_requests: 0 is not valid"],
+        ),
+        (
+            "request_timeout_ms: 0\n",
+            &["request_timeout_ms: 0 is not valid"],
+        ),
+        ("metrics_addr: here\n", &["metrics_addr"]),
+        ("clusters: [a, b]\n", &["clusters", "invalid type"]),
+        (
+            "clusters:\n  a:\n    rabbitmq: {}\n",
+            &["exactly one of `uri`, `uri_file`"],
+        ),
+        ("clusters:\n  a:\n    kafka: {}\n", &["bootstrap_servers"]),
+        ("tls:\n  cert_file: a.pem\n", &["tls", "key_file"]),
+        ("listen_addr: [1\n", &["line 1"]),
+        ("\tlisten_addr: x\n", &["line 1"]),
+    ];
+    for (text, words) in table {
+        let error = parse(text).expect_err(text).to_string();
+        for word in words {
+            assert!(
+                error.contains(word),
+                "{text:?}: {error:?} should contain {word:?}"
+            );
+        }
+    }
+}

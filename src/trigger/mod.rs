@@ -159,4 +159,6 @@ pub fn number(
 }
 
 #[cfg(test)]
+mod fuzz;
+#[cfg(test)]
 pub(crate) mod tests;

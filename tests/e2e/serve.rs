@@ -124,8 +124,16 @@ fn request(name: &str, namespace: &str, metadata: &[(&str, &str)]) -> GetMetrics
     metrics_request(so, "")
 }
 
+/// SIGTERM with open streams and a call in flight: streams end with status OK, the call gets
+/// its answer (here DeadlineExceeded from a silent broker), and the process exits in time.
 #[tokio::test(flavor = "multi_thread")]
 async fn serve_answers_and_stops_on_sigterm() {
+    let queue = crate::support::rabbit::TestQueue::new("sigterm").await;
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_host = format!(
+        "amqp://127.0.0.1:{}/%2f",
+        silent.local_addr().unwrap().port()
+    );
     let serve = Serve::start(&[], &[("RUST_LOG", "info")]);
     let mut client = serve.client().await;
     let spec = client
@@ -141,9 +149,54 @@ async fn serve_answers_and_stops_on_sigterm() {
         .unwrap()
         .into_inner();
     assert_eq!(spec.metric_specs[0].metric_name, "rabbitmq-jobs");
+
+    let streaming = so("orders", &queue.metadata(&[]));
+    let mut active = client
+        .stream_is_active(streaming.clone())
+        .await
+        .unwrap()
+        .into_inner();
+    let mut specs = client
+        .stream_metric_spec(streaming)
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!active.message().await.unwrap().unwrap().result);
+    specs.message().await.unwrap().unwrap();
+    let in_flight = {
+        let mut client = client.clone();
+        let request = request(
+            "slow",
+            "team-a",
+            &[
+                ("source", "rabbitmq"),
+                ("host", &silent_host),
+                ("queueName", "q"),
+            ],
+        );
+        tokio::spawn(async move { client.get_metrics(request).await })
+    };
+
+    let terminated = tokio::task::spawn_blocking(move || serve.terminate());
+    assert_eq!(
+        active.message().await.unwrap(),
+        None,
+        "StreamIsActive ends with status OK"
+    );
+    assert_eq!(
+        specs.message().await.unwrap(),
+        None,
+        "StreamMetricSpec ends with status OK"
+    );
+    let answered = in_flight.await.unwrap();
+    assert!(
+        answered.is_err(),
+        "the silent broker cannot answer: {answered:?}"
+    );
     drop(client);
-    let (status, _) = serve.terminate();
-    assert!(status.success(), "{status:?}");
+    let (status, lines) = terminated.await.unwrap();
+    assert!(status.success(), "{status:?}: {lines:#?}");
+    queue.delete().await;
 }
 
 /// `--log-format json`: every line is a JSON object, and a served error carries the rpc span
