@@ -12,6 +12,7 @@ mod kafka;
 mod kafka_real;
 mod limits;
 mod metrics;
+mod outage;
 mod readme;
 mod serve;
 mod support;

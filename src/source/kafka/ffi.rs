@@ -19,6 +19,9 @@ use rdkafka::producer::{BaseProducer, Producer};
 use rdkafka::types::RDKafkaErrorCode;
 use rdkafka::{ClientConfig, ClientContext, TopicPartitionList};
 
+/// How long past its own timeout librdkafka may take to report a request as timed out.
+const ANSWER_GRACE: Duration = Duration::from_secs(30);
+
 /// One partition of a group-offsets answer.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CommittedOffset {
@@ -81,7 +84,11 @@ pub fn list_group_offsets<C: ClientContext>(
         options.push(opts);
     }
 
-    let deadline = Instant::now() + timeout + Duration::from_millis(100);
+    // librdkafka answers every request, with a timeout error at worst, after `timeout`. Wait
+    // for every answer before freeing the queue: freeing it under a request still in flight
+    // trips an assertion inside librdkafka (seen with the brokers down). The cap only guards
+    // against a librdkafka that never answers; callers keep their own, shorter deadline.
+    let deadline = Instant::now() + timeout + ANSWER_GRACE;
     while results.iter().any(Option::is_none) {
         let left = deadline.saturating_duration_since(Instant::now());
         if left.is_zero() {
@@ -323,6 +330,35 @@ impl MockBrokers {
                 "cannot create topic {topic:?}: {}",
                 RDKafkaErrorCode::from(err)
             ))
+        }
+    }
+
+    /// Takes broker `id` (1-based) down (it closes connections and refuses new ones) or up.
+    pub fn set_broker_down(&self, id: i32, down: bool) -> Result<(), String> {
+        // SAFETY: the cluster is live.
+        let err = unsafe {
+            if down {
+                rd::rd_kafka_mock_broker_set_down(self.cluster, id)
+            } else {
+                rd::rd_kafka_mock_broker_set_up(self.cluster, id)
+            }
+        };
+        if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(format!("broker {id}: {}", RDKafkaErrorCode::from(err)))
+        }
+    }
+
+    /// Delays every answer of broker `id` by `rtt` (zero: answers at once again).
+    pub fn set_broker_rtt(&self, id: i32, rtt: Duration) -> Result<(), String> {
+        let rtt_ms = i32::try_from(rtt.as_millis()).unwrap_or(i32::MAX);
+        // SAFETY: the cluster is live.
+        let err = unsafe { rd::rd_kafka_mock_broker_set_rtt(self.cluster, id, rtt_ms) };
+        if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(format!("broker {id}: {}", RDKafkaErrorCode::from(err)))
         }
     }
 
