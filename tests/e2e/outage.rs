@@ -104,11 +104,11 @@ async fn rabbitmq_down_slow_and_back() {
     queue.delete().await;
 }
 
-/// Brokers that stop answering in time: errors within KEDA's budget, then correct answers
-/// again once they are fast, with the same single client. (librdkafka's mock can also take a
+/// Brokers that fail, then stop answering in time: errors within KEDA's budget, then correct
+/// answers again once they are well, with the same single client. (librdkafka's mock can also take a
 /// broker down, but that path trips an assertion inside librdkafka's admin API: see the README.)
 #[tokio::test(flavor = "multi_thread")]
-async fn kafka_brokers_slow_and_back() {
+async fn kafka_brokers_failing_slow_and_back() {
     let kafka = Kafka::start();
     let topic = kafka.topic(2);
     kafka.produce(&topic, &[0, 1], 5);
@@ -132,6 +132,32 @@ async fn kafka_brokers_slow_and_back() {
     );
     assert_eq!(metric(&server, &so).await, Ok(6.0));
 
+    // Cut: the brokers answer offset requests with BROKER_NOT_AVAILABLE → Unavailable.
+    use lagscale::source::kafka::ffi::api_key::{LIST_OFFSETS, OFFSET_FETCH};
+    kafka.brokers.fail_requests(OFFSET_FETCH, 1_000);
+    kafka.brokers.fail_requests(LIST_OFFSETS, 1_000);
+    let code = eventually(
+        Duration::from_secs(10),
+        "an error while the brokers fail",
+        || async { metric(&server, &so).await.err() },
+    )
+    .await;
+    assert!(
+        matches!(code, Code::Unavailable | Code::DeadlineExceeded),
+        "{code:?}"
+    );
+    spec_answers(&server, &so).await;
+    kafka.brokers.fail_requests(OFFSET_FETCH, 0);
+    kafka.brokers.fail_requests(LIST_OFFSETS, 0);
+    let back = eventually(
+        Duration::from_secs(30),
+        "answers once the brokers answer",
+        || async { metric(&server, &so).await.ok() },
+    )
+    .await;
+    assert_eq!(back, 6.0);
+
+    // Slow: every answer takes 2 s, beyond the 600 ms budget.
     for broker in 1..=3 {
         kafka
             .brokers

@@ -163,12 +163,18 @@ struct TopicMetadata {
 impl KafkaClient {
     fn new(endpoint: &Endpoint) -> Result<KafkaClient, SourceError> {
         let mut config = ClientConfig::new();
+        // Defaults a profile may override: `client.id`, and a `group.id` that is never joined
+        // nor committed to. librdkafka needs that consumer-group handle, or it dereferences NULL
+        // when an OffsetFetch of ListConsumerGroupOffsets fails with a coordinator error (e.g.
+        // BROKER_NOT_AVAILABLE during a broker restart).
+        config
+            .set("client.id", "lagscale")
+            .set("group.id", "lagscale-offset-reader");
         for (key, value) in &endpoint.profile.properties {
             config.set(key, value);
         }
         config
             .set("bootstrap.servers", &endpoint.profile.bootstrap_servers)
-            .set("client.id", "lagscale")
             .set("enable.auto.commit", "false")
             .set("allow.auto.create.topics", "false");
         let consumer: BaseConsumer = config.create().map_err(|e| SourceError::Broker {

@@ -362,6 +362,25 @@ impl MockBrokers {
         }
     }
 
+    /// The next `count` requests of `api_key` are answered with BROKER_NOT_AVAILABLE, as by a
+    /// cluster that has lost its brokers; `count` 0 clears what is left.
+    pub fn fail_requests(&self, api_key: i16, count: usize) {
+        let errors = vec![rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_BROKER_NOT_AVAILABLE; count];
+        // SAFETY: the cluster is live; `errors` outlives the call, which copies it.
+        unsafe {
+            if count == 0 {
+                rd::rd_kafka_mock_clear_request_errors(self.cluster, api_key);
+            } else {
+                rd::rd_kafka_mock_push_request_errors_array(
+                    self.cluster,
+                    api_key,
+                    count,
+                    errors.as_ptr(),
+                );
+            }
+        }
+    }
+
     /// Starts recording every request the brokers receive (and forgets earlier ones).
     pub fn start_request_tracking(&self) {
         // SAFETY: the cluster is live.
