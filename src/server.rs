@@ -64,6 +64,8 @@ pub async fn serve(
     scaler: Arc<Scaler>,
     shutdown: impl Future<Output = ()> + Send,
 ) -> Result<(), ServeError> {
+    // The recorder must exist before the first call records anything.
+    crate::metrics::handle();
     let (health, health_service) = tonic_health::server::health_reporter();
     health
         .set_serving::<ExternalScalerServer<ScalerService>>()

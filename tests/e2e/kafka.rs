@@ -226,18 +226,26 @@ async fn broker_requests_do_not_grow_with_triggers() {
         );
         // Both groups read one topic: its watermarks are read once, one ListOffsets per broker.
         assert!((1..=3).contains(&count(LIST_OFFSETS)), "{counts:?}");
-        // librdkafka looks up coordinators and metadata on its own too: bounded, not per trigger.
-        assert!(count(FIND_COORDINATOR) <= 2 * 2, "{counts:?}");
-        assert!(count(METADATA) <= 4, "{counts:?}");
+        // librdkafka looks up coordinators and metadata on its own schedule too (its group
+        // handle included): bounded by a constant, not by the number of triggers.
+        assert!(count(FIND_COORDINATOR) <= 8, "{counts:?}");
+        assert!(count(METADATA) <= 8, "{counts:?}");
     }
     assert_eq!(
         few.get(&LIST_OFFSETS),
         many.get(&LIST_OFFSETS),
         "{few:?} vs {many:?}"
     );
-    let (few_total, many_total): (usize, usize) = (few.values().sum(), many.values().sum());
+    // Everything but librdkafka's own lookups: the same for 20 times the triggers.
+    let ours = |counts: &std::collections::BTreeMap<i16, usize>| -> usize {
+        counts
+            .iter()
+            .filter(|(key, _)| ![FIND_COORDINATOR, METADATA].contains(key))
+            .map(|(_, n)| n)
+            .sum()
+    };
     assert!(
-        many_total <= few_total + 2,
+        ours(&many) <= ours(&few) + 2,
         "20 times the triggers cost more requests: {few:?} vs {many:?}"
     );
 }
