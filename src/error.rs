@@ -14,6 +14,8 @@ pub enum ScalerError {
     Source(#[from] SourceError),
     #[error("metricName: {requested:?} is not served by this trigger; expected {served:?}")]
     UnknownMetric { requested: String, served: String },
+    #[error("no answer within {after_ms} ms (request_timeout_ms)")]
+    RequestTimeout { after_ms: u128 },
 }
 
 impl ScalerError {
@@ -22,6 +24,7 @@ impl ScalerError {
     pub fn code(&self) -> Code {
         match self {
             ScalerError::Trigger(_) | ScalerError::UnknownMetric { .. } => Code::InvalidArgument,
+            ScalerError::RequestTimeout { .. } => Code::DeadlineExceeded,
             ScalerError::Source(source) => match source {
                 SourceError::NotFound { .. } => Code::NotFound,
                 SourceError::Unreachable { .. } | SourceError::Broker { .. } => Code::Unavailable,
@@ -52,6 +55,10 @@ mod tests {
                     expected: "a queue",
                 }),
                 Code::InvalidArgument,
+            ),
+            (
+                ScalerError::RequestTimeout { after_ms: 2500 },
+                Code::DeadlineExceeded,
             ),
             (
                 ScalerError::UnknownMetric {

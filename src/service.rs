@@ -57,12 +57,11 @@ impl ScalerService {
         let result = match tokio::time::timeout(deadline, call.instrument(span.clone())).await {
             Ok(result) => result,
             Err(_) => {
-                let message = format!(
-                    "no answer within {} ms (request_timeout_ms)",
-                    deadline.as_millis()
-                );
-                span.in_scope(|| tracing::warn!(rpc = method, "{message}"));
-                Err(Status::deadline_exceeded(message))
+                let error = ScalerError::RequestTimeout {
+                    after_ms: deadline.as_millis(),
+                };
+                span.in_scope(|| tracing::warn!(rpc = method, "{error}"));
+                Err(Status::from(error))
             }
         };
         let code = result.as_ref().err().map_or(Code::Ok, Status::code);
