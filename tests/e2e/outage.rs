@@ -37,6 +37,32 @@ async fn spec_answers(server: &TestServer, so: &ScaledObjectRef) {
         .unwrap();
 }
 
+/// GetMetrics soon fails with a status KEDA's fallback counts, while GetMetricSpec answers.
+async fn assert_failing(server: &TestServer, so: &ScaledObjectRef) {
+    let code = eventually(
+        Duration::from_secs(10),
+        "an error while the brokers fail",
+        || async { metric(server, so).await.err() },
+    )
+    .await;
+    assert!(
+        matches!(code, Code::Unavailable | Code::DeadlineExceeded),
+        "{code:?}"
+    );
+    spec_answers(server, so).await;
+}
+
+/// GetMetrics soon answers `want` again, with no restart.
+async fn assert_recovers(server: &TestServer, so: &ScaledObjectRef, want: f64) {
+    let back = eventually(
+        Duration::from_secs(30),
+        "answers after the outage",
+        || async { metric(server, so).await.ok() },
+    )
+    .await;
+    assert_eq!(back, want);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn rabbitmq_down_slow_and_back() {
     let queue = TestQueue::new("outage").await;
@@ -69,26 +95,14 @@ async fn rabbitmq_down_slow_and_back() {
 
     // Back up: correct answers again without a restart.
     proxy.set_down(false);
-    let back = eventually(
-        Duration::from_secs(10),
-        "answers after the outage",
-        || async { metric(&server, &so).await.ok() },
-    )
-    .await;
-    assert_eq!(back, 3.0);
+    assert_recovers(&server, &so, 3.0).await;
 
     // Slow: a query that does not answer within broker_query_timeout_ms is DeadlineExceeded.
     proxy.set_delay(Duration::from_secs(2));
     assert_eq!(metric(&server, &so).await, Err(Code::DeadlineExceeded));
     spec_answers(&server, &so).await;
     proxy.set_delay(Duration::ZERO);
-    let back = eventually(
-        Duration::from_secs(10),
-        "answers after the slowness",
-        || async { metric(&server, &so).await.ok() },
-    )
-    .await;
-    assert_eq!(back, 3.0);
+    assert_recovers(&server, &so, 3.0).await;
 
     assert_eq!(
         server.scaler.sources().rabbitmq_connections().await,
@@ -132,63 +146,27 @@ async fn kafka_brokers_failing_slow_and_back() {
     );
     assert_eq!(metric(&server, &so).await, Ok(6.0));
 
-    // Cut: the brokers answer offset requests with BROKER_NOT_AVAILABLE → Unavailable.
+    // Cut: the brokers answer offset requests with BROKER_NOT_AVAILABLE.
     use lagscale::source::kafka::ffi::api_key::{LIST_OFFSETS, OFFSET_FETCH};
-    kafka.brokers.fail_requests(OFFSET_FETCH, 1_000);
-    kafka.brokers.fail_requests(LIST_OFFSETS, 1_000);
-    let code = eventually(
-        Duration::from_secs(10),
-        "an error while the brokers fail",
-        || async { metric(&server, &so).await.err() },
-    )
-    .await;
-    assert!(
-        matches!(code, Code::Unavailable | Code::DeadlineExceeded),
-        "{code:?}"
-    );
-    spec_answers(&server, &so).await;
-    kafka.brokers.fail_requests(OFFSET_FETCH, 0);
-    kafka.brokers.fail_requests(LIST_OFFSETS, 0);
-    let back = eventually(
-        Duration::from_secs(30),
-        "answers once the brokers answer",
-        || async { metric(&server, &so).await.ok() },
-    )
-    .await;
-    assert_eq!(back, 6.0);
+    let fail = |count| {
+        kafka.brokers.fail_requests(OFFSET_FETCH, count);
+        kafka.brokers.fail_requests(LIST_OFFSETS, count);
+    };
+    fail(1_000);
+    assert_failing(&server, &so).await;
+    fail(0);
+    assert_recovers(&server, &so, 6.0).await;
 
     // Slow: every answer takes 2 s, beyond the 600 ms budget.
-    for broker in 1..=3 {
-        kafka
-            .brokers
-            .set_broker_rtt(broker, Duration::from_secs(2))
-            .unwrap();
-    }
-    let code = eventually(
-        Duration::from_secs(10),
-        "an error while the brokers are slow",
-        || async { metric(&server, &so).await.err() },
-    )
-    .await;
-    assert!(
-        matches!(code, Code::Unavailable | Code::DeadlineExceeded),
-        "{code:?}"
-    );
-    spec_answers(&server, &so).await;
-
-    for broker in 1..=3 {
-        kafka
-            .brokers
-            .set_broker_rtt(broker, Duration::ZERO)
-            .unwrap();
-    }
-    let back = eventually(
-        Duration::from_secs(30),
-        "answers once the brokers are fast",
-        || async { metric(&server, &so).await.ok() },
-    )
-    .await;
-    assert_eq!(back, 6.0);
+    let rtt = |rtt| {
+        for broker in 1..=3 {
+            kafka.brokers.set_broker_rtt(broker, rtt).unwrap();
+        }
+    };
+    rtt(Duration::from_secs(2));
+    assert_failing(&server, &so).await;
+    rtt(Duration::ZERO);
+    assert_recovers(&server, &so, 6.0).await;
     assert_eq!(
         server.scaler.sources().kafka_clients(),
         1,
