@@ -106,7 +106,8 @@ mod tests {
 
     async fn counting_fetch(calls: &AtomicUsize, value: u64) -> u64 {
         calls.fetch_add(1, Ordering::SeqCst);
-        tokio::time::sleep(Duration::from_millis(100)).await; // a broker round trip
+        // A broker round trip; the tests run on tokio's paused clock, so nothing waits.
+        tokio::time::sleep(Duration::from_millis(100)).await;
         value
     }
 
