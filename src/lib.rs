@@ -10,7 +10,7 @@
 //! - [`error`] is the one place that chooses gRPC status codes; [`metrics`] names and
 //!   records every Prometheus metric;
 //! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`;
-//!   [`demo`] is `lagscale demo`.
+//!   [`demo`] is `lagscale demo`; [`validate`] is `lagscale validate`.
 
 #![deny(unsafe_code)] // the one exception: source::kafka::ffi
 
@@ -28,6 +28,7 @@ pub mod source;
 pub mod telemetry;
 pub mod transform;
 pub mod trigger;
+pub mod validate;
 
 /// Code generated from `proto/externalscaler.proto` (KEDA's protocol), server and client.
 pub mod proto {

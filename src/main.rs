@@ -51,6 +51,16 @@ enum Command {
         #[arg(long)]
         metrics_listen: Option<SocketAddr>,
     },
+    /// Lint Kubernetes manifests: lagscale triggers of ScaledObjects and ScaledJobs.
+    /// Exits with 1 when anything is an error.
+    Validate {
+        /// YAML files (several documents each are fine).
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Output format.
+        #[arg(long, value_enum, default_value = "text")]
+        format: ValidateFormat,
+    },
     /// Evaluate one trigger once and print spec, lag, metric and activity.
     Check {
         /// A trigger metadata entry, as in the ScaledObject (repeat for each key).
@@ -58,6 +68,14 @@ enum Command {
               value_parser = lagscale::check::parse_key_value)]
         set: Vec<(String, String)>,
     },
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum ValidateFormat {
+    /// One line per finding.
+    Text,
+    /// A JSON array of findings.
+    Json,
 }
 
 fn main() -> ExitCode {
@@ -112,6 +130,29 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let duration = duration.map(std::time::Duration::from_secs);
             let mut out = std::io::stdout();
             lagscale::demo::run(listen, duration, shutdown_signal(), &mut out).await?;
+            Ok(())
+        }
+        Command::Validate { files, format } => {
+            let clusters = cli.config.as_ref().map(|_| &config.clusters);
+            let findings: Vec<_> = files
+                .iter()
+                .flat_map(|file| lagscale::validate::validate_file(file, clusters))
+                .collect();
+            match format {
+                ValidateFormat::Text => {
+                    for finding in &findings {
+                        println!("{finding}");
+                    }
+                }
+                ValidateFormat::Json => println!("{}", serde_json::to_string_pretty(&findings)?),
+            }
+            let errors = findings
+                .iter()
+                .filter(|f| f.severity == lagscale::validate::Severity::Error)
+                .count();
+            if errors > 0 {
+                anyhow::bail!("{errors} error(s) in {} file(s)", files.len());
+            }
             Ok(())
         }
         Command::Check { set } => {

@@ -34,7 +34,13 @@ fn closed_port() -> u16 {
 
 #[test]
 fn help_for_every_command() {
-    for args in [&["--help"][..], &["serve", "--help"], &["check", "--help"]] {
+    for args in [
+        &["--help"][..],
+        &["serve", "--help"],
+        &["check", "--help"],
+        &["demo", "--help"],
+        &["validate", "--help"],
+    ] {
         let output = lagscale(args);
         assert!(output.status.success(), "{args:?}: {}", text(&output));
         assert!(text(&output).contains("Usage"), "{args:?}");

@@ -1,0 +1,133 @@
+//! `lagscale validate` on fixtures: a clean file, and one fixture per deliberate mistake.
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_lagscale");
+
+fn fixture(name: &str) -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/fixtures/validate")
+        .join(name)
+}
+
+fn validate(args: &[&str], files: &[&str]) -> Output {
+    Command::new(BIN)
+        .arg("validate")
+        .args(args)
+        .args(files.iter().map(|f| fixture(f)))
+        .env_remove("LAGSCALE_CONFIG")
+        .output()
+        .unwrap()
+}
+
+fn stdout(output: &Output) -> String {
+    String::from_utf8_lossy(&output.stdout).into_owned()
+}
+
+#[test]
+fn a_correct_file_has_nothing_to_report() {
+    let output = validate(&[], &["good.yaml"]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout(&output), "");
+}
+
+#[test]
+fn each_mistake_is_reported_with_file_document_and_trigger() {
+    let table: [(&str, bool, &[&str]); 6] = [
+        (
+            "bad-metadata.yaml",
+            false,
+            &[
+                "document 1: ScaledObject default/orders-worker trigger 1: error",
+                "did you mean `lagThreshold`",
+            ],
+        ),
+        (
+            "scaledjob-value.yaml",
+            false,
+            &[
+                "ScaledJob default/resize-images trigger 0: error",
+                "metricType: Value on a ScaledJob",
+            ],
+        ),
+        (
+            "scaledjob-log2.yaml",
+            false,
+            &["error", "transform: log2 on a ScaledJob"],
+        ),
+        (
+            "unquoted-number.yaml",
+            false,
+            &["error", "metadata.lagThreshold: not a string"],
+        ),
+        (
+            "log2-averagevalue.yaml",
+            true,
+            &["warning", "log2 with metricType AverageValue"],
+        ),
+        (
+            "scaledjob-push.yaml",
+            true,
+            &["warning", "external-push on a ScaledJob"],
+        ),
+    ];
+    for (file, succeeds, words) in table {
+        let output = validate(&[], &[file]);
+        let out = stdout(&output);
+        assert_eq!(output.status.success(), succeeds, "{file}: {out}");
+        assert!(out.contains(file), "{file}: {out}");
+        for word in words {
+            assert!(
+                out.contains(word),
+                "{file}: {out:?} should contain {word:?}"
+            );
+        }
+    }
+}
+
+#[test]
+fn json_output_for_ci() {
+    let output = validate(
+        &["--format", "json"],
+        &[
+            "good.yaml",
+            "scaledjob-value.yaml",
+            "log2-averagevalue.yaml",
+        ],
+    );
+    assert!(!output.status.success());
+    let findings: serde_json::Value = serde_json::from_str(&stdout(&output)).unwrap();
+    let findings = findings.as_array().unwrap();
+    assert_eq!(findings.len(), 2, "{findings:?}");
+    assert_eq!(findings[0]["severity"], "error");
+    assert_eq!(findings[0]["kind"], "ScaledJob");
+    assert_eq!(findings[0]["document"], 1);
+    assert_eq!(findings[0]["trigger"], 0);
+    assert_eq!(findings[1]["severity"], "warning");
+}
+
+#[test]
+fn with_a_config_file_cluster_names_are_checked() {
+    let dir = std::env::temp_dir().join(format!("lagscale-validate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        "clusters:\n  main:\n    rabbitmq:\n      uri: amqp://h\n",
+    )
+    .unwrap();
+    let output = validate(&["--config", config.to_str().unwrap()], &["good.yaml"]);
+    let out = stdout(&output);
+    assert!(!output.status.success(), "{out}");
+    assert!(
+        out.contains("cluster: \"events\" is not valid") && out.contains("known: main"),
+        "{out}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
