@@ -18,3 +18,4 @@ mod serve;
 mod support;
 mod tls;
 mod validate;
+mod workers;

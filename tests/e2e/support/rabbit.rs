@@ -80,6 +80,22 @@ impl TestQueue {
         }
     }
 
+    /// Messages ready in the queue (a passive declare, as lagscale counts them).
+    pub async fn ready(&self) -> u32 {
+        self.channel
+            .queue_declare(
+                self.name.as_str().into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .unwrap()
+            .message_count()
+    }
+
     pub async fn purge(&self) {
         self.channel
             .queue_purge(self.name.as_str().into(), QueuePurgeOptions::default())
