@@ -60,6 +60,11 @@ enum Command {
         /// Output format.
         #[arg(long, value_enum, default_value = "text")]
         format: ValidateFormat,
+        /// Also ask the Kafka brokers of the config's profiles (or of inline bootstrapServers)
+        /// for each topic's partitions, and warn when a ScaledObject's maxReplicaCount is above
+        /// them. Needs --config.
+        #[arg(long)]
+        connect: bool,
     },
     /// Evaluate one trigger once and print spec, lag, metric and activity.
     Check {
@@ -132,12 +137,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             lagscale::demo::run(listen, duration, shutdown_signal(), &mut out).await?;
             Ok(())
         }
-        Command::Validate { files, format } => {
+        Command::Validate {
+            files,
+            format,
+            connect,
+        } => {
+            if connect && cli.config.is_none() {
+                anyhow::bail!(
+                    "validate --connect needs --config: the brokers are those of its profiles"
+                );
+            }
             let clusters = cli.config.as_ref().map(|_| &config.clusters);
-            let findings: Vec<_> = files
-                .iter()
-                .flat_map(|file| lagscale::validate::validate_file(file, clusters))
-                .collect();
+            let mut findings = Vec::new();
+            let mut partition_checks = Vec::new();
+            for file in &files {
+                let report = lagscale::validate::validate_file(file, clusters);
+                findings.extend(report.findings);
+                partition_checks.extend(report.partition_checks);
+            }
+            if connect {
+                let scaler = Scaler::new(config);
+                let checks = &partition_checks;
+                findings
+                    .extend(lagscale::validate::partitions::check(checks, scaler.sources()).await);
+            }
             match format {
                 ValidateFormat::Text => {
                     for finding in &findings {

@@ -3,6 +3,7 @@
 //! (the README's test command makes sure it runs).
 
 mod activity;
+mod chart;
 mod cli;
 mod connections;
 mod demo;
@@ -10,6 +11,7 @@ mod errors;
 mod grpc;
 mod kafka;
 mod kafka_real;
+mod keda_examples;
 mod limits;
 mod metrics;
 mod outage;

@@ -72,3 +72,23 @@ fn every_metric_is_in_the_operations_table() {
         );
     }
 }
+
+#[test]
+fn every_file_the_readme_links_to_exists() {
+    let readme = readme();
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut links = 0;
+    for (at, _) in readme.match_indices("](") {
+        let rest = &readme[at + 2..];
+        let target = &rest[..rest.find(')').unwrap()];
+        if target.starts_with("http") || target.starts_with('#') {
+            continue;
+        }
+        assert!(
+            root.join(target).exists(),
+            "README links to {target}, which does not exist"
+        );
+        links += 1;
+    }
+    assert!(links >= 7, "{links}");
+}

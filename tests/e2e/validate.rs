@@ -131,3 +131,78 @@ fn with_a_config_file_cluster_names_are_checked() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn connect_warns_when_max_replicas_exceed_the_topics_partitions() {
+    let kafka = crate::support::kafka::Kafka::start();
+    let topic = kafka.topic(4);
+    let dir = std::env::temp_dir().join(format!("lagscale-connect-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("config.yaml");
+    std::fs::write(
+        &config,
+        format!(
+            "clusters:\n  events:\n    kafka:\n      bootstrap_servers: {}\n",
+            kafka.bootstrap()
+        ),
+    )
+    .unwrap();
+    let object = |name: &str, max: u32, topic: &str| {
+        format!(
+            "apiVersion: keda.sh/v1alpha1\nkind: ScaledObject\nmetadata:\n  name: {name}\n\
+             spec:\n  scaleTargetRef:\n    name: {name}\n  maxReplicaCount: {max}\n  triggers:\n\
+             \x20   - type: external\n      metricType: Value\n      metadata:\n\
+             \x20       scalerAddress: lagscale:6000\n        source: kafka\n\
+             \x20       cluster: events\n        consumerGroup: {name}\n        topic: {topic}\n\
+             \x20       transform: log2\n        lagThreshold: \"1000\"\n"
+        )
+    };
+    let manifest = dir.join("objects.yaml");
+    std::fs::write(
+        &manifest,
+        [
+            object("fits", 4, &topic),
+            object("too-many", 10, &topic),
+            object("no-topic", 2, "no-such-topic"),
+        ]
+        .join("---\n"),
+    )
+    .unwrap();
+    let run = |args: &[&str]| {
+        Command::new(BIN)
+            .arg("validate")
+            .args(args)
+            .arg(&manifest)
+            .env_remove("LAGSCALE_CONFIG")
+            .output()
+            .unwrap()
+    };
+
+    let offline = run(&["--config", config.to_str().unwrap()]);
+    assert!(offline.status.success());
+    assert_eq!(stdout(&offline), "", "offline, no broker is asked");
+
+    let output = run(&["--config", config.to_str().unwrap(), "--connect"]);
+    let out = stdout(&output);
+    assert!(output.status.success(), "warnings only: {out}");
+    let lines: Vec<&str> = out.lines().collect();
+    assert_eq!(lines.len(), 2, "{out}");
+    assert!(
+        lines[0].contains("ScaledObject default/too-many trigger 0: warning: maxReplicaCount 10 is above the 4 partitions of topic"),
+        "{out}"
+    );
+    assert!(
+        lines[1].contains("default/no-topic trigger 0: warning: maxReplicaCount not checked against topic \"no-such-topic\"")
+            && lines[1].contains("not found"),
+        "{out}"
+    );
+
+    let without_config = run(&["--connect"]);
+    assert!(!without_config.status.success());
+    assert!(
+        String::from_utf8_lossy(&without_config.stderr).contains("--connect needs --config"),
+        "{:?}",
+        without_config
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

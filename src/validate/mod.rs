@@ -5,9 +5,12 @@
 //! Errors: bad metadata; a ScaledJob with `metricType: Value` (KEDA then creates no jobs); a
 //! ScaledJob with `transform: log2` (jobs are counted from the raw lag). Warnings: log2 with
 //! `AverageValue` (replicas then grow with log(lag) in absolute terms, usually not what was
-//! meant); an `external-push` trigger on a ScaledJob (KEDA ignores its pushes). Without
-//! `--config`, a `cluster:` name is taken to be a profile of the trigger's source, so every
-//! other key is still checked.
+//! meant); an `external-push` trigger on a ScaledJob (KEDA ignores its pushes); with
+//! `--connect`, a ScaledObject's `maxReplicaCount` above its Kafka topic's partitions (the
+//! only check that asks a broker; see [`partitions`]). Without `--config`, a `cluster:` name
+//! is taken to be a profile of the trigger's source, so every other key is still checked.
+
+pub mod partitions;
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
@@ -15,6 +18,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
+use crate::source::SourceQuery;
 use crate::source::rabbitmq::AmqpUri;
 use crate::transform::Transform;
 use crate::trigger::{TriggerSpec, keys};
@@ -60,28 +64,40 @@ impl std::fmt::Display for Finding {
     }
 }
 
+/// What checking one file found, and what is left to ask the brokers.
+#[derive(Debug, Default)]
+pub struct FileReport {
+    pub findings: Vec<Finding>,
+    pub partition_checks: Vec<partitions::PartitionCheck>,
+}
+
 /// Checks one file. `clusters`: the config's profiles, or `None` to accept any name.
 pub fn validate_file(
     path: &Path,
     clusters: Option<&BTreeMap<String, ClusterProfile>>,
-) -> Vec<Finding> {
+) -> FileReport {
     let file = path.display().to_string();
+    let mut report = FileReport::default();
     let text = match std::fs::read_to_string(path) {
         Ok(text) => text,
-        Err(e) => return vec![file_error(&file, 0, format!("cannot read the file: {e}"))],
+        Err(e) => {
+            let error = file_error(&file, 0, format!("cannot read the file: {e}"));
+            report.findings.push(error);
+            return report;
+        }
     };
-    let mut findings = Vec::new();
     for (index, document) in serde_yaml::Deserializer::from_str(&text).enumerate() {
         let number = index + 1;
         match serde_yaml::Value::deserialize(document) {
-            Ok(value) => findings.extend(validate_document(&file, number, &value, clusters)),
+            Ok(value) => validate_document(&file, number, &value, clusters, &mut report),
             Err(e) => {
-                findings.push(file_error(&file, number, format!("not valid YAML: {e}")));
+                let error = file_error(&file, number, format!("not valid YAML: {e}"));
+                report.findings.push(error);
                 break;
             }
         }
     }
-    findings
+    report
 }
 
 fn file_error(file: &str, document: usize, message: String) -> Finding {
@@ -106,11 +122,12 @@ fn validate_document(
     document: usize,
     value: &serde_yaml::Value,
     clusters: Option<&BTreeMap<String, ClusterProfile>>,
-) -> Vec<Finding> {
+    report: &mut FileReport,
+) {
     let kind = text(value, &["kind"]).unwrap_or_default();
     let is_keda = text(value, &["apiVersion"]).is_some_and(|v| v.starts_with("keda.sh/"));
     if !is_keda || !matches!(kind, "ScaledObject" | "ScaledJob") {
-        return Vec::new();
+        return;
     }
     let scaled_job = kind == "ScaledJob";
     let finding = |trigger: usize, severity: Severity, message: String| Finding {
@@ -133,7 +150,7 @@ fn validate_document(
         .and_then(|t| t.as_sequence())
         .cloned()
         .unwrap_or_default();
-    let mut findings = Vec::new();
+    let findings = &mut report.findings;
     for (index, trigger) in triggers.iter().enumerate() {
         let trigger_type = text(trigger, &["type"]).unwrap_or_default();
         if !matches!(trigger_type, "external" | "external-push") {
@@ -194,8 +211,26 @@ fn validate_document(
             findings.push(finding(index, Severity::Warning,
                 "external-push on a ScaledJob: KEDA ignores its pushes and only polls; use type: external".to_owned()));
         }
+        if let (false, SourceQuery::Kafka(query)) = (scaled_job, &spec.query)
+            && let Some(topic) = &query.topic
+        {
+            report.partition_checks.push(partitions::PartitionCheck {
+                at: finding(index, Severity::Warning, String::new()),
+                query: spec.query.clone(),
+                topic: topic.clone(),
+                max_replicas: max_replica_count(value),
+            });
+        }
     }
-    findings
+}
+
+/// The ScaledObject's `maxReplicaCount`, or KEDA's default of 100.
+fn max_replica_count(object: &serde_yaml::Value) -> u64 {
+    object
+        .get("spec")
+        .and_then(|s| s.get("maxReplicaCount"))
+        .and_then(|m| m.as_u64())
+        .unwrap_or(100)
 }
 
 /// Without a config file: the trigger's `cluster` stands for a profile of its own source.
