@@ -4,8 +4,11 @@
 use std::collections::HashMap;
 use std::io::{self, Write};
 
+use std::sync::Arc;
+
 use crate::error::ScalerError;
-use crate::scaler::Scaler;
+use crate::replicas::ObjectRef;
+use crate::scaler::{ReplicaView, Scaler};
 use crate::transform::{round_metric, round_target};
 
 /// Why a check failed.
@@ -29,10 +32,25 @@ pub fn parse_key_value(arg: &str) -> Result<(String, String), String> {
     }
 }
 
-/// Prints the metric spec (metadata only), then lag, metric and activity (one broker query).
+/// Parses `NAMESPACE/NAME` (for `--scaled-object`).
+pub fn parse_object(arg: &str) -> Result<ObjectRef, String> {
+    match arg.split_once('/') {
+        Some((namespace, name)) if !namespace.is_empty() && !name.is_empty() => Ok(ObjectRef {
+            namespace: namespace.to_owned(),
+            name: name.to_owned(),
+        }),
+        _ => Err(format!(
+            "{arg:?} is not NAMESPACE/NAME (for example shop/orders-worker)"
+        )),
+    }
+}
+
+/// Prints the metric spec (metadata only), then lag, metric and activity (one broker query),
+/// and for replica-aware triggers what `object`'s replicas made of the metric.
 pub async fn check(
-    scaler: &Scaler,
+    scaler: &Arc<Scaler>,
     metadata: &HashMap<String, String>,
+    object: Option<&ObjectRef>,
     out: &mut impl Write,
 ) -> Result<(), CheckError> {
     let spec = scaler.trigger(metadata)?;
@@ -48,11 +66,44 @@ pub async fn check(
     out.flush()?;
     let evaluation = scaler.evaluate(&spec).await?;
     writeln!(out, "lag:         {} messages", evaluation.lag)?;
+    out.flush()?;
+    let served = scaler.metric(&spec, &evaluation, object).await?;
+    match &served.replicas {
+        None => {}
+        Some(ReplicaView::PartitionCap {
+            state,
+            partitions,
+            capped,
+        }) => writeln!(
+            out,
+            "replicas:    {} of {} ({partitions} partitions); log2 metric {}capped at the partitions",
+            state.current,
+            state.target,
+            if *capped { "" } else { "not " }
+        )?,
+        Some(ReplicaView::Step {
+            state,
+            bounds,
+            samples,
+            decision,
+        }) => writeln!(
+            out,
+            "replicas:    {} of {} (between {} and {}); {samples} lag samples so far; \
+             step decision: {} to {} ({})",
+            state.current,
+            state.target,
+            bounds.min,
+            bounds.max,
+            decision.kind(),
+            decision.replicas(),
+            decision.reason()
+        )?,
+    }
     writeln!(
         out,
         "metric:      {} (metricValueFloat; metricValue {})",
-        evaluation.metric,
-        round_metric(evaluation.metric)
+        served.metric,
+        round_metric(served.metric)
     )?;
     writeln!(
         out,

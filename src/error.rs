@@ -2,6 +2,7 @@
 
 use tonic::{Code, Status};
 
+use crate::replicas::ReplicaError;
 use crate::source::SourceError;
 use crate::trigger::TriggerError;
 
@@ -16,6 +17,13 @@ pub enum ScalerError {
     UnknownMetric { requested: String, served: String },
     #[error("no answer within {after_ms} ms (request_timeout_ms)")]
     RequestTimeout { after_ms: u128 },
+    #[error(transparent)]
+    Replicas(#[from] ReplicaError),
+    #[error(
+        "this trigger reads its ScaledObject's replicas, and no ScaledObject was named \
+         (KEDA always names it; with lagscale check, pass --scaled-object NAMESPACE/NAME)"
+    )]
+    NoScaledObject,
 }
 
 impl ScalerError {
@@ -23,13 +31,23 @@ impl ScalerError {
     /// read them: bad input is the caller's to fix, a broker problem is not.
     pub fn code(&self) -> Code {
         match self {
-            ScalerError::Trigger(_) | ScalerError::UnknownMetric { .. } => Code::InvalidArgument,
+            ScalerError::Trigger(_)
+            | ScalerError::UnknownMetric { .. }
+            | ScalerError::NoScaledObject => Code::InvalidArgument,
             ScalerError::RequestTimeout { .. } => Code::DeadlineExceeded,
             ScalerError::Source(source) => match source {
                 SourceError::NotFound { .. } => Code::NotFound,
                 SourceError::Unreachable { .. } | SourceError::Broker { .. } => Code::Unavailable,
                 SourceError::AccessRefused { .. } => Code::PermissionDenied,
                 SourceError::Timeout { .. } => Code::DeadlineExceeded,
+            },
+            ScalerError::Replicas(replicas) => match replicas {
+                ReplicaError::Forbidden { .. } => Code::PermissionDenied,
+                ReplicaError::NotFound { .. } => Code::NotFound,
+                ReplicaError::NoAccess { .. } | ReplicaError::Invalid { .. } => {
+                    Code::FailedPrecondition
+                }
+                ReplicaError::Api { .. } => Code::Unavailable,
             },
         }
     }

@@ -72,6 +72,10 @@ enum Command {
         #[arg(long = "set", value_name = "KEY=VALUE", required = true,
               value_parser = lagscale::check::parse_key_value)]
         set: Vec<(String, String)>,
+        /// The ScaledObject, for triggers that read its replicas (strategy: step,
+        /// replicaAware). Uses the in-cluster service account or the kubeconfig.
+        #[arg(long, value_name = "NAMESPACE/NAME", value_parser = lagscale::check::parse_object)]
+        scaled_object: Option<lagscale::replicas::ObjectRef>,
     },
 }
 
@@ -178,10 +182,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Check { set } => {
+        Command::Check { set, scaled_object } => {
             let metadata: HashMap<String, String> = set.into_iter().collect();
             let scaler = Scaler::new(config);
-            lagscale::check::check(&scaler, &metadata, &mut std::io::stdout()).await?;
+            let object = scaled_object.as_ref();
+            lagscale::check::check(&scaler, &metadata, object, &mut std::io::stdout()).await?;
             Ok(())
         }
     }

@@ -2,7 +2,8 @@
 //! Nothing else in lagscale names a metric.
 //!
 //! Labels are bounded: source, cluster (profile name, or `inline`), name (queue or consumer
-//! group), topic, transform, RPC method, gRPC code, error kind — never a ScaledObject.
+//! group), topic, transform, RPC method, gRPC code, error kind, replica decision and its
+//! reason — never a ScaledObject.
 
 use std::net::SocketAddr;
 use std::sync::OnceLock;
@@ -14,7 +15,6 @@ use tokio::net::TcpListener;
 
 use crate::cache::Lookup;
 use crate::source::{SourceError, SourceQuery};
-use crate::transform::Transform;
 
 pub const LAG: &str = "lagscale_lag_messages";
 pub const METRIC_VALUE: &str = "lagscale_metric_value";
@@ -25,9 +25,10 @@ pub const GRPC_REQUESTS: &str = "lagscale_grpc_requests_total";
 pub const GRPC_SECONDS: &str = "lagscale_grpc_request_duration_seconds";
 pub const OPEN_STREAMS: &str = "lagscale_open_streams";
 pub const BROKER_CONNECTIONS: &str = "lagscale_broker_connections";
+pub const REPLICA_DECISIONS: &str = "lagscale_replica_decisions_total";
 
 /// Every metric with its help text (the README lists the same).
-pub const ALL: [(&str, &str); 9] = [
+pub const ALL: [(&str, &str); 10] = [
     (
         LAG,
         "Lag in messages at the last broker query, by source, cluster, queue or group, and topic.",
@@ -57,6 +58,10 @@ pub const ALL: [(&str, &str); 9] = [
     (
         BROKER_CONNECTIONS,
         "Open broker connections (AMQP connections, Kafka clients), by source and cluster.",
+    ),
+    (
+        REPLICA_DECISIONS,
+        "Metrics served by replica-aware triggers, by strategy (step, partition_cap), decision and reason.",
     ),
 ];
 
@@ -150,17 +155,22 @@ pub fn cache_lookup(lookup: Lookup) {
     counter!(CACHE_LOOKUPS, "result" => result).increment(1);
 }
 
-/// A trigger was evaluated: the lag read and the metric served.
-pub fn evaluated(query: &SourceQuery, transform: Transform, lag: u64, metric: f64) {
-    let labels = query_labels(query);
-    gauge!(LAG, &labels).set(lag as f64);
-    let transform = match transform {
-        Transform::None => "none",
-        Transform::Log2 { .. } => "log2",
-    };
-    let mut with_transform = labels.to_vec();
-    with_transform.push(("transform", transform.to_owned()));
-    gauge!(METRIC_VALUE, &with_transform).set(metric);
+/// A trigger's lag was read.
+pub fn lag_read(query: &SourceQuery, lag: u64) {
+    gauge!(LAG, &query_labels(query)).set(lag as f64);
+}
+
+/// A metric was served; `kind` is the transform, or `step`.
+pub fn metric_served(query: &SourceQuery, kind: &'static str, metric: f64) {
+    let mut labels = query_labels(query).to_vec();
+    labels.push(("transform", kind.to_owned()));
+    gauge!(METRIC_VALUE, &labels).set(metric);
+}
+
+/// A replica-aware trigger chose its metric: `strategy` is `step` or `partition_cap`.
+pub fn replica_decision(strategy: &'static str, decision: &'static str, reason: &'static str) {
+    counter!(REPLICA_DECISIONS, "strategy" => strategy, "decision" => decision, "reason" => reason)
+        .increment(1);
 }
 
 /// A gRPC call ended with `code` (unary calls also record their duration).

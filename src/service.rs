@@ -23,6 +23,7 @@ use crate::proto::{
     GetMetricSpecResponse, GetMetricsRequest, GetMetricsResponse, IsActiveResponse, MetricSpec,
     MetricValue, ScaledObjectRef,
 };
+use crate::replicas::ObjectRef;
 use crate::scaler::Scaler;
 use crate::transform::{round_metric, round_target};
 use crate::trigger::{TriggerError, TriggerSpec};
@@ -222,24 +223,33 @@ impl ExternalScaler for ScalerService {
                     };
                     return Err(served_error("GetMetrics", &so, error));
                 }
-                let evaluation = self
-                    .scaler
-                    .evaluate(&spec)
-                    .await
-                    .map_err(|e| served_error("GetMetrics", &so, e))?;
-                tracing::debug!(
-                    namespace = %so.namespace,
-                    name = %so.name,
-                    lag = evaluation.lag,
-                    metric = evaluation.metric,
-                    lookup = ?evaluation.lookup,
-                    "GetMetrics"
-                );
+                let object = ObjectRef {
+                    namespace: so.namespace.clone(),
+                    name: so.name.clone(),
+                };
+                let served = async {
+                    let evaluation = self.scaler.evaluate(&spec).await?;
+                    let served = self
+                        .scaler
+                        .metric(&spec, &evaluation, Some(&object))
+                        .await?;
+                    tracing::debug!(
+                        namespace = %so.namespace,
+                        name = %so.name,
+                        lag = evaluation.lag,
+                        metric = served.metric,
+                        lookup = ?evaluation.lookup,
+                        "GetMetrics"
+                    );
+                    Ok::<_, ScalerError>(served)
+                }
+                .await
+                .map_err(|e| served_error("GetMetrics", &so, e))?;
                 Ok(Response::new(GetMetricsResponse {
                     metric_values: vec![MetricValue {
                         metric_name: spec.metric_name.to_string(),
-                        metric_value: round_metric(evaluation.metric),
-                        metric_value_float: evaluation.metric,
+                        metric_value: round_metric(served.metric),
+                        metric_value_float: served.metric,
                     }],
                 }))
             },

@@ -75,7 +75,7 @@ pub enum Observation {
 }
 
 /// How one trigger reads its lag from an [`Observation`]: the per-trigger options of its source.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum LagRule {
     /// The queue depth is the lag.
     QueueDepth,
@@ -83,18 +83,35 @@ pub enum LagRule {
     Kafka(kafka::lag::LagOptions),
 }
 
+/// One trigger's lag at one refresh.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Lag {
+    /// In messages (for Kafka, after the `allowIdleConsumers: false` cap).
+    pub messages: u64,
+    /// Kafka: the partitions consumers can use (see [`kafka::lag::GroupLag`]).
+    pub partitions: Option<u64>,
+}
+
 impl LagRule {
-    /// The lag in messages, for a trigger with `lag_threshold` (the Kafka cap needs it).
+    /// The lag, for a trigger with `lag_threshold` (the Kafka cap needs it; pass infinity for
+    /// no cap).
     pub fn lag(
         &self,
         query: &SourceQuery,
         observation: &Observation,
         lag_threshold: f64,
-    ) -> Result<u64, SourceError> {
+    ) -> Result<Lag, SourceError> {
         match (self, query, observation) {
-            (LagRule::QueueDepth, _, Observation::QueueDepth(depth)) => Ok(*depth),
+            (LagRule::QueueDepth, _, Observation::QueueDepth(depth)) => Ok(Lag {
+                messages: *depth,
+                partitions: None,
+            }),
             (LagRule::Kafka(options), SourceQuery::Kafka(query), Observation::Kafka(snapshot)) => {
-                kafka::lag(snapshot, query, options, lag_threshold)
+                let lag = kafka::lag(snapshot, query, options, lag_threshold)?;
+                Ok(Lag {
+                    messages: lag.messages,
+                    partitions: Some(lag.partitions),
+                })
             }
             _ => Err(SourceError::Broker {
                 endpoint: "lagscale".to_owned(),

@@ -109,8 +109,8 @@ fn random_map(rng: &mut Rng) -> HashMap<String, String> {
     for _ in 0..rng.below(if base.is_empty() { 10 } else { 3 }) {
         let key = match rng.below(10) {
             0 => rng.pick(VALUES).to_owned(), // junk keys
-            1 => format!("{}x", rng.pick(keys::ALL)),
-            _ => rng.pick(keys::ALL).to_owned(),
+            1 => format!("{}x", rng.pick(&keys::ALL)),
+            _ => rng.pick(&keys::ALL).to_owned(),
         };
         let value = if rng.below(8) == 0 {
             rng.pick(VALUES).repeat(1 + rng.below(50))

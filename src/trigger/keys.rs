@@ -30,8 +30,21 @@ pub const LIMIT_TO_PARTITIONS_WITH_LAG: &str = "limitToPartitionsWithLag";
 pub const PARTITION_LIMITATION: &str = "partitionLimitation";
 pub const LAG_AGGREGATE: &str = "lagAggregate";
 
-/// All of the above.
-pub const ALL: &[&str] = &[
+// Replica awareness and the step strategy (names after Apache Druid's lagBased autoscaler)
+pub const REPLICA_AWARE: &str = "replicaAware";
+pub const STRATEGY: &str = "strategy";
+pub const SCALE_OUT_THRESHOLD: &str = "scaleOutThreshold";
+pub const SCALE_IN_THRESHOLD: &str = "scaleInThreshold";
+pub const TRIGGER_SCALE_OUT_FRACTION: &str = "triggerScaleOutFraction";
+pub const TRIGGER_SCALE_IN_FRACTION: &str = "triggerScaleInFraction";
+pub const LAG_COLLECTION_INTERVAL_SECS: &str = "lagCollectionIntervalSecs";
+pub const LAG_COLLECTION_RANGE_SECS: &str = "lagCollectionRangeSecs";
+pub const SCALE_OUT_STEP: &str = "scaleOutStep";
+pub const SCALE_IN_STEP: &str = "scaleInStep";
+pub const MIN_SCALE_ACTION_INTERVAL_SECS: &str = "minScaleActionIntervalSecs";
+
+/// Every key but the step keys.
+const BASE: [&str; 26] = [
     SOURCE,
     CLUSTER,
     LAG_THRESHOLD,
@@ -56,4 +69,41 @@ pub const ALL: &[&str] = &[
     LIMIT_TO_PARTITIONS_WITH_LAG,
     PARTITION_LIMITATION,
     LAG_AGGREGATE,
+    REPLICA_AWARE,
+    STRATEGY,
 ];
+
+/// The keys that only `strategy: step` reads.
+pub const STEP: [&str; 9] = [
+    SCALE_OUT_THRESHOLD,
+    SCALE_IN_THRESHOLD,
+    TRIGGER_SCALE_OUT_FRACTION,
+    TRIGGER_SCALE_IN_FRACTION,
+    LAG_COLLECTION_INTERVAL_SECS,
+    LAG_COLLECTION_RANGE_SECS,
+    SCALE_OUT_STEP,
+    SCALE_IN_STEP,
+    MIN_SCALE_ACTION_INTERVAL_SECS,
+];
+
+/// All of the above.
+pub const ALL: [&str; 35] = concat(BASE, STEP);
+
+/// `a` then `b`; `N` must be their total length (checked when compiling).
+const fn concat<const A: usize, const B: usize, const N: usize>(
+    a: [&'static str; A],
+    b: [&'static str; B],
+) -> [&'static str; N] {
+    assert!(A + B == N, "N must be A + B");
+    let mut all = [""; N];
+    let mut i = 0;
+    while i < A {
+        all[i] = a[i];
+        i += 1;
+    }
+    while i < N {
+        all[i] = b[i - A];
+        i += 1;
+    }
+    all
+}

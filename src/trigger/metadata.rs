@@ -70,6 +70,22 @@ impl<'a> Metadata<'a> {
 
     /// Fails on the first known key (in sorted order) that the parsers did not use: a key of
     /// another source, say. `context` says why it is not used ("with source: rabbitmq").
+    /// A boolean key, false when absent; accepts what Go's strconv.ParseBool accepts, as KEDA
+    /// does.
+    pub fn boolean(&mut self, key: &'static str) -> Result<bool, TriggerError> {
+        Ok(self.flag(key)?.unwrap_or(false))
+    }
+
+    /// A boolean key, `None` when absent.
+    pub fn flag(&mut self, key: &'static str) -> Result<Option<bool>, TriggerError> {
+        match self.optional(key) {
+            None => Ok(None),
+            Some("true" | "True" | "TRUE" | "t" | "T" | "1") => Ok(Some(true)),
+            Some("false" | "False" | "FALSE" | "f" | "F" | "0") => Ok(Some(false)),
+            Some(other) => Err(TriggerError::invalid(key, other, "true or false")),
+        }
+    }
+
     pub fn finish(self, context: &str) -> Result<(), TriggerError> {
         let mut left: Vec<&String> = self
             .map

@@ -10,6 +10,7 @@ mod error;
 pub mod keys;
 mod metadata;
 mod metric_name;
+pub mod strategy;
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -17,6 +18,7 @@ pub use connection::{Connection, ConnectionKeys, connection};
 pub use error::TriggerError;
 pub use metadata::Metadata;
 pub use metric_name::MetricName;
+pub use strategy::Strategy;
 
 use crate::config::ClusterProfile;
 use crate::source::{LagRule, SourceKind, SourceQuery, kafka, rabbitmq};
@@ -37,6 +39,8 @@ pub struct TriggerSpec {
     /// Active when lag (in messages) is greater than this; ≥ 0.
     pub activation_lag_threshold: f64,
     pub transform: Transform,
+    /// How the served metric is chosen from the lag.
+    pub strategy: Strategy,
     pub metric_name: MetricName,
 }
 
@@ -82,6 +86,8 @@ impl TriggerSpec {
             ));
         }
 
+        let strategy = strategy::parse(&mut md, &lag_rule, transform)?;
+
         let metric_name = match md.optional(keys::METRIC_NAME) {
             Some(name) => MetricName::parse(name)
                 .map_err(|expected| TriggerError::invalid(keys::METRIC_NAME, name, expected))?,
@@ -95,13 +101,36 @@ impl TriggerSpec {
             lag_threshold,
             activation_lag_threshold,
             transform,
+            strategy,
             metric_name,
         })
     }
 
-    /// The target KEDA gives the HPA, in the metric's units; always > 0.
+    /// The target KEDA gives the HPA, in the metric's units; always > 0. With
+    /// `strategy: step` the metric is a replica count and the target 1 per replica.
     pub fn target(&self) -> f64 {
-        self.transform.target(self.lag_threshold)
+        match self.strategy {
+            Strategy::Step(_) => 1.0,
+            Strategy::Direct { .. } => self.transform.target(self.lag_threshold),
+        }
+    }
+
+    /// The lagThreshold the Kafka `allowIdleConsumers: false` cap multiplies: none (infinity)
+    /// with `strategy: step`, which caps replicas instead of lag.
+    pub fn lag_cap_threshold(&self) -> f64 {
+        match self.strategy {
+            Strategy::Step(_) => f64::INFINITY,
+            Strategy::Direct { .. } => self.lag_threshold,
+        }
+    }
+
+    /// The `transform` metric label: `none`, `log2` or `step`.
+    pub fn metric_kind(&self) -> &'static str {
+        match (&self.strategy, self.transform) {
+            (Strategy::Step(_), _) => "step",
+            (_, Transform::None) => "none",
+            (_, Transform::Log2 { .. }) => "log2",
+        }
     }
 
     /// The metric served for a lag.

@@ -5,7 +5,9 @@
 //! Errors: bad metadata; a ScaledJob with `metricType: Value` (KEDA then creates no jobs); a
 //! ScaledJob with `transform: log2` (jobs are counted from the raw lag). Warnings: log2 with
 //! `AverageValue` (replicas then grow with log(lag) in absolute terms, usually not what was
-//! meant); an `external-push` trigger on a ScaledJob (KEDA ignores its pushes); with
+//! meant); an `external-push` trigger on a ScaledJob (KEDA ignores its pushes);
+//! `strategy: step` with `metricType: Value`, and `strategy: step` or `replicaAware` on a
+//! ScaledJob (errors: the first needs AverageValue, the others a ScaledObject); with
 //! `--connect`, a ScaledObject's `maxReplicaCount` above its Kafka topic's partitions (the
 //! only check that asks a broker; see [`partitions`]). Without `--config`, a `cluster:` name
 //! is taken to be a profile of the trigger's source, so every other key is still checked.
@@ -21,7 +23,7 @@ use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
 use crate::source::SourceQuery;
 use crate::source::rabbitmq::AmqpUri;
 use crate::transform::Transform;
-use crate::trigger::{TriggerSpec, keys};
+use crate::trigger::{Strategy, TriggerSpec, keys};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -206,6 +208,15 @@ fn validate_document(
         if !scaled_job && log2 && metric_type == "AverageValue" {
             findings.push(finding(index, Severity::Warning,
                 "transform: log2 with metricType AverageValue: replicas grow with log(lag) in absolute terms and stay near 1-2; use metricType: Value".to_owned()));
+        }
+        let step = matches!(spec.strategy, Strategy::Step(_));
+        if scaled_job && spec.strategy.reads_replicas() {
+            findings.push(finding(index, Severity::Error,
+                "strategy: step and replicaAware read a ScaledObject's replicas; a ScaledJob has none: remove them".to_owned()));
+        }
+        if !scaled_job && step && metric_type == "Value" {
+            findings.push(finding(index, Severity::Error,
+                "strategy: step with metricType Value: the metric is the replica count decided and needs AverageValue (remove metricType)".to_owned()));
         }
         if scaled_job && trigger_type == "external-push" {
             findings.push(finding(index, Severity::Warning,

@@ -313,6 +313,54 @@ fn helm_renders_what_lagscale_and_kubernetes_expect() {
         "{notes}"
     );
 
+    // Kubernetes access: exactly the verbs src/replicas/kubernetes.rs uses, and the token.
+    let docs = render(&helm, &["--set", "kubernetesAccess.enabled=true"]).unwrap();
+    let rules = &object(&docs, "ClusterRole")["rules"];
+    let granted: BTreeSet<String> = rules
+        .as_sequence()
+        .unwrap()
+        .iter()
+        .map(|rule| {
+            format!(
+                "{} {}/{}",
+                rule["verbs"][0].as_str().unwrap(),
+                rule["apiGroups"][0].as_str().unwrap(),
+                rule["resources"][0].as_str().unwrap()
+            )
+        })
+        .collect();
+    assert_eq!(
+        granted,
+        BTreeSet::from(
+            [
+                "get keda.sh/scaledobjects",
+                "get autoscaling/horizontalpodautoscalers",
+                "get apps/deployments/scale",
+                "get apps/statefulsets/scale"
+            ]
+            .map(str::to_owned)
+        )
+    );
+    assert!(
+        rules
+            .as_sequence()
+            .unwrap()
+            .iter()
+            .all(|r| r["verbs"].as_sequence().unwrap().len() == 1)
+    );
+    assert_eq!(
+        object(&docs, "ClusterRoleBinding")["subjects"][0]["name"],
+        "lagscale"
+    );
+    let pod = &object(&docs, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(pod["automountServiceAccountToken"], true);
+    let default = render(&helm, &[]).unwrap();
+    let pod = &object(&default, "Deployment")["spec"]["template"]["spec"];
+    assert_eq!(
+        pod["automountServiceAccountToken"], false,
+        "no API access by default"
+    );
+
     // Mistakes in values fail the install with a message naming the value.
     let error = render(&helm, &["--set", "tls.enabled=true"]).unwrap_err();
     assert!(error.contains("tls.secretName is empty"), "{error}");

@@ -16,6 +16,7 @@ mod limits;
 mod metrics;
 mod outage;
 mod readme;
+mod replicas;
 mod serve;
 mod support;
 mod tls;

@@ -39,7 +39,15 @@ fn a_correct_file_has_nothing_to_report() {
 
 #[test]
 fn each_mistake_is_reported_with_file_document_and_trigger() {
-    let table: [(&str, bool, &[&str]); 6] = [
+    let table: [(&str, bool, &[&str]); 7] = [
+        (
+            "step-value.yaml",
+            false,
+            &[
+                "ScaledObject default/ingest trigger 0: error: strategy: step with metricType Value",
+                "ScaledJob default/reindex trigger 0: error: strategy: step and replicaAware read a ScaledObject's replicas",
+            ],
+        ),
         (
             "bad-metadata.yaml",
             false,

@@ -6,11 +6,14 @@
 #[path = "../e2e/support/mod.rs"]
 mod support;
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use lagscale::metrics;
+use lagscale::scaler::Scaler;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
+use support::fake_kube::FakeReplicas;
 use support::rabbit::TestQueue;
 use support::{TestServer, config, eventually, metrics_request, so};
 
@@ -39,12 +42,18 @@ fn sample(text: &str, name: &str, labels: &[&str]) -> Option<f64> {
 async fn metrics_describe_what_the_server_does() {
     let queue = TestQueue::new("metrics").await;
     queue.publish(5).await;
-    let server = TestServer::start(config()).await;
+    let replicas = Arc::new(FakeReplicas::default());
+    replicas.set("test", "steady", 2, 1, 6);
+    let server = TestServer::with_scaler(Scaler::with_replicas(config(), replicas)).await;
     let mut client = server.client().await;
     let queue_label = format!("name=\"{}\"", queue.name);
 
     let ok = so("orders", &queue.metadata(&[("transform", "log2")]));
     client.get_metrics(metrics_request(ok, "")).await.unwrap();
+    // A step trigger with no window yet holds at its 2 replicas.
+    let step = so("steady", &queue.metadata(&[("strategy", "step")]));
+    let served = client.get_metrics(metrics_request(step, "")).await.unwrap();
+    assert_eq!(served.into_inner().metric_values[0].metric_value_float, 2.0);
     let missing = so(
         "gone",
         &[
@@ -75,6 +84,21 @@ async fn metrics_describe_what_the_server_does() {
         );
     }
     let rabbit = "source=\"rabbitmq\"";
+    let hold = ["strategy=\"step\"", "decision=\"hold\""];
+    assert_eq!(
+        sample(&text, metrics::REPLICA_DECISIONS, &hold),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &text,
+            metrics::METRIC_VALUE,
+            &[&queue_label, "transform=\"step\""]
+        ),
+        Some(2.0),
+        "{text}"
+    );
     assert_eq!(
         sample(
             &text,

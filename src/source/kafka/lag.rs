@@ -27,7 +27,7 @@ pub struct PartitionOffsets {
 }
 
 /// What a partition with no committed offset counts as (`offsetResetPolicy`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum OffsetResetPolicy {
     /// The consumer will start at the end: lag 1, so the workload can be activated.
     Latest,
@@ -36,7 +36,7 @@ pub enum OffsetResetPolicy {
 }
 
 /// How partition lags are combined (`lagAggregate`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum LagAggregate {
     Sum,
     Max,
@@ -59,7 +59,7 @@ impl Partitions {
 }
 
 /// One trigger's Kafka options, with KEDA's defaults.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct LagOptions {
     pub offset_reset_policy: OffsetResetPolicy,
     pub allow_idle_consumers: bool,
@@ -102,9 +102,23 @@ pub fn partition_lag(p: &PartitionOffsets, options: &LagOptions) -> u64 {
     }
 }
 
+/// The trigger's lag, and the partitions its consumers can use.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct GroupLag {
+    /// Messages, capped at `partitions` × lagThreshold unless idle consumers are allowed.
+    pub messages: u64,
+    /// The partitions the cap counts: those the trigger counts, or only those with lag
+    /// (`limitToPartitionsWithLag`). More consumers than this would sit idle.
+    pub partitions: u64,
+}
+
 /// The trigger's lag over the partitions it counts, capped at partitions × lagThreshold unless
 /// idle consumers are allowed. `partitions` are those of the topic(s) in the snapshot.
-pub fn total_lag(partitions: &[PartitionOffsets], options: &LagOptions, lag_threshold: f64) -> u64 {
+pub fn total_lag(
+    partitions: &[PartitionOffsets],
+    options: &LagOptions,
+    lag_threshold: f64,
+) -> GroupLag {
     let lags: Vec<u64> = partitions
         .iter()
         .filter(|p| options.partitions.includes(p.partition))
@@ -114,16 +128,21 @@ pub fn total_lag(partitions: &[PartitionOffsets], options: &LagOptions, lag_thre
         LagAggregate::Sum => lags.iter().fold(0u64, |sum, l| sum.saturating_add(*l)),
         LagAggregate::Max => lags.iter().copied().max().unwrap_or(0),
     };
-    if options.allow_idle_consumers {
-        return lag;
-    }
     let counted = if options.limit_to_partitions_with_lag {
         lags.iter().filter(|l| **l > 0).count()
     } else {
         lags.len()
-    };
+    } as u64;
     let cap = (counted as f64 * lag_threshold).floor();
-    if (lag as f64) > cap { cap as u64 } else { lag }
+    let messages = if !options.allow_idle_consumers && (lag as f64) > cap {
+        cap as u64
+    } else {
+        lag
+    };
+    GroupLag {
+        messages,
+        partitions: counted,
+    }
 }
 
 #[cfg(test)]
@@ -203,8 +222,15 @@ mod tests {
     #[test]
     fn cap_at_partitions_times_threshold() {
         let parts: Vec<_> = (0..4).map(|i| p(i, Some(0), 250)).collect();
-        assert_eq!(total_lag(&parts, &LagOptions::default(), 10.0), 40);
-        assert_eq!(total_lag(&parts, &idle_ok(), 10.0), 1_000);
+        let capped = total_lag(&parts, &LagOptions::default(), 10.0);
+        assert_eq!(
+            capped,
+            GroupLag {
+                messages: 40,
+                partitions: 4
+            }
+        );
+        assert_eq!(total_lag(&parts, &idle_ok(), 10.0).messages, 1_000);
     }
 
     #[test]
@@ -214,8 +240,14 @@ mod tests {
             limit_to_partitions_with_lag: true,
             ..LagOptions::default()
         };
-        assert_eq!(total_lag(&parts, &o, 10.0), 10);
-        assert_eq!(total_lag(&parts, &LagOptions::default(), 10.0), 30);
+        assert_eq!(
+            total_lag(&parts, &o, 10.0),
+            GroupLag {
+                messages: 10,
+                partitions: 1
+            }
+        );
+        assert_eq!(total_lag(&parts, &LagOptions::default(), 10.0).messages, 30);
     }
 
     #[test]
@@ -225,13 +257,13 @@ mod tests {
             partitions: Partitions::Only([0, 2].into()),
             ..idle_ok()
         };
-        assert_eq!(total_lag(&parts, &only, 10.0), 30);
+        assert_eq!(total_lag(&parts, &only, 10.0).messages, 30);
         let max = LagOptions {
             aggregate: LagAggregate::Max,
             ..idle_ok()
         };
-        assert_eq!(total_lag(&parts, &max, 10.0), 70);
-        assert_eq!(total_lag(&parts, &idle_ok(), 10.0), 100);
-        assert_eq!(total_lag(&[], &LagOptions::default(), 10.0), 0);
+        assert_eq!(total_lag(&parts, &max, 10.0).messages, 70);
+        assert_eq!(total_lag(&parts, &idle_ok(), 10.0).messages, 100);
+        assert_eq!(total_lag(&[], &LagOptions::default(), 10.0).messages, 0);
     }
 }

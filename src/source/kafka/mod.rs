@@ -65,7 +65,7 @@ pub fn lag(
     query: &GroupQuery,
     options: &LagOptions,
     lag_threshold: f64,
-) -> Result<u64, SourceError> {
+) -> Result<lag::GroupLag, SourceError> {
     if let (Partitions::Only(wanted), Some(topic)) = (&options.partitions, &query.topic) {
         let present: BTreeSet<i32> = snapshot
             .partitions
@@ -153,10 +153,10 @@ pub fn parse(
     };
     let options = LagOptions {
         offset_reset_policy,
-        allow_idle_consumers: boolean(md, keys::ALLOW_IDLE_CONSUMERS)?,
-        exclude_persistent_lag: boolean(md, keys::EXCLUDE_PERSISTENT_LAG)?,
-        scale_to_zero_on_invalid_offset: boolean(md, keys::SCALE_TO_ZERO_ON_INVALID_OFFSET)?,
-        limit_to_partitions_with_lag: boolean(md, keys::LIMIT_TO_PARTITIONS_WITH_LAG)?,
+        allow_idle_consumers: md.boolean(keys::ALLOW_IDLE_CONSUMERS)?,
+        exclude_persistent_lag: md.boolean(keys::EXCLUDE_PERSISTENT_LAG)?,
+        scale_to_zero_on_invalid_offset: md.boolean(keys::SCALE_TO_ZERO_ON_INVALID_OFFSET)?,
+        limit_to_partitions_with_lag: md.boolean(keys::LIMIT_TO_PARTITIONS_WITH_LAG)?,
         partitions,
         aggregate,
     };
@@ -173,16 +173,6 @@ pub fn parse(
         topic: topic.map(str::to_owned),
     };
     Ok((query, options))
-}
-
-/// A boolean key, false when absent; accepts what Go's strconv.ParseBool accepts, as KEDA does.
-fn boolean(md: &mut Metadata<'_>, key: &'static str) -> Result<bool, TriggerError> {
-    match md.optional(key) {
-        None => Ok(false),
-        Some("true" | "True" | "TRUE" | "t" | "T" | "1") => Ok(true),
-        Some("false" | "False" | "FALSE" | "f" | "F" | "0") => Ok(false),
-        Some(other) => Err(TriggerError::invalid(key, other, "true or false")),
-    }
 }
 
 /// `partitionLimitation`: comma-separated partition numbers and inclusive ranges (`1,2,10-20`).

@@ -1,6 +1,7 @@
 //! Test support: the real server on 127.0.0.1:0, a generated client, the real RabbitMQ, and a
 //! TCP proxy that can cut connections.
 
+pub mod fake_kube;
 pub mod kafka;
 pub mod proxy;
 pub mod rabbit;
@@ -33,11 +34,15 @@ pub struct TestServer {
 impl TestServer {
     /// Starts the server with `config` (its listen_addr is ignored: 127.0.0.1:0 is used).
     pub async fn start(config: Config) -> TestServer {
+        TestServer::with_scaler(Scaler::new(config)).await
+    }
+
+    /// Starts the server around a scaler built by the test (e.g. with fake replicas).
+    pub async fn with_scaler(scaler: Arc<Scaler>) -> TestServer {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
         let metrics = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let metrics_addr = metrics.local_addr().unwrap();
-        let scaler = Scaler::new(config);
         let (tx, rx) = oneshot::channel::<()>();
         let serve = lagscale::server::serve(listener, Some(metrics), scaler.clone(), async {
             let _ = rx.await;

@@ -1,0 +1,189 @@
+//! `strategy` and `replicaAware`: how the served metric is chosen, and whether that needs the
+//! workload's current replicas (read from Kubernetes, see `replicas`).
+
+use std::time::Duration;
+
+use super::{Metadata, TriggerError, keys, number};
+use crate::source::LagRule;
+use crate::strategy::step::StepPolicy;
+use crate::transform::Transform;
+
+/// How the served metric is chosen.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Strategy {
+    /// The (transformed) lag, as KEDA's scalers serve it. `replica_aware`: a Kafka log2 metric
+    /// is capped so that the HPA never asks for more replicas than the partitions.
+    Direct { replica_aware: bool },
+    /// Apache Druid's lag-based step strategy: the metric is the replica count decided.
+    Step(StepPolicy),
+}
+
+impl Strategy {
+    /// Whether serving a metric reads the workload's replicas.
+    pub fn reads_replicas(&self) -> bool {
+        matches!(
+            self,
+            Strategy::Direct {
+                replica_aware: true
+            } | Strategy::Step(_)
+        )
+    }
+}
+
+const REPLICA_AWARE_USE: &str = "only with source: kafka, transform: log2 and \
+    allowIdleConsumers: false, where it keeps a metricType Value HPA within the partitions";
+
+/// Reads `strategy` and its keys, and `replicaAware`.
+pub fn parse(
+    md: &mut Metadata<'_>,
+    lag_rule: &LagRule,
+    transform: Transform,
+) -> Result<Strategy, TriggerError> {
+    let replica_aware = md.flag(keys::REPLICA_AWARE)?;
+    match md.optional(keys::STRATEGY).unwrap_or("direct") {
+        "direct" => {
+            if let Some(key) = keys::STEP.iter().find(|k| md.optional(k).is_some()) {
+                return Err(TriggerError::NotApplicable {
+                    key: (*key).to_owned(),
+                    context: "without strategy: step".to_owned(),
+                });
+            }
+            let replica_aware = replica_aware.unwrap_or(false);
+            let capped_log2 = matches!(lag_rule, LagRule::Kafka(o) if !o.allow_idle_consumers)
+                && matches!(transform, Transform::Log2 { .. });
+            if replica_aware && !capped_log2 {
+                return Err(TriggerError::invalid(
+                    keys::REPLICA_AWARE,
+                    "true",
+                    REPLICA_AWARE_USE,
+                ));
+            }
+            Ok(Strategy::Direct { replica_aware })
+        }
+        "step" => {
+            if replica_aware == Some(false) {
+                return Err(TriggerError::invalid(
+                    keys::REPLICA_AWARE,
+                    "false",
+                    "true or unset with strategy: step, which always reads the replicas",
+                ));
+            }
+            Ok(Strategy::Step(parse_step(md)?))
+        }
+        other => Err(TriggerError::invalid(
+            keys::STRATEGY,
+            other,
+            "one of: direct, step",
+        )),
+    }
+}
+
+fn parse_step(md: &mut Metadata<'_>) -> Result<StepPolicy, TriggerError> {
+    let d = StepPolicy::default();
+    let mut num = |key: &'static str, default: f64, expected: &'static str, ok: fn(f64) -> bool| {
+        md.optional(key)
+            .map_or(Ok(default), |value| number(key, value, expected, ok))
+    };
+    let scale_out_threshold = num(
+        keys::SCALE_OUT_THRESHOLD,
+        d.scale_out_threshold,
+        "a lag > 0, in messages",
+        |n| n > 0.0,
+    )?;
+    let scale_in_threshold = num(
+        keys::SCALE_IN_THRESHOLD,
+        d.scale_in_threshold,
+        "a lag >= 0, in messages",
+        |n| n >= 0.0,
+    )?;
+    let fraction = |n: f64| n > 0.0 && n <= 1.0;
+    let out_fraction = num(
+        keys::TRIGGER_SCALE_OUT_FRACTION,
+        d.trigger_scale_out_fraction,
+        "a fraction of the samples, > 0 and <= 1",
+        fraction,
+    )?;
+    let in_fraction = num(
+        keys::TRIGGER_SCALE_IN_FRACTION,
+        d.trigger_scale_in_fraction,
+        "a fraction of the samples, > 0 and <= 1",
+        fraction,
+    )?;
+    let secs = |n: f64| n.fract() == 0.0 && (1.0..=86_400.0).contains(&n);
+    let interval = num(
+        keys::LAG_COLLECTION_INTERVAL_SECS,
+        d.lag_collection_interval.as_secs_f64(),
+        "whole seconds from 1 to 86400",
+        secs,
+    )?;
+    let range = num(
+        keys::LAG_COLLECTION_RANGE_SECS,
+        d.lag_collection_range.as_secs_f64(),
+        "whole seconds from 1 to 86400",
+        secs,
+    )?;
+    let replicas = |n: f64| n >= 1.0 && n.fract() == 0.0 && n <= 10_000.0;
+    const REPLICAS: &str = "a whole number of replicas >= 1";
+    let out_step = num(
+        keys::SCALE_OUT_STEP,
+        d.scale_out_step.into(),
+        REPLICAS,
+        replicas,
+    )?;
+    let in_step = num(
+        keys::SCALE_IN_STEP,
+        d.scale_in_step.into(),
+        REPLICAS,
+        replicas,
+    )?;
+    let min_interval = num(
+        keys::MIN_SCALE_ACTION_INTERVAL_SECS,
+        d.min_scale_action_interval.as_secs_f64(),
+        "whole seconds >= 0",
+        |n| n >= 0.0 && n.fract() == 0.0 && n <= 86_400.0 * 7.0,
+    )?;
+    if scale_in_threshold >= scale_out_threshold {
+        return Err(TriggerError::invalid(
+            keys::SCALE_IN_THRESHOLD,
+            &scale_in_threshold.to_string(),
+            format!("a lag below scaleOutThreshold ({scale_out_threshold})"),
+        ));
+    }
+    if range < interval {
+        return Err(TriggerError::invalid(
+            keys::LAG_COLLECTION_RANGE_SECS,
+            &range.to_string(),
+            format!("at least lagCollectionIntervalSecs ({interval})"),
+        ));
+    }
+    for key in [
+        keys::LAG_THRESHOLD,
+        keys::VALUE,
+        keys::TRANSFORM,
+        keys::LOG2_MULTIPLIER,
+    ] {
+        if md.optional(key).is_some() {
+            return Err(TriggerError::NotApplicable {
+                key: key.to_owned(),
+                context: "with strategy: step (the metric is the replica count decided, with \
+                          target 1; thresholds are scaleOutThreshold and scaleInThreshold)"
+                    .to_owned(),
+            });
+        }
+    }
+    Ok(StepPolicy {
+        scale_out_threshold,
+        scale_in_threshold,
+        trigger_scale_out_fraction: out_fraction,
+        trigger_scale_in_fraction: in_fraction,
+        lag_collection_interval: Duration::from_secs(interval as u64),
+        lag_collection_range: Duration::from_secs(range as u64),
+        scale_out_step: out_step as u32,
+        scale_in_step: in_step as u32,
+        min_scale_action_interval: Duration::from_secs(min_interval as u64),
+    })
+}
+
+#[cfg(test)]
+#[path = "strategy_tests.rs"]
+mod tests;
