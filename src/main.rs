@@ -66,6 +66,39 @@ enum Command {
         #[arg(long)]
         connect: bool,
     },
+    /// Replay traffic through a model of consumers, KEDA and the HPA, once per policy, and
+    /// compare the policies before production.
+    ///
+    /// FILE (YAML; keda-examples/simulate/diurnal.yaml is a complete one):
+    ///   duration_secs   simulated time (default 86400); one step per second
+    ///   seed            seed of the arrivals' noise (default 1): same seed, same run
+    ///   arrivals        shape: diurnal | spike | steps | sawtooth, with low and high (messages/s),
+    ///                   period_secs (diurnal, steps, sawtooth), at_secs and length_secs (spike),
+    ///                   steps (steps); or shape: trace with file: a CSV of
+    ///                   time_secs,messages_per_sec; noise: relative standard deviation
+    ///                   (default 0; 0.15 is realistic)
+    ///   consumers       messages_per_sec_per_replica, partitions (64), startup_secs (30),
+    ///                   rebalance_pause_secs (10; 0 for queues)
+    ///   keda            polling_interval_secs (30), cooldown_period_secs (300),
+    ///                   min_replica_count (0), max_replica_count (100)
+    ///   slo_lag         the lag, in messages, above which time counts against the SLO
+    ///   policies        name: {metricType: AverageValue | Value, metadata: trigger keys as in
+    ///                   a ScaledObject (the source may be left out), behavior: the HPA's}
+    ///
+    /// Prints, per policy: replica-hours, peak and p95 lag, time above slo_lag, time from the
+    /// peak until the lag is one replica-second of work, replica changes and rebalances.
+    #[command(verbatim_doc_comment)]
+    Simulate {
+        /// The simulation file.
+        file: PathBuf,
+        /// Also write the timeline (policy, time, arrivals, lag, replicas) as CSV here.
+        #[arg(long, value_name = "PATH")]
+        csv: Option<PathBuf>,
+        /// Also draw lag, replicas and the replicas the arrivals need, one panel per policy, as
+        /// SVG here.
+        #[arg(long, value_name = "PATH")]
+        svg: Option<PathBuf>,
+    },
     /// Evaluate one trigger once and print spec, lag, metric and activity.
     Check {
         /// A trigger metadata entry, as in the ScaledObject (repeat for each key).
@@ -180,6 +213,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             if errors > 0 {
                 anyhow::bail!("{errors} error(s) in {} file(s)", files.len());
             }
+            Ok(())
+        }
+        Command::Simulate { file, csv, svg } => {
+            let mut out = std::io::stdout();
+            lagscale::simulate::command(&file, csv.as_deref(), svg.as_deref(), &mut out)
+                .map_err(anyhow::Error::msg)?;
             Ok(())
         }
         Command::Check { set, scaled_object } => {

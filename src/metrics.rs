@@ -35,7 +35,7 @@ pub const ALL: [(&str, &str); 10] = [
     ),
     (
         METRIC_VALUE,
-        "Metric value last served to KEDA, by query and transform.",
+        "Metric value served to KEDA at the last broker query, by query and transform.",
     ),
     (
         BROKER_QUERY_SECONDS,
@@ -175,9 +175,33 @@ pub fn replica_decision(strategy: &'static str, decision: &'static str, reason: 
 
 /// A gRPC call ended with `code` (unary calls also record their duration).
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Option<Duration>) {
-    counter!(GRPC_REQUESTS, "method" => method, "code" => format!("{code:?}")).increment(1);
+    counter!(GRPC_REQUESTS, "method" => method, "code" => code_label(code)).increment(1);
     if let Some(elapsed) = elapsed {
         histogram!(GRPC_SECONDS, "method" => method).record(elapsed.as_secs_f64());
+    }
+}
+
+/// The code's name, as in the gRPC spec's enum (without allocating on every call).
+fn code_label(code: tonic::Code) -> &'static str {
+    use tonic::Code::*;
+    match code {
+        Ok => "Ok",
+        Cancelled => "Cancelled",
+        Unknown => "Unknown",
+        InvalidArgument => "InvalidArgument",
+        DeadlineExceeded => "DeadlineExceeded",
+        NotFound => "NotFound",
+        AlreadyExists => "AlreadyExists",
+        PermissionDenied => "PermissionDenied",
+        ResourceExhausted => "ResourceExhausted",
+        FailedPrecondition => "FailedPrecondition",
+        Aborted => "Aborted",
+        OutOfRange => "OutOfRange",
+        Unimplemented => "Unimplemented",
+        Internal => "Internal",
+        Unavailable => "Unavailable",
+        DataLoss => "DataLoss",
+        Unauthenticated => "Unauthenticated",
     }
 }
 

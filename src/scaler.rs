@@ -12,6 +12,7 @@ use crate::error::ScalerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
 use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
+use crate::spec_cache::SpecCache;
 use crate::strategy::sampler::{Probe, Samplers};
 use crate::strategy::step::{Bounds, Decision, metric_for};
 use crate::strategy::{partition_cap, step::StepPolicy};
@@ -68,6 +69,7 @@ pub struct Scaler {
     cache: SingleFlight<SourceQuery, Result<Observation, SourceError>>,
     replicas: Arc<dyn ReplicaSource>,
     samplers: Samplers<SamplerKey>,
+    specs: SpecCache,
 }
 
 impl Scaler {
@@ -83,6 +85,7 @@ impl Scaler {
             cache: SingleFlight::new(config.cache_ttl()),
             replicas,
             samplers: Samplers::default(),
+            specs: SpecCache::default(),
             config,
         })
     }
@@ -95,9 +98,14 @@ impl Scaler {
         &self.sources
     }
 
-    /// Parses a trigger's metadata against this server's connection profiles.
-    pub fn trigger(&self, metadata: &HashMap<String, String>) -> Result<TriggerSpec, ScalerError> {
-        Ok(TriggerSpec::parse(metadata, &self.config.clusters)?)
+    /// Parses a trigger's metadata against this server's connection profiles (once per
+    /// distinct metadata: see [`SpecCache`]).
+    pub fn trigger(
+        &self,
+        metadata: &HashMap<String, String>,
+    ) -> Result<Arc<TriggerSpec>, ScalerError> {
+        let parse = || TriggerSpec::parse(metadata, &self.config.clusters);
+        Ok(self.specs.get_or_parse(metadata, parse)?)
     }
 
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker
@@ -114,7 +122,9 @@ impl Scaler {
         let lag = spec
             .lag_rule
             .lag(&spec.query, &observation?, spec.lag_cap_threshold())?;
-        metrics::lag_read(&spec.query, lag.messages);
+        if lookup == Lookup::Miss {
+            metrics::lag_read(&spec.query, lag.messages);
+        }
         Ok(Evaluation {
             lag: lag.messages,
             partitions: lag.partitions,
@@ -161,7 +171,11 @@ impl Scaler {
             }
             Strategy::Step(policy) => self.step(spec, policy, evaluation, object).await?,
         };
-        metrics::metric_served(&spec.query, spec.metric_kind(), served.metric);
+        // Like the lag, recorded when the broker was asked: KEDA's calls are seconds apart,
+        // so that is nearly every call, and bursts of cached calls stay allocation-free.
+        if evaluation.lookup == Lookup::Miss {
+            metrics::metric_served(&spec.query, spec.metric_kind(), served.metric);
+        }
         Ok(served)
     }
 

@@ -70,7 +70,11 @@ impl ScalerService {
         result
     }
 
-    fn trigger(&self, method: &'static str, so: &ScaledObjectRef) -> Result<TriggerSpec, Status> {
+    fn trigger(
+        &self,
+        method: &'static str,
+        so: &ScaledObjectRef,
+    ) -> Result<Arc<TriggerSpec>, Status> {
         self.scaler
             .trigger(&so.scaler_metadata)
             .map_err(|e| served_error(method, so, e))
@@ -223,15 +227,15 @@ impl ExternalScaler for ScalerService {
                     };
                     return Err(served_error("GetMetrics", &so, error));
                 }
-                let object = ObjectRef {
+                let object = spec.strategy.reads_replicas().then(|| ObjectRef {
                     namespace: so.namespace.clone(),
                     name: so.name.clone(),
-                };
+                });
                 let served = async {
                     let evaluation = self.scaler.evaluate(&spec).await?;
                     let served = self
                         .scaler
-                        .metric(&spec, &evaluation, Some(&object))
+                        .metric(&spec, &evaluation, object.as_ref())
                         .await?;
                     tracing::debug!(
                         namespace = %so.namespace,
@@ -297,7 +301,7 @@ impl ExternalScaler for ScalerService {
 async fn push_activity(
     _open: metrics::OpenStream,
     scaler: Arc<Scaler>,
-    spec: TriggerSpec,
+    spec: Arc<TriggerSpec>,
     so: ScaledObjectRef,
     tx: mpsc::Sender<Result<IsActiveResponse, Status>>,
     shutdown: CancellationToken,

@@ -8,6 +8,11 @@
 //! change, and a change clears the window: only samples taken after it count. A decision needs
 //! half a window of samples (Druid waits 5 minutes of a 10-minute window after start).
 //!
+//! One difference from Druid: the HPA ignores changes within its 10 % tolerance, so a step
+//! too small to land is widened to the smallest change that does (a scale-in by 1 from 20
+//! replicas goes to 18, a scale-out by 2 from 20 to 23). Without it, a workload above 19
+//! replicas could never shrink by one.
+//!
 //! "The last change" is the HPA's `lastScaleTime`, read from Kubernetes, not a memory of this
 //! process: every lagscale replica sees the same one, so no two replicas act on one window.
 
@@ -146,6 +151,27 @@ pub fn metric_for(current: u32, desired: u32) -> f64 {
     }
 }
 
+/// The smallest count above `current` that an `AverageValue` HPA moves to: its ratio must
+/// exceed 1 + tolerance (from 10 replicas, 12; 11 would be a ratio of exactly 1.1).
+pub fn smallest_landing_above(current: u32) -> u32 {
+    let current = u64::from(current);
+    let count = current * (1000 + HPA_TOLERANCE_MILLI) / 1000 + 1;
+    u32::try_from(count).unwrap_or(u32::MAX)
+}
+
+/// The largest count below `current` that an `AverageValue` HPA moves to, given the value
+/// [`metric_for`] serves (from 20 replicas, 18; from 11, 10).
+pub fn largest_landing_below(current: u32) -> u32 {
+    let current = u64::from(current);
+    if current == 0 {
+        return 0;
+    }
+    let count = (current * (1000 - HPA_TOLERANCE_MILLI) - 1) / 1000 + 1;
+    u32::try_from(count)
+        .unwrap_or(u32::MAX)
+        .min(current as u32 - 1)
+}
+
 impl StepPolicy {
     /// Samples needed for a decision: half a window.
     pub fn samples_needed(&self) -> usize {
@@ -187,7 +213,10 @@ impl StepPolicy {
         };
         let out = fraction(&|lag| lag >= self.scale_out_threshold);
         if out >= self.trigger_scale_out_fraction {
-            let to = current.saturating_add(self.scale_out_step).min(bounds.max);
+            let to = current
+                .saturating_add(self.scale_out_step)
+                .max(smallest_landing_above(current))
+                .min(bounds.max);
             return if to > current {
                 Decision::ScaleOut { from: current, to }
             } else {
@@ -196,7 +225,10 @@ impl StepPolicy {
         }
         let inward = fraction(&|lag| lag <= self.scale_in_threshold);
         if inward >= self.trigger_scale_in_fraction {
-            let to = current.saturating_sub(self.scale_in_step).max(bounds.min);
+            let to = current
+                .saturating_sub(self.scale_in_step)
+                .min(largest_landing_below(current))
+                .max(bounds.min);
             return if to < current {
                 Decision::ScaleIn { from: current, to }
             } else {

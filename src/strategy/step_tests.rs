@@ -218,3 +218,40 @@ fn scale_in_metrics_leave_the_hpa_tolerance_band() {
         }
     }
 }
+
+#[test]
+fn steps_too_small_for_the_tolerance_are_widened() {
+    let table = [
+        (10, 12, 9),
+        (11, 13, 10),
+        (19, 21, 18),
+        (20, 23, 18),
+        (30, 34, 27),
+        (3, 4, 2),
+        (1, 2, 0),
+    ];
+    for (current, above, below) in table {
+        assert_eq!(smallest_landing_above(current), above, "above {current}");
+        assert_eq!(largest_landing_below(current), below, "below {current}");
+        // What lands is what metric_for serves and the HPA applies.
+        let served = metric_for(current, below);
+        if below > 0 {
+            assert!(
+                served / f64::from(current) < 1.0 - HPA_TOLERANCE && served.ceil() as u32 == below,
+                "{current} → {below}: {served}"
+            );
+        }
+        assert!(f64::from(above) / f64::from(current) > 1.0 + HPA_TOLERANCE);
+    }
+    let policy = StepPolicy::default();
+    let now = Instant::now() + Duration::from_secs(3600);
+    let wide = Bounds { min: 1, max: 40 };
+    let quiet = policy.decide(&window(now, 0, 21), now, 20, None, wide);
+    assert_eq!(
+        quiet,
+        Decision::ScaleIn { from: 20, to: 18 },
+        "a step of 1 from 20 would not land"
+    );
+    let busy = policy.decide(&window(now, 21, 0), now, 20, None, wide);
+    assert_eq!(busy, Decision::ScaleOut { from: 20, to: 23 });
+}

@@ -18,6 +18,7 @@ mod outage;
 mod readme;
 mod replicas;
 mod serve;
+mod simulate;
 mod support;
 mod tls;
 mod validate;

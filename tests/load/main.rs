@@ -12,18 +12,7 @@ use futures_util::StreamExt;
 use lagscale::config::Config;
 use lagscale::proto::external_scaler_client::ExternalScalerClient;
 use support::rabbit::TestQueue;
-use support::{TestServer, config, eventually, metrics_request, so};
-
-/// This process's resident memory, in MiB.
-fn rss_mib() -> f64 {
-    let status = std::fs::read_to_string("/proc/self/status").unwrap();
-    let kib: f64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .unwrap();
-    kib / 1024.0
-}
+use support::{TestServer, config, eventually, metrics_request, rss_mib, so};
 
 fn open_streams() -> usize {
     // The gauge, read from the same registry the /metrics endpoint renders.

@@ -50,8 +50,11 @@ async fn metrics_describe_what_the_server_does() {
 
     let ok = so("orders", &queue.metadata(&[("transform", "log2")]));
     client.get_metrics(metrics_request(ok, "")).await.unwrap();
-    // A step trigger with no window yet holds at its 2 replicas.
-    let step = so("steady", &queue.metadata(&[("strategy", "step")]));
+    // A step trigger with no window yet holds at its 2 replicas (its own queue, so that its
+    // call asks the broker and records the metric).
+    let step_queue = TestQueue::new("metrics-step").await;
+    let step_label = format!("name=\"{}\"", step_queue.name);
+    let step = so("steady", &step_queue.metadata(&[("strategy", "step")]));
     let served = client.get_metrics(metrics_request(step, "")).await.unwrap();
     assert_eq!(served.into_inner().metric_values[0].metric_value_float, 2.0);
     let missing = so(
@@ -94,7 +97,7 @@ async fn metrics_describe_what_the_server_does() {
         sample(
             &text,
             metrics::METRIC_VALUE,
-            &[&queue_label, "transform=\"step\""]
+            &[&step_label, "transform=\"step\""]
         ),
         Some(2.0),
         "{text}"
@@ -171,4 +174,5 @@ async fn metrics_describe_what_the_server_does() {
     )
     .await;
     queue.delete().await;
+    step_queue.delete().await;
 }

@@ -157,3 +157,16 @@ pub fn clusters(
         })
         .collect()
 }
+
+/// This process's resident memory, in MiB (Linux). For the load test and the memory
+/// benchmark, which share this module.
+#[allow(dead_code)]
+pub fn rss_mib() -> f64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let kib: f64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap();
+    kib / 1024.0
+}

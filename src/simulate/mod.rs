@@ -1,0 +1,61 @@
+//! `lagscale simulate FILE`: replays traffic through a model of consumers, KEDA and the HPA,
+//! once per policy, with lagscale's own trigger code choosing each metric, and compares the
+//! policies: a summary table, a CSV timeline, an SVG chart. Deterministic: the same file and
+//! seed give the same numbers.
+
+pub mod arrivals;
+mod chart;
+pub mod config;
+pub mod hpa;
+pub mod model;
+mod policy;
+pub mod report;
+
+use std::io::{IsTerminal, Write};
+use std::path::Path;
+
+pub use config::{Simulation, SimulationError};
+pub use model::Outcome;
+
+/// Runs every policy of `simulation`, in name order.
+pub fn run(simulation: &Simulation, show_progress: bool) -> Result<Vec<Outcome>, String> {
+    let mut outcomes = Vec::new();
+    for (name, policy) in &simulation.policies {
+        let mut last = -1i64;
+        let mut progress = |done: f64| {
+            let percent = (done * 100.0) as i64;
+            if show_progress && percent / 10 != last / 10 {
+                eprint!("\rsimulating {name}: {percent:>3} %");
+                if percent == 100 {
+                    eprintln!();
+                }
+                last = percent;
+            }
+        };
+        outcomes.push(model::run(simulation, name, policy, &mut progress)?);
+    }
+    Ok(outcomes)
+}
+
+/// The command: load, run, print the table, write the CSV and SVG when asked. A progress line
+/// goes to stderr when it is a terminal and the run is longer than a day.
+pub fn command(
+    file: &Path,
+    csv: Option<&Path>,
+    svg: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<Vec<Outcome>, String> {
+    let simulation = Simulation::load(file).map_err(|e| e.to_string())?;
+    let progress = std::io::stderr().is_terminal() && simulation.duration_secs > 86_400;
+    let outcomes = run(&simulation, progress)?;
+    report::table(&outcomes, out).map_err(|e| e.to_string())?;
+    if let Some(path) = csv {
+        let mut file =
+            std::fs::File::create(path).map_err(|e| format!("--csv {}: {e}", path.display()))?;
+        report::csv(&outcomes, &mut file).map_err(|e| format!("--csv {}: {e}", path.display()))?;
+    }
+    if let Some(path) = svg {
+        chart::svg(&outcomes, path)?;
+    }
+    Ok(outcomes)
+}

@@ -1,0 +1,166 @@
+//! The discrete-time model, one second per step: arrivals fill the backlog; ready consumers
+//! (pods older than the start-up delay, no more than the partitions) drain it, except during
+//! the rebalance pause that follows every change of the group's members; KEDA polls for
+//! activity (0 ↔ 1, cooldown) and the HPA syncs every 15 s from the policy's metric.
+
+use super::arrivals::Noise;
+use super::config::{Policy, Simulation};
+use super::hpa::{self, Hpa, SYNC_SECS};
+use super::policy::PolicyMetric;
+use crate::strategy::step::Bounds;
+
+/// One point of the timeline.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Point {
+    pub t: u64,
+    pub arrivals: f64,
+    pub lag: f64,
+    pub replicas: u32,
+}
+
+/// What one policy did.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub name: String,
+    pub replica_hours: f64,
+    pub peak_lag: f64,
+    pub p95_lag: f64,
+    pub secs_above_slo: u64,
+    /// Seconds from the peak lag until the lag is at most one replica-second of work.
+    pub drain_secs: Option<u64>,
+    pub replica_changes: u64,
+    pub rebalances: u64,
+    /// Messages per second one replica processes (to draw the replicas the arrivals need).
+    pub per_replica: f64,
+    /// Up to about 2,000 points, evenly spaced.
+    pub timeline: Vec<Point>,
+}
+
+/// Runs one policy; `progress` is told the fraction done now and then.
+pub fn run(
+    sim: &Simulation,
+    name: &str,
+    policy: &Policy,
+    progress: &mut dyn FnMut(f64),
+) -> Result<Outcome, String> {
+    let consumers = &sim.consumers;
+    let keda = &sim.keda;
+    let mut metric = PolicyMetric::new(name, policy, consumers.partitions)?;
+    let hpa_min = keda.min_replica_count.max(1);
+    let mut hpa = Hpa::new(&policy.behavior, hpa_min, keda.max_replica_count);
+    let mut noise = Noise::new(sim.seed, sim.arrivals.noise());
+    let every = (sim.duration_secs / 2000).max(1);
+
+    // Pods by creation time; the newest are removed first.
+    let mut pods: Vec<u64> = vec![0; keda.min_replica_count as usize];
+    let (mut backlog, mut pause_until, mut ready_before) = (0.0f64, 0u64, pods.len());
+    let (mut last_active, mut last_scale) = (0u64, None::<u64>);
+    let mut lags: Vec<f32> = Vec::with_capacity(sim.duration_secs as usize);
+    let mut out = Outcome {
+        name: name.to_owned(),
+        replica_hours: 0.0,
+        peak_lag: 0.0,
+        p95_lag: 0.0,
+        secs_above_slo: 0,
+        drain_secs: None,
+        replica_changes: 0,
+        rebalances: 0,
+        per_replica: consumers.messages_per_sec_per_replica,
+        timeline: Vec::new(),
+    };
+    let resize = |pods: &mut Vec<u64>, to: u32, t: u64, out: &mut Outcome| {
+        let to = to as usize;
+        if to != pods.len() {
+            out.replica_changes += 1;
+            pods.truncate(to);
+            pods.resize(to, t);
+        }
+    };
+    let mut peak_at = 0;
+    for t in 0..sim.duration_secs {
+        if t.is_multiple_of((sim.duration_secs / 20).max(1)) {
+            progress(t as f64 / sim.duration_secs as f64);
+        }
+        let arrivals = noise.apply(sim.arrivals.rate(t as f64));
+        backlog += arrivals;
+
+        let ready = pods
+            .iter()
+            .filter(|&&c| t >= c + consumers.startup_secs)
+            .count();
+        if ready != ready_before {
+            out.rebalances += 1;
+            pause_until = t + consumers.rebalance_pause_secs;
+            ready_before = ready;
+        }
+        if t >= pause_until {
+            let working = ready.min(consumers.partitions as usize) as f64;
+            backlog -= backlog.min(working * consumers.messages_per_sec_per_replica);
+        }
+
+        metric.sample(t, backlog);
+        if t.is_multiple_of(keda.polling_interval_secs) {
+            if metric.is_active(backlog) {
+                last_active = t;
+                if pods.is_empty() {
+                    resize(&mut pods, hpa_min, t, &mut out);
+                    last_scale = Some(t);
+                }
+            } else if keda.min_replica_count == 0
+                && !pods.is_empty()
+                && t - last_active >= keda.cooldown_period_secs
+            {
+                resize(&mut pods, 0, t, &mut out);
+            }
+        }
+        if t.is_multiple_of(SYNC_SECS) && !pods.is_empty() {
+            let current = pods.len() as u32;
+            let bounds = Bounds {
+                min: hpa_min,
+                max: keda.max_replica_count,
+            };
+            let reading = metric.read(t, backlog, current, bounds, last_scale);
+            let wanted = hpa::desired(
+                policy.metric_type,
+                reading.metric,
+                reading.target,
+                current,
+                ready as u32,
+            );
+            let next = hpa.sync(t, current, wanted);
+            if next != current {
+                resize(&mut pods, next, t, &mut out);
+                last_scale = Some(t);
+            }
+        }
+
+        out.replica_hours += pods.len() as f64 / 3600.0;
+        if backlog > out.peak_lag {
+            out.peak_lag = backlog;
+            peak_at = t;
+        }
+        if backlog > sim.slo_lag {
+            out.secs_above_slo += 1;
+        }
+        lags.push(backlog as f32);
+        if t.is_multiple_of(every) {
+            out.timeline.push(Point {
+                t,
+                arrivals,
+                lag: backlog,
+                replicas: pods.len() as u32,
+            });
+        }
+    }
+    progress(1.0);
+    let drained = consumers.messages_per_sec_per_replica as f32;
+    out.drain_secs = lags[peak_at as usize..]
+        .iter()
+        .position(|&lag| lag <= drained)
+        .map(|i| i as u64);
+    lags.sort_unstable_by(f32::total_cmp);
+    out.p95_lag = lags
+        .get(((lags.len() as f64) * 0.95) as usize)
+        .map_or(0.0, |&l| f64::from(l));
+    Ok(out)
+}

@@ -1,0 +1,241 @@
+//! A policy's metric, computed by lagscale's own code: the trigger parser, the lag rule (with
+//! the Kafka cap) over a snapshot of the simulated group, the transform, the partition cap and
+//! the step strategy. What is simulated is what `serve` would answer.
+
+use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+use super::config::Policy;
+use crate::source::kafka::lag::PartitionOffsets;
+use crate::source::kafka::{GroupSnapshot, TopicPartition};
+use crate::source::{Observation, SourceQuery};
+use crate::strategy::partition_cap;
+use crate::strategy::step::{Bounds, Sample, metric_for};
+use crate::trigger::{Strategy, TriggerSpec};
+
+/// The simulated source's connection keys, added when the policy does not name a source.
+const SIMULATED: [(&str, &str); 4] = [
+    ("source", "kafka"),
+    ("bootstrapServers", "simulated:9092"),
+    ("consumerGroup", "simulated"),
+    ("topic", "simulated"),
+];
+
+/// One policy's trigger, with the memory the step strategy needs.
+pub struct PolicyMetric {
+    pub spec: TriggerSpec,
+    partitions: u32,
+    epoch: Instant,
+    samples: VecDeque<Sample>,
+}
+
+/// What the HPA sees at one sync.
+pub struct Reading {
+    pub metric: f64,
+    pub target: f64,
+}
+
+impl PolicyMetric {
+    /// Parses the policy's metadata with the server's parser.
+    pub fn new(name: &str, policy: &Policy, partitions: u32) -> Result<PolicyMetric, String> {
+        let mut metadata: HashMap<String, String> = policy.metadata.clone().into_iter().collect();
+        if !metadata.contains_key("source") {
+            for (key, value) in SIMULATED {
+                metadata.insert(key.to_owned(), value.to_owned());
+            }
+        }
+        let spec = TriggerSpec::parse(&metadata, &BTreeMap::new())
+            .map_err(|e| format!("policies.{name}.metadata: {e}"))?;
+        Ok(PolicyMetric {
+            spec,
+            partitions,
+            epoch: Instant::now(),
+            samples: VecDeque::new(),
+        })
+    }
+
+    fn instant(&self, t: u64) -> Instant {
+        self.epoch + Duration::from_secs(t)
+    }
+
+    /// The lag as the trigger's rule reads it (the Kafka cap included), from `lag` messages
+    /// spread evenly over the partitions; and the partitions consumers can use.
+    fn read_lag(&self, lag: f64) -> (u64, Option<u64>) {
+        let observation = match &self.spec.query {
+            SourceQuery::Rabbitmq(_) => Observation::QueueDepth(lag as u64),
+            SourceQuery::Kafka(_) => {
+                let per = lag / f64::from(self.partitions);
+                let partitions = (0..self.partitions as i32)
+                    .map(|partition| TopicPartition {
+                        topic: "simulated".to_owned(),
+                        offsets: PartitionOffsets {
+                            partition,
+                            committed: Some(0),
+                            previous_committed: None,
+                            high: per.round() as i64,
+                            low: Some(0),
+                        },
+                    })
+                    .collect();
+                Observation::Kafka(Arc::new(GroupSnapshot { partitions }))
+            }
+        };
+        match self.spec.lag_rule.lag(
+            &self.spec.query,
+            &observation,
+            self.spec.lag_cap_threshold(),
+        ) {
+            Ok(lag) => (lag.messages, lag.partitions),
+            Err(_) => (lag as u64, None),
+        }
+    }
+
+    /// Whether KEDA activates the workload at this lag.
+    pub fn is_active(&self, lag: f64) -> bool {
+        self.spec.is_active(self.read_lag(lag).0)
+    }
+
+    /// Takes a lag sample when the step strategy's interval says so.
+    pub fn sample(&mut self, t: u64, lag: f64) {
+        if let Strategy::Step(policy) = &self.spec.strategy {
+            let (interval, range) = (policy.lag_collection_interval, policy.lag_collection_range);
+            if t.is_multiple_of(interval.as_secs()) {
+                let at = self.instant(t);
+                let lag = self.read_lag(lag).0;
+                self.samples.push_back(Sample { at, lag });
+                while self
+                    .samples
+                    .front()
+                    .is_some_and(|s| at.duration_since(s.at) > range)
+                {
+                    self.samples.pop_front();
+                }
+            }
+        }
+    }
+
+    /// The metric served at `t`, for a workload at `current` replicas between `min` and `max`
+    /// whose last change was at `last_scale`.
+    pub fn read(
+        &self,
+        t: u64,
+        lag: f64,
+        current: u32,
+        bounds: Bounds,
+        last_scale: Option<u64>,
+    ) -> Reading {
+        let (messages, partitions) = self.read_lag(lag);
+        let target = self.spec.target();
+        let metric = match &self.spec.strategy {
+            Strategy::Direct {
+                replica_aware: false,
+            } => self.spec.metric(messages),
+            Strategy::Direct {
+                replica_aware: true,
+            } => partition_cap(
+                self.spec.metric(messages),
+                target,
+                current,
+                partitions.unwrap_or(u64::from(self.partitions)),
+            ),
+            Strategy::Step(policy) => {
+                let max = partitions.map_or(bounds.max, |p| bounds.max.min(p as u32));
+                let bounds = Bounds {
+                    min: bounds.min,
+                    max: max.max(bounds.min),
+                };
+                let samples: Vec<Sample> = self.samples.iter().copied().collect();
+                let since = last_scale.map(|at| Duration::from_secs(t - at));
+                let decision = policy.decide(&samples, self.instant(t), current, since, bounds);
+                metric_for(current, decision.replicas().max(1))
+            }
+        };
+        Reading { metric, target }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::simulate::config::MetricType;
+    use crate::simulate::hpa::{self, Hpa};
+
+    fn policy(metadata: &[(&str, &str)]) -> Policy {
+        Policy {
+            metric_type: MetricType::AverageValue,
+            metadata: metadata
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            behavior: Default::default(),
+        }
+    }
+
+    const BOUNDS: Bounds = Bounds { min: 1, max: 100 };
+
+    /// scaling-math's Kafka cap vector, through lagscale's lag rule on the simulated group.
+    #[test]
+    fn keda_kafka_cap_vector() {
+        let capped = PolicyMetric::new("cap", &policy(&[("lagThreshold", "10")]), 4).unwrap();
+        assert_eq!(capped.read(0, 1_000.0, 1, BOUNDS, None).metric, 40.0);
+        let idle = policy(&[("lagThreshold", "10"), ("allowIdleConsumers", "true")]);
+        let idle = PolicyMetric::new("idle", &idle, 4).unwrap();
+        assert_eq!(idle.read(0, 1_000.0, 1, BOUNDS, None).metric, 1_000.0);
+    }
+
+    #[test]
+    fn log2_vectors_and_metadata_errors() {
+        let log2 = policy(&[
+            ("transform", "log2"),
+            ("log2Multiplier", "7"),
+            ("lagThreshold", "20000"),
+        ]);
+        let log2 = PolicyMetric::new("log2", &log2, 1000).unwrap();
+        let reading = log2.read(0, 300_000.0, 1, BOUNDS, None);
+        assert!(
+            (reading.metric - 127.3622).abs() < 5e-4,
+            "{}",
+            reading.metric
+        );
+        assert!((reading.target - 100.0140).abs() < 5e-4);
+        let error = PolicyMetric::new("typo", &policy(&[("lagTreshold", "5")]), 4)
+            .err()
+            .unwrap();
+        assert!(
+            error.contains("policies.typo.metadata")
+                && error.contains("did you mean `lagThreshold`")
+        );
+    }
+
+    /// The step strategy's decisions, served by `metric_for`, land exactly through the
+    /// simulator's HPA (stabilization 0, as the README recommends), tolerance included.
+    #[test]
+    fn step_decisions_land_through_the_hpa() {
+        let behavior: hpa::Behavior = serde_yaml::from_str(
+            "scaleUp: {stabilizationWindowSeconds: 0}\nscaleDown: {stabilizationWindowSeconds: 0}\n",
+        )
+        .unwrap();
+        // The Druid sequence (1→3, 3→2, 2→1, 1→3, 3→5, 5→6), then 11→10, and 20→19, which
+        // no metric can bring through a 10 % tolerance.
+        let table = [
+            (1, 3, 3),
+            (3, 2, 2),
+            (2, 1, 1),
+            (1, 3, 3),
+            (3, 5, 5),
+            (5, 6, 6),
+            (11, 10, 10),
+            (20, 19, 20),
+        ];
+        for (i, (current, decided, lands)) in table.into_iter().enumerate() {
+            let mut hpa = Hpa::new(&behavior, 1, 50);
+            let metric = metric_for(current, decided);
+            let wanted = hpa::desired(MetricType::AverageValue, metric, 1.0, current, current);
+            let next = hpa.sync(15 * i as u64, current, wanted);
+            assert_eq!(next, lands, "{current} → {decided}: served {metric}");
+        }
+    }
+}

@@ -1,0 +1,175 @@
+//! `lagscale simulate`: the example file's comparison (properties, not numbers), determinism,
+//! the command's outputs, and errors that name the field.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+use lagscale::simulate::{self, Outcome, Simulation};
+
+fn example() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keda-examples/simulate/diurnal.yaml")
+}
+
+fn by_name<'a>(outcomes: &'a [Outcome], name: &str) -> &'a Outcome {
+    outcomes.iter().find(|o| o.name == name).unwrap()
+}
+
+#[test]
+fn on_diurnal_traffic_the_step_strategy_changes_least_and_log2_saws() {
+    let simulation = Simulation::load(&example()).unwrap();
+    let outcomes = simulate::run(&simulation, false).unwrap();
+    let (raw, log2, step) = (
+        by_name(&outcomes, "raw-lag"),
+        by_name(&outcomes, "log2"),
+        by_name(&outcomes, "step"),
+    );
+    // No policy serves a day of arrivals with fewer replica-hours than the arrivals need:
+    // mean (200 + 2,000) / 2 messages/s at 125 per replica is 211 replica-hours.
+    for o in &outcomes {
+        assert!(o.replica_hours > 0.9 * 211.2, "{o:?}");
+        assert!(
+            o.rebalances >= o.replica_changes.saturating_sub(2),
+            "{}",
+            o.name
+        );
+    }
+    // Few, deliberate changes: the step strategy changes a fraction as often.
+    assert!(
+        step.replica_changes * 3 < raw.replica_changes,
+        "{outcomes:?}"
+    );
+    assert!(
+        step.replica_changes * 3 < log2.replica_changes,
+        "{outcomes:?}"
+    );
+    // log2 with Value and min 1 on a 10× daily swing: its ratio barely moves between lag
+    // 7,400 and 54,000, so it climbs late and falls to 1 when the backlog drains, a sawtooth
+    // with more lag and more replica-hours than raw lag.
+    assert!(log2.p95_lag > raw.p95_lag, "{outcomes:?}");
+    assert!(log2.replica_hours > raw.replica_hours, "{outcomes:?}");
+
+    let again = simulate::run(&simulation, false).unwrap();
+    assert_eq!(
+        format!("{outcomes:?}"),
+        format!("{again:?}"),
+        "same file, same run"
+    );
+    let mut reseeded = simulation.clone();
+    reseeded.seed += 1;
+    let other = simulate::run(&reseeded, false).unwrap();
+    assert_ne!(
+        format!("{outcomes:?}"),
+        format!("{other:?}"),
+        "the seed drives the noise"
+    );
+}
+
+#[test]
+fn the_command_prints_the_table_and_writes_csv_and_svg() {
+    let dir = std::env::temp_dir().join(format!("lagscale-simulate-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (csv, svg) = (dir.join("t.csv"), dir.join("t.svg"));
+    let output = Command::new(env!("CARGO_BIN_EXE_lagscale"))
+        .arg("simulate")
+        .arg(example())
+        .arg("--csv")
+        .arg(&csv)
+        .arg("--svg")
+        .arg(&svg)
+        .env_remove("LAGSCALE_CONFIG")
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let lines: Vec<&str> = out.lines().collect();
+    assert!(lines[0].starts_with("policy") && lines[0].contains("replica-hours"));
+    for (line, name) in lines[1..].iter().zip(["log2", "raw-lag", "step"]) {
+        assert!(line.starts_with(name), "{out}");
+    }
+    let csv = std::fs::read_to_string(&csv).unwrap();
+    assert!(csv.starts_with("policy,t_secs,arrivals_per_sec,lag,replicas\n"));
+    let rows = csv.lines().count() - 1;
+    assert!(rows > 3 * 1_000, "{rows}");
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(
+        svg.starts_with("<svg") && svg.contains("step: "),
+        "{}",
+        &svg[..200]
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn errors_name_the_field() {
+    let dir = std::env::temp_dir().join(format!("lagscale-simulate-bad-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let base = "arrivals: {shape: spike, low: 1, high: 10, at_secs: 10, length_secs: 10}\n\
+                slo_lag: 100\npolicies: {raw: {}}\n";
+    let cases = [
+        (
+            format!("{base}consumers: {{messages_per_sec_per_replica: 0}}\n"),
+            "consumers.messages_per_sec_per_replica: 0 is not a rate > 0",
+        ),
+        (
+            format!("{base}consumers: {{messages_per_sec_per_replica: 5, partition: 3}}\n"),
+            "unknown field `partition`",
+        ),
+        (
+            "arrivals: {shape: trace, file: missing.csv}\nslo_lag: 1\npolicies: {raw: {}}\n\
+             consumers: {messages_per_sec_per_replica: 5}\n"
+                .to_owned(),
+            "arrivals.file: cannot read",
+        ),
+        (
+            base.replace("raw: {}", "raw: {metadata: {lagTreshold: \"5\"}}")
+                + "consumers: {messages_per_sec_per_replica: 5}\n",
+            "policies.raw.metadata: unknown key \"lagTreshold\"; did you mean `lagThreshold`?",
+        ),
+    ];
+    for (i, (text, expected)) in cases.iter().enumerate() {
+        let file = dir.join(format!("case{i}.yaml"));
+        std::fs::write(&file, text).unwrap();
+        let output = Command::new(env!("CARGO_BIN_EXE_lagscale"))
+            .arg("simulate")
+            .arg(&file)
+            .env_remove("LAGSCALE_CONFIG")
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(1), "{err}");
+        assert!(
+            err.contains(expected),
+            "{err:?} should contain {expected:?}"
+        );
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_readme_table_and_chart_are_what_the_example_gives() {
+    let dir = std::env::temp_dir().join(format!("lagscale-simulate-doc-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let svg = dir.join("diurnal.svg");
+    let mut table = Vec::new();
+    simulate::command(&example(), None, Some(&svg), &mut table).unwrap();
+    let table = String::from_utf8(table).unwrap();
+    let readme =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
+    let regenerate = "regenerate with: cargo run --release -- simulate \
+        keda-examples/simulate/diurnal.yaml --svg keda-examples/simulate/diurnal.svg";
+    assert!(
+        readme.contains(&format!("<!-- simulate-table -->\n```text\n{table}```")),
+        "the README's table is not the example's output:\n{table}\n{regenerate}"
+    );
+    let committed = example().with_extension("svg");
+    assert!(
+        std::fs::read(&committed).unwrap() == std::fs::read(&svg).unwrap(),
+        "{} is not the example's chart; {regenerate}",
+        committed.display()
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}
