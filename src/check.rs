@@ -9,6 +9,11 @@ use std::sync::Arc;
 use crate::error::ScalerError;
 use crate::replicas::ObjectRef;
 use crate::scaler::{ReplicaView, Scaler};
+use crate::strategy::rate::time_lag;
+use crate::trigger::Strategy;
+
+/// How long `check` watches a `metric: throughput` trigger's offsets (at most its window).
+const CHECK_RATE_WATCH: std::time::Duration = std::time::Duration::from_secs(10);
 use crate::transform::{round_metric, round_target};
 
 /// Why a check failed.
@@ -64,10 +69,47 @@ pub async fn check(
         round_target(target)
     )?;
     out.flush()?;
-    let evaluation = scaler.evaluate(&spec).await?;
+    let mut evaluation = scaler.evaluate(&spec).await?;
+    let mut served = scaler.metric(&spec, &evaluation, object).await?;
+    if let Strategy::Throughput(policy) = &spec.strategy {
+        // Rates need offsets read over time: watch for a while, as `serve` does all along.
+        let watch = policy.rate_window.min(CHECK_RATE_WATCH);
+        writeln!(
+            out,
+            "measuring:   produce and consume rates for {} s ...",
+            watch.as_secs()
+        )?;
+        out.flush()?;
+        tokio::time::sleep(watch).await;
+        evaluation = scaler.evaluate(&spec).await?;
+        served = scaler.metric(&spec, &evaluation, object).await?;
+    }
     writeln!(out, "lag:         {} messages", evaluation.lag)?;
-    out.flush()?;
-    let served = scaler.metric(&spec, &evaluation, object).await?;
+    if let Strategy::Throughput(policy) = &spec.strategy {
+        match &served.rates {
+            Some(rates) => {
+                let burndown = match time_lag(evaluation.lag, rates) {
+                    Some(secs) => format!("{secs:.0} s"),
+                    None => "never at this rate".to_owned(),
+                };
+                let consume = rates
+                    .consume
+                    .map_or("unknown (no commits)".to_owned(), |c| format!("{c:.1}/s"));
+                writeln!(
+                    out,
+                    "rates:       produce {:.1}/s, consume {consume} over {:.0} s; time lag (until \
+                     the lag drains): {burndown}",
+                    rates.produce,
+                    rates.span.as_secs_f64()
+                )?;
+            }
+            None => writeln!(
+                out,
+                "rates:       none yet: serving lag / drainSeconds ({} s) alone",
+                policy.drain.as_secs_f64()
+            )?,
+        }
+    }
     match &served.replicas {
         None => {}
         Some(ReplicaView::PartitionCap {

@@ -26,9 +26,11 @@ pub const GRPC_SECONDS: &str = "lagscale_grpc_request_duration_seconds";
 pub const OPEN_STREAMS: &str = "lagscale_open_streams";
 pub const BROKER_CONNECTIONS: &str = "lagscale_broker_connections";
 pub const REPLICA_DECISIONS: &str = "lagscale_replica_decisions_total";
+pub const TIME_LAG: &str = "lagscale_time_lag_seconds";
+pub const THROUGHPUT_WITHOUT_RATE: &str = "lagscale_throughput_without_rate_total";
 
 /// Every metric with its help text (the README lists the same).
-pub const ALL: [(&str, &str); 10] = [
+pub const ALL: [(&str, &str); 12] = [
     (
         LAG,
         "Lag in messages at the last broker query, by source, cluster, queue or group, and topic.",
@@ -62,6 +64,14 @@ pub const ALL: [(&str, &str); 10] = [
     (
         REPLICA_DECISIONS,
         "Metrics served by replica-aware triggers, by strategy (step, partition_cap), decision and reason.",
+    ),
+    (
+        TIME_LAG,
+        "Seconds until the lag drains at the consumption rate over the rate window (+Inf when nothing is consumed), for metric: throughput triggers, by query.",
+    ),
+    (
+        THROUGHPUT_WITHOUT_RATE,
+        "metric: throughput values served without a produce rate yet (cold start: lag / drainSeconds alone), by query.",
     ),
 ];
 
@@ -171,6 +181,16 @@ pub fn metric_served(query: &SourceQuery, kind: &'static str, metric: f64) {
 pub fn replica_decision(strategy: &'static str, decision: &'static str, reason: &'static str) {
     counter!(REPLICA_DECISIONS, "strategy" => strategy, "decision" => decision, "reason" => reason)
         .increment(1);
+}
+
+/// The "burndown": seconds until the lag drains at the consume rate (`None`: never).
+pub fn time_lag(query: &SourceQuery, seconds: Option<f64>) {
+    gauge!(TIME_LAG, &query_labels(query)).set(seconds.unwrap_or(f64::INFINITY));
+}
+
+/// A throughput value had to be served without a produce rate.
+pub fn throughput_without_rate(query: &SourceQuery) {
+    counter!(THROUGHPUT_WITHOUT_RATE, &query_labels(query)).increment(1);
 }
 
 /// A gRPC call ended with `code` (unary calls also record their duration).

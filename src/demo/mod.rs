@@ -3,9 +3,10 @@
 //! Starts librdkafka's in-process mock Kafka cluster (a real protocol implementation on
 //! 127.0.0.1), a producer whose rate goes burst → decay → quiet, a consumer-group member that
 //! processes at a fixed rate and commits as it goes, and the gRPC server. Once a second it asks
-//! its own server, over gRPC like KEDA, for two triggers on that group — raw lag and log2 — and
-//! prints lag, both metrics and activity, after printing the grpcurl and `lagscale check`
-//! commands that query the same things from outside.
+//! its own server, over gRPC like KEDA, for three triggers on that group — raw lag, log2 and
+//! `metric: throughput` — and prints lag, the three metrics, the time lag (how long the backlog
+//! takes to drain at the measured consumption rate) and activity, after printing the grpcurl
+//! and `lagscale check` commands that query the same things from outside.
 
 mod traffic;
 
@@ -24,6 +25,7 @@ use crate::proto::external_scaler_client::ExternalScalerClient;
 use crate::proto::{GetMetricsRequest, ScaledObjectRef};
 use crate::scaler::Scaler;
 use crate::source::kafka::ffi::MockBrokers;
+use crate::strategy::rate::time_lag;
 
 const TOPIC: &str = "orders";
 const GROUP: &str = "orders-worker";
@@ -44,8 +46,8 @@ pub enum DemoError {
     Output(#[from] io::Error),
 }
 
-/// The two demo triggers: raw lag for AverageValue, log2 for Value.
-fn triggers(bootstrap: &str) -> [(&'static str, Vec<(&'static str, String)>); 2] {
+/// The demo triggers: raw lag for AverageValue, log2 for Value, throughput for AverageValue.
+fn triggers(bootstrap: &str) -> [(&'static str, Vec<(&'static str, String)>); 3] {
     let common = |extra: &[(&'static str, &str)]| {
         let mut pairs = vec![
             ("source", "kafka".to_owned()),
@@ -64,6 +66,15 @@ fn triggers(bootstrap: &str) -> [(&'static str, Vec<(&'static str, String)>); 2]
                 ("lagThreshold", "1000"),
                 ("transform", "log2"),
                 ("log2Multiplier", "7"),
+            ]),
+        ),
+        (
+            "orders-throughput",
+            common(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "150"),
+                ("drainSeconds", "60"),
+                ("rateWindowSecs", "10"),
             ]),
         ),
     ]
@@ -96,10 +107,11 @@ pub async fn run(
         ..Config::default()
     };
     let (stop_server, server_stopped) = tokio::sync::oneshot::channel::<()>();
+    let scaler = Scaler::new(config);
     let server = tokio::spawn(crate::server::serve(
         listener,
         None,
-        Scaler::new(config),
+        scaler.clone(),
         async {
             let _ = server_stopped.await;
         },
@@ -127,7 +139,7 @@ pub async fn run(
 
     let triggers = triggers(&bootstrap);
     print_intro(out, addr, &bootstrap, &triggers)?;
-    let result = report(out, addr, &triggers, &counters, duration, shutdown).await;
+    let result = report(out, addr, &scaler, &triggers, &counters, duration, shutdown).await;
 
     stop.store(true, Ordering::Relaxed);
     for thread in threads.into_iter().flatten() {
@@ -190,7 +202,7 @@ fn print_intro(
     writeln!(out)?;
     writeln!(
         out,
-        "  time   produced/s consumed/s    lag | raw (target 100, AverageValue) | log2 (target {:.1}, Value) | active",
+        "  time   produced/s consumed/s    lag | raw (target 100, AverageValue) | log2 (target {:.1}, Value) | throughput (target 150/s, AverageValue), time lag | active",
         7.0 * 1000f64.log2()
     )?;
     out.flush()
@@ -200,7 +212,8 @@ fn print_intro(
 async fn report(
     out: &mut impl Write,
     addr: SocketAddr,
-    triggers: &[(&str, Vec<(&str, String)>); 2],
+    scaler: &Arc<Scaler>,
+    triggers: &[(&str, Vec<(&str, String)>); 3],
     counters: &traffic::Counters,
     duration: Option<Duration>,
     shutdown: impl Future<Output = ()>,
@@ -232,6 +245,7 @@ async fn report(
         last = now;
         let raw = metric(&mut client, triggers[0].0, &triggers[0].1).await;
         let log2 = metric(&mut client, triggers[1].0, &triggers[1].1).await;
+        let throughput = metric(&mut client, triggers[2].0, &triggers[2].1).await;
         let active = client
             .is_active(scaled_object(triggers[0].0, &triggers[0].1))
             .await
@@ -245,15 +259,44 @@ async fn report(
             Ok(v) => format!("{v:>6.1} → replicas × {:.2}", v / (7.0 * 1000f64.log2())),
             Err(e) => e,
         };
+        let throughput_text = match throughput {
+            Ok(v) => format!(
+                "{v:>7.1}/s → {:>3} replicas, {}",
+                (v / 150.0).ceil(),
+                burndown(scaler, &triggers[2].1).await
+            ),
+            Err(e) => e,
+        };
         writeln!(
             out,
-            "{:>5}s {produced:>11} {consumed:>10} {:>6} | {raw_text:>30} | {log2_text:>25} | {active}",
+            "{:>5}s {produced:>11} {consumed:>10} {:>6} | {raw_text:>30} | {log2_text:>25} | {throughput_text:>40} | {active}",
             elapsed.as_secs(),
             now.0.saturating_sub(now.1),
         )?;
         out.flush()?;
     }
     Ok(())
+}
+
+/// The throughput trigger's time lag, from the rates the server measures.
+async fn burndown(scaler: &Arc<Scaler>, metadata: &[(&str, String)]) -> String {
+    let map = metadata
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect();
+    let rates = async {
+        let spec = scaler.trigger(&map).ok()?;
+        let evaluation = scaler.evaluate(&spec).await.ok()?;
+        let served = scaler.metric(&spec, &evaluation, None).await.ok()?;
+        Some((evaluation.lag, served.rates?))
+    };
+    match rates.await {
+        Some((lag, rates)) if rates.consume.is_some() => match time_lag(lag, &rates) {
+            Some(secs) => format!("time lag {secs:>4.0} s"),
+            None => "time lag never".to_owned(),
+        },
+        _ => "time lag (measuring)".to_owned(),
+    }
 }
 
 fn scaled_object(name: &str, metadata: &[(&str, String)]) -> ScaledObjectRef {

@@ -54,6 +54,8 @@ pub fn run(
     // Pods by creation time; the newest are removed first.
     let mut pods: Vec<u64> = vec![0; keda.min_replica_count as usize];
     let (mut backlog, mut pause_until, mut ready_before) = (0.0f64, 0u64, pods.len());
+    // Log-end and committed offsets of the simulated group, for rates.
+    let (mut produced, mut consumed) = (0.0f64, 0.0f64);
     let (mut last_active, mut last_scale) = (0u64, None::<u64>);
     let mut lags: Vec<f32> = Vec::with_capacity(sim.duration_secs as usize);
     let mut out = Outcome {
@@ -83,6 +85,7 @@ pub fn run(
         }
         let arrivals = noise.apply(sim.arrivals.rate(t as f64));
         backlog += arrivals;
+        produced += arrivals;
 
         let ready = pods
             .iter()
@@ -95,10 +98,12 @@ pub fn run(
         }
         if t >= pause_until {
             let working = ready.min(consumers.partitions as usize) as f64;
-            backlog -= backlog.min(working * consumers.messages_per_sec_per_replica);
+            let done = backlog.min(working * consumers.messages_per_sec_per_replica);
+            backlog -= done;
+            consumed += done;
         }
 
-        metric.sample(t, backlog);
+        metric.sample(t, backlog, produced, consumed);
         if t.is_multiple_of(keda.polling_interval_secs) {
             if metric.is_active(backlog) {
                 last_active = t;

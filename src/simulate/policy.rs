@@ -11,8 +11,10 @@ use tokio::time::Instant;
 use super::config::Policy;
 use crate::source::kafka::lag::PartitionOffsets;
 use crate::source::kafka::{GroupSnapshot, TopicPartition};
-use crate::source::{Observation, SourceQuery};
+use crate::source::{LagRule, Observation, SourceQuery};
 use crate::strategy::partition_cap;
+use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
+use crate::strategy::sampler::Timed;
 use crate::strategy::step::{Bounds, Sample, metric_for};
 use crate::trigger::{Strategy, TriggerSpec};
 
@@ -30,6 +32,7 @@ pub struct PolicyMetric {
     partitions: u32,
     epoch: Instant,
     samples: VecDeque<Sample>,
+    offsets: VecDeque<OffsetsSample>,
 }
 
 /// What the HPA sees at one sync.
@@ -54,6 +57,7 @@ impl PolicyMetric {
             partitions,
             epoch: Instant::now(),
             samples: VecDeque::new(),
+            offsets: VecDeque::new(),
         })
     }
 
@@ -80,7 +84,10 @@ impl PolicyMetric {
                         },
                     })
                     .collect();
-                Observation::Kafka(Arc::new(GroupSnapshot { partitions }))
+                Observation::Kafka(Arc::new(GroupSnapshot {
+                    partitions,
+                    read_at: self.epoch,
+                }))
             }
         };
         match self.spec.lag_rule.lag(
@@ -98,8 +105,31 @@ impl PolicyMetric {
         self.spec.is_active(self.read_lag(lag).0)
     }
 
-    /// Takes a lag sample when the step strategy's interval says so.
-    pub fn sample(&mut self, t: u64, lag: f64) {
+    /// Takes the samples the strategy needs at `t`: the lag (step), or the log-end and
+    /// committed offsets, `produced` and `consumed` so far (throughput).
+    pub fn sample(&mut self, t: u64, lag: f64, produced: f64, consumed: f64) {
+        if let Strategy::Throughput(policy) = &self.spec.strategy
+            && t.is_multiple_of(policy.sample_interval().as_secs())
+        {
+            let at = self.instant(t);
+            let point = PartitionPoint {
+                partition: 0,
+                high: produced as i64,
+                committed: Some(consumed as i64),
+            };
+            self.offsets.push_back(Timed {
+                at,
+                value: Arc::from([point]),
+            });
+            let window = policy.rate_window;
+            while self
+                .offsets
+                .front()
+                .is_some_and(|s| at.duration_since(s.at) > window)
+            {
+                self.offsets.pop_front();
+            }
+        }
         if let Strategy::Step(policy) = &self.spec.strategy {
             let (interval, range) = (policy.lag_collection_interval, policy.lag_collection_range);
             if t.is_multiple_of(interval.as_secs()) {
@@ -141,6 +171,15 @@ impl PolicyMetric {
                 current,
                 partitions.unwrap_or(u64::from(self.partitions)),
             ),
+            Strategy::Throughput(policy) => {
+                let offsets: Vec<OffsetsSample> = self.offsets.iter().cloned().collect();
+                let rates = rate::rates(&offsets, policy.rate_window);
+                let max_partitions = match &self.spec.lag_rule {
+                    LagRule::Kafka(o) if !o.allow_idle_consumers => partitions,
+                    _ => None,
+                };
+                policy.value(messages, rates.as_ref(), max_partitions).value
+            }
             Strategy::Step(policy) => {
                 let max = partitions.map_or(bounds.max, |p| bounds.max.min(p as u32));
                 let bounds = Bounds {

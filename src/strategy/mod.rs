@@ -2,8 +2,10 @@
 //! partition cap of `replicaAware` log2 triggers, and `strategy: step` (see [`step`]), whose
 //! lag is sampled in the background ([`sampler`]). Plain triggers never come here.
 
+pub mod rate;
 pub mod sampler;
 pub mod step;
+pub mod throughput;
 
 /// The largest log2 metric that keeps an HPA with `metricType: Value` at or below `partitions`
 /// replicas: it computes ceil(current × metric / target), so the metric is capped at

@@ -1,7 +1,8 @@
-//! Background lag sampling for `strategy: step`: one task per distinct (query, lag rule,
-//! interval, range), shared by every trigger and ScaledObject that asks the same. Samples go
-//! through the same single-flight cache as KEDA's calls, so sampling adds at most one broker
-//! query per interval and none when KEDA asked within the cache TTL.
+//! Background sampling: the lag for `strategy: step`, offsets for `metric: throughput`. One
+//! task per distinct key (what is sampled, interval, range), shared by every trigger and
+//! ScaledObject that asks the same. Probes go through the same single-flight cache as KEDA's
+//! calls, so sampling adds at most one broker query per interval and none when KEDA asked
+//! within the cache TTL; each sample carries the time its value was read.
 //!
 //! A task starts on the first request for its key, takes a sample at once and then every
 //! interval, keeps the samples of the last range, and stops when nobody has read them for
@@ -11,58 +12,62 @@
 use std::collections::{HashMap, VecDeque};
 use std::hash::Hash;
 use std::pin::Pin;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
-use super::step::Sample;
-
-/// Reads the lag once; `None` when it could not (the probe logs why).
-pub type Probe = Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<u64>> + Send>> + Send + Sync>;
-
-/// The sampling tasks, by key.
-pub struct Samplers<K> {
-    windows: Arc<Mutex<HashMap<K, Arc<Window>>>>,
+/// A value and when it was read.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Timed<V> {
+    pub at: Instant,
+    pub value: V,
 }
 
-struct Window {
-    samples: Mutex<VecDeque<Sample>>,
+/// Reads the value once; `None` when it could not (the probe logs why).
+pub type Probe<V> =
+    Arc<dyn Fn() -> Pin<Box<dyn Future<Output = Option<Timed<V>>> + Send>> + Send + Sync>;
+
+type Windows<K, V> = Arc<Mutex<HashMap<K, Arc<Window<V>>>>>;
+
+/// The sampling tasks, by key.
+pub struct Samplers<K, V> {
+    windows: Windows<K, V>,
+}
+
+struct Window<V> {
+    samples: Mutex<VecDeque<Timed<V>>>,
     last_read: Mutex<Instant>,
 }
 
-impl Window {
-    fn lock_samples(&self) -> std::sync::MutexGuard<'_, VecDeque<Sample>> {
-        self.samples.lock().unwrap_or_else(PoisonError::into_inner)
-    }
-
-    fn lock_last_read(&self) -> std::sync::MutexGuard<'_, Instant> {
-        self.last_read
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-    }
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-impl<K> Default for Samplers<K> {
-    fn default() -> Samplers<K> {
+impl<K, V> Default for Samplers<K, V> {
+    fn default() -> Samplers<K, V> {
         Samplers {
             windows: Arc::new(Mutex::new(HashMap::new())),
         }
     }
 }
 
-impl<K: Eq + Hash + Clone + Send + Sync + 'static> Samplers<K> {
+impl<K, V> Samplers<K, V>
+where
+    K: Eq + Hash + Clone + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
     /// The samples of `key`'s last `range`, oldest first; starts sampling with `probe` every
     /// `interval` when this is the first request for `key`.
     pub fn samples(
         &self,
         key: &K,
-        probe: Probe,
+        probe: Probe<V>,
         interval: Duration,
         range: Duration,
-    ) -> Vec<Sample> {
+    ) -> Vec<Timed<V>> {
         let window = {
-            let mut windows = self.windows.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut windows = lock(&self.windows);
             match windows.get(key) {
                 Some(window) => window.clone(),
                 None => {
@@ -78,25 +83,22 @@ impl<K: Eq + Hash + Clone + Send + Sync + 'static> Samplers<K> {
                 }
             }
         };
-        *window.lock_last_read() = Instant::now();
-        window.lock_samples().iter().copied().collect()
+        *lock(&window.last_read) = Instant::now();
+        lock(&window.samples).iter().cloned().collect()
     }
 
     /// Keys being sampled now.
     pub fn active(&self) -> usize {
-        self.windows
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        lock(&self.windows).len()
     }
 }
 
 /// The task of one key: sample every `interval`, keep `range`, stop after two idle ranges.
-async fn run<K: Eq + Hash>(
-    windows: Arc<Mutex<HashMap<K, Arc<Window>>>>,
+async fn run<K: Eq + Hash, V>(
+    windows: Windows<K, V>,
     key: K,
-    window: Arc<Window>,
-    probe: Probe,
+    window: Arc<Window<V>>,
+    probe: Probe<V>,
     interval: Duration,
     range: Duration,
 ) {
@@ -104,15 +106,17 @@ async fn run<K: Eq + Hash>(
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if Instant::now().duration_since(*window.lock_last_read()) > range * 2 {
-            let mut windows = windows.lock().unwrap_or_else(PoisonError::into_inner);
-            windows.remove(&key);
+        if Instant::now().duration_since(*lock(&window.last_read)) > range * 2 {
+            lock(&windows).remove(&key);
             return;
         }
-        if let Some(lag) = probe().await {
-            let mut samples = window.lock_samples();
-            let at = Instant::now();
-            samples.push_back(Sample { at, lag });
+        if let Some(sample) = probe().await {
+            let mut samples = lock(&window.samples);
+            let at = sample.at;
+            // A cached value read no later than the last sample adds nothing.
+            if samples.back().is_none_or(|last| at > last.at) {
+                samples.push_back(sample);
+            }
             while samples
                 .front()
                 .is_some_and(|s| at.duration_since(s.at) > range)
@@ -129,26 +133,27 @@ mod tests {
 
     use super::*;
 
-    fn counting_probe(calls: Arc<AtomicU64>) -> Probe {
+    fn counting_probe(calls: Arc<AtomicU64>) -> Probe<u64> {
         Arc::new(move || {
             let n = calls.fetch_add(1, Ordering::Relaxed);
-            Box::pin(async move { if n == 2 { None } else { Some(n * 10) } })
+            let at = Instant::now();
+            Box::pin(async move { (n != 2).then_some(Timed { at, value: n * 10 }) })
         })
     }
 
     #[tokio::test(start_paused = true)]
     async fn samples_every_interval_keeps_the_range_and_stops_when_unread() {
-        let samplers = Samplers::<&str>::default();
+        let samplers = Samplers::<&str, u64>::default();
         let calls = Arc::new(AtomicU64::new(0));
         let (interval, range) = (Duration::from_secs(30), Duration::from_secs(90));
         let read = || samplers.samples(&"q", counting_probe(calls.clone()), interval, range);
         assert_eq!(read().len(), 0, "the first sample is taken by the task");
         tokio::time::sleep(Duration::from_secs(1)).await;
-        assert_eq!(read().iter().map(|s| s.lag).collect::<Vec<_>>(), [0]);
+        assert_eq!(read().iter().map(|s| s.value).collect::<Vec<_>>(), [0]);
 
         // 150 s later: probes at 30, 60 (failed: a gap), 90, 120, 150 s; the range keeps 90 s.
         tokio::time::sleep(Duration::from_secs(150)).await;
-        let lags: Vec<u64> = read().iter().map(|s| s.lag).collect();
+        let lags: Vec<u64> = read().iter().map(|s| s.value).collect();
         assert_eq!(lags, [30, 40, 50], "60 s and older have left the window");
         assert_eq!(samplers.active(), 1);
 
@@ -164,5 +169,23 @@ mod tests {
         tokio::time::sleep(Duration::from_secs(300)).await;
         assert_eq!(calls.load(Ordering::Relaxed), probes_after);
         assert!(probes_after > probes_before);
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_value_read_before_the_last_sample_is_not_added_twice() {
+        let samplers = Samplers::<&str, u64>::default();
+        let fixed = Instant::now();
+        let probe: Probe<u64> = Arc::new(move || {
+            Box::pin(async move {
+                Some(Timed {
+                    at: fixed,
+                    value: 7,
+                })
+            })
+        });
+        let (interval, range) = (Duration::from_secs(1), Duration::from_secs(60));
+        samplers.samples(&"cached", probe.clone(), interval, range);
+        tokio::time::sleep(Duration::from_secs(10)).await;
+        assert_eq!(samplers.samples(&"cached", probe, interval, range).len(), 1);
     }
 }

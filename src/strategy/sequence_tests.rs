@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use tokio::time::Instant;
 
-use super::sampler::{Probe, Samplers};
-use super::step::{Bounds, StepPolicy};
+use super::sampler::{Probe, Samplers, Timed};
+use super::step::{Bounds, Sample, StepPolicy};
 
 const M: u64 = 1_000_000;
 
@@ -31,23 +31,27 @@ async fn druid_sequence_on_the_paused_clock() {
     let policy = StepPolicy::default();
     let bounds = Bounds { min: 1, max: 6 };
     let start = Instant::now();
-    let probe: Probe = Arc::new(move || {
-        let t = Instant::now().duration_since(start).as_secs();
-        Box::pin(async move { Some(lag_at(t)) })
+    let probe: Probe<u64> = Arc::new(move || {
+        let at = Instant::now();
+        let value = lag_at(at.duration_since(start).as_secs());
+        Box::pin(async move { Some(Timed { at, value }) })
     });
-    let samplers = Samplers::<&str>::default();
+    let samplers = Samplers::<&str, u64>::default();
     let (mut current, mut last_scale): (u32, Option<Instant>) = (1, None);
     let mut changes: Vec<(u64, u32, u32)> = Vec::new();
     for tick in 0..=(6000 / 15) {
         tokio::time::sleep_until(start + Duration::from_secs(tick * 15)).await;
         let now = Instant::now();
         let interval = policy.lag_collection_interval;
-        let samples = samplers.samples(
-            &"orders",
-            probe.clone(),
-            interval,
-            policy.lag_collection_range,
-        );
+        let range = policy.lag_collection_range;
+        let samples: Vec<Sample> = samplers
+            .samples(&"orders", probe.clone(), interval, range)
+            .iter()
+            .map(|s| Sample {
+                at: s.at,
+                lag: s.value,
+            })
+            .collect();
         let since = last_scale.map(|at| now.duration_since(at));
         let desired = policy
             .decide(&samples, now, current, since, bounds)

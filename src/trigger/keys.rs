@@ -32,6 +32,10 @@ pub const LAG_AGGREGATE: &str = "lagAggregate";
 
 // Replica awareness and the step strategy (names after Apache Druid's lagBased autoscaler)
 pub const REPLICA_AWARE: &str = "replicaAware";
+pub const METRIC: &str = "metric";
+pub const REPLICA_THROUGHPUT: &str = "replicaThroughput";
+pub const DRAIN_SECONDS: &str = "drainSeconds";
+pub const RATE_WINDOW_SECS: &str = "rateWindowSecs";
 pub const STRATEGY: &str = "strategy";
 pub const SCALE_OUT_THRESHOLD: &str = "scaleOutThreshold";
 pub const SCALE_IN_THRESHOLD: &str = "scaleInThreshold";
@@ -44,7 +48,7 @@ pub const SCALE_IN_STEP: &str = "scaleInStep";
 pub const MIN_SCALE_ACTION_INTERVAL_SECS: &str = "minScaleActionIntervalSecs";
 
 /// Every key but the step keys.
-const BASE: [&str; 26] = [
+const BASE: [&str; 30] = [
     SOURCE,
     CLUSTER,
     LAG_THRESHOLD,
@@ -71,6 +75,10 @@ const BASE: [&str; 26] = [
     LAG_AGGREGATE,
     REPLICA_AWARE,
     STRATEGY,
+    METRIC,
+    REPLICA_THROUGHPUT,
+    DRAIN_SECONDS,
+    RATE_WINDOW_SECS,
 ];
 
 /// The keys that only `strategy: step` reads.
@@ -87,7 +95,7 @@ pub const STEP: [&str; 9] = [
 ];
 
 /// All of the above.
-pub const ALL: [&str; 35] = concat(BASE, STEP);
+pub const ALL: [&str; 39] = concat(BASE, STEP);
 
 /// `a` then `b`; `N` must be their total length (checked when compiling).
 const fn concat<const A: usize, const B: usize, const N: usize>(

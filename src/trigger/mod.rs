@@ -109,25 +109,27 @@ impl TriggerSpec {
     /// The target KEDA gives the HPA, in the metric's units; always > 0. With
     /// `strategy: step` the metric is a replica count and the target 1 per replica.
     pub fn target(&self) -> f64 {
-        match self.strategy {
+        match &self.strategy {
             Strategy::Step(_) => 1.0,
+            Strategy::Throughput(policy) => policy.replica_throughput,
             Strategy::Direct { .. } => self.transform.target(self.lag_threshold),
         }
     }
 
     /// The lagThreshold the Kafka `allowIdleConsumers: false` cap multiplies: none (infinity)
-    /// with `strategy: step`, which caps replicas instead of lag.
+    /// with `strategy: step` and `metric: throughput`, which cap replicas instead of lag.
     pub fn lag_cap_threshold(&self) -> f64 {
         match self.strategy {
-            Strategy::Step(_) => f64::INFINITY,
+            Strategy::Step(_) | Strategy::Throughput(_) => f64::INFINITY,
             Strategy::Direct { .. } => self.lag_threshold,
         }
     }
 
-    /// The `transform` metric label: `none`, `log2` or `step`.
+    /// The `transform` metric label: `none`, `log2`, `step` or `throughput`.
     pub fn metric_kind(&self) -> &'static str {
         match (&self.strategy, self.transform) {
             (Strategy::Step(_), _) => "step",
+            (Strategy::Throughput(_), _) => "throughput",
             (_, Transform::None) => "none",
             (_, Transform::Log2 { .. }) => "log2",
         }

@@ -6,6 +6,7 @@ use std::time::Duration;
 use super::{Metadata, TriggerError, keys, number};
 use crate::source::LagRule;
 use crate::strategy::step::StepPolicy;
+use crate::strategy::throughput::ThroughputPolicy;
 use crate::transform::Transform;
 
 /// How the served metric is chosen.
@@ -16,6 +17,8 @@ pub enum Strategy {
     Direct { replica_aware: bool },
     /// Apache Druid's lag-based step strategy: the metric is the replica count decided.
     Step(StepPolicy),
+    /// `metric: throughput`: produce rate + lag / drainSeconds, in messages per second.
+    Throughput(ThroughputPolicy),
 }
 
 impl Strategy {
@@ -33,12 +36,35 @@ impl Strategy {
 const REPLICA_AWARE_USE: &str = "only with source: kafka, transform: log2 and \
     allowIdleConsumers: false, where it keeps a metricType Value HPA within the partitions";
 
-/// Reads `strategy` and its keys, and `replicaAware`.
+const THROUGHPUT_KEYS: [&str; 3] = [
+    keys::REPLICA_THROUGHPUT,
+    keys::DRAIN_SECONDS,
+    keys::RATE_WINDOW_SECS,
+];
+
+/// Reads `metric`, `strategy` and their keys, and `replicaAware`.
 pub fn parse(
     md: &mut Metadata<'_>,
     lag_rule: &LagRule,
     transform: Transform,
 ) -> Result<Strategy, TriggerError> {
+    match md.optional(keys::METRIC).unwrap_or("lag") {
+        "lag" => {}
+        "throughput" => return parse_throughput(md, lag_rule, transform).map(Strategy::Throughput),
+        other => {
+            return Err(TriggerError::invalid(
+                keys::METRIC,
+                other,
+                "one of: lag, throughput",
+            ));
+        }
+    }
+    if let Some(key) = THROUGHPUT_KEYS.iter().find(|k| md.optional(k).is_some()) {
+        return Err(TriggerError::NotApplicable {
+            key: (*key).to_owned(),
+            context: "without metric: throughput".to_owned(),
+        });
+    }
     let replica_aware = md.flag(keys::REPLICA_AWARE)?;
     match md.optional(keys::STRATEGY).unwrap_or("direct") {
         "direct" => {
@@ -76,6 +102,74 @@ pub fn parse(
             "one of: direct, step",
         )),
     }
+}
+
+/// `metric: throughput` and its keys. The lag itself, the drain time and the target replace
+/// `lagThreshold`, the transform and the strategies.
+fn parse_throughput(
+    md: &mut Metadata<'_>,
+    lag_rule: &LagRule,
+    transform: Transform,
+) -> Result<ThroughputPolicy, TriggerError> {
+    if matches!(lag_rule, LagRule::QueueDepth) {
+        return Err(TriggerError::invalid(
+            keys::METRIC,
+            "throughput",
+            "lag with source: rabbitmq: lagscale reads no publish rate from RabbitMQ (that \
+             needs its management API, which lagscale does not query yet)",
+        ));
+    }
+    let replica_throughput = md.required(
+        keys::REPLICA_THROUGHPUT,
+        "the messages per second one replica handles, > 0 (the target), with metric: throughput",
+    )?;
+    let replica_throughput = number(
+        keys::REPLICA_THROUGHPUT,
+        replica_throughput,
+        "messages per second one replica handles, > 0",
+        |n| n > 0.0,
+    )?;
+    let drain = md.optional(keys::DRAIN_SECONDS).map_or(Ok(120.0), |v| {
+        number(
+            keys::DRAIN_SECONDS,
+            v,
+            "seconds > 0 to work off a backlog",
+            |n| n > 0.0,
+        )
+    })?;
+    let window = md.optional(keys::RATE_WINDOW_SECS).map_or(Ok(60.0), |v| {
+        number(
+            keys::RATE_WINDOW_SECS,
+            v,
+            "whole seconds from 2 to 3600",
+            |n| n.fract() == 0.0 && (2.0..=3600.0).contains(&n),
+        )
+    })?;
+    let not_with = |key: &'static str| TriggerError::NotApplicable {
+        key: key.to_owned(),
+        context: "with metric: throughput (the target is replicaThroughput)".to_owned(),
+    };
+    for key in [
+        keys::LAG_THRESHOLD,
+        keys::VALUE,
+        keys::STRATEGY,
+        keys::REPLICA_AWARE,
+    ] {
+        if md.optional(key).is_some() {
+            return Err(not_with(key));
+        }
+    }
+    if let Some(key) = keys::STEP.iter().find(|k| md.optional(k).is_some()) {
+        return Err(not_with(key));
+    }
+    if !matches!(transform, Transform::None) {
+        return Err(not_with(keys::TRANSFORM));
+    }
+    Ok(ThroughputPolicy {
+        replica_throughput,
+        drain: Duration::from_secs_f64(drain),
+        rate_window: Duration::from_secs(window as u64),
+    })
 }
 
 fn parse_step(md: &mut Metadata<'_>) -> Result<StepPolicy, TriggerError> {

@@ -3,6 +3,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
+use crate::strategy::throughput::ThroughputPolicy;
 use crate::trigger::TriggerSpec;
 use crate::trigger::tests::{ErrorCase, assert_error_table};
 
@@ -177,6 +178,105 @@ fn errors_name_key_value_and_expectation() {
         (
             kafka(&[("replicaAware", "maybe")]),
             &["replicaAware", "\"maybe\"", "true or false"],
+        ),
+    ];
+    assert_error_table(cases, parse);
+}
+
+#[test]
+fn throughput_keys() {
+    let spec = parse(&kafka(&[
+        ("metric", "throughput"),
+        ("replicaThroughput", "125"),
+        ("drainSeconds", "300"),
+        ("rateWindowSecs", "120"),
+    ]))
+    .unwrap();
+    let expected = ThroughputPolicy {
+        replica_throughput: 125.0,
+        drain: Duration::from_secs(300),
+        rate_window: Duration::from_secs(120),
+    };
+    assert_eq!(spec.strategy, Strategy::Throughput(expected));
+    assert_eq!(spec.target(), 125.0);
+    assert_eq!(
+        spec.lag_cap_threshold(),
+        f64::INFINITY,
+        "the value is capped, not the lag"
+    );
+    assert_eq!(spec.metric_kind(), "throughput");
+    let defaults = parse(&kafka(&[
+        ("metric", "throughput"),
+        ("replicaThroughput", "10"),
+    ]))
+    .unwrap();
+    match defaults.strategy {
+        Strategy::Throughput(p) => {
+            assert_eq!((p.drain.as_secs(), p.rate_window.as_secs()), (120, 60));
+        }
+        other => panic!("{other:?}"),
+    }
+    let cases: Vec<ErrorCase> = vec![
+        (
+            kafka(&[("metric", "rate")]),
+            &["metric", "\"rate\"", "one of: lag, throughput"],
+        ),
+        (
+            kafka(&[("metric", "throughput")]),
+            &[
+                "replicaThroughput: missing",
+                "messages per second one replica handles",
+            ],
+        ),
+        (
+            kafka(&[("metric", "throughput"), ("replicaThroughput", "0")]),
+            &["replicaThroughput", "\"0\"", "> 0"],
+        ),
+        (
+            kafka(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "5"),
+                ("rateWindowSecs", "1"),
+            ]),
+            &["rateWindowSecs", "\"1\"", "from 2 to 3600"],
+        ),
+        (
+            kafka(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "5"),
+                ("lagThreshold", "9"),
+            ]),
+            &["lagThreshold: not used with metric: throughput"],
+        ),
+        (
+            kafka(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "5"),
+                ("transform", "log2"),
+            ]),
+            &["transform: not used with metric: throughput"],
+        ),
+        (
+            kafka(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "5"),
+                ("strategy", "step"),
+            ]),
+            &["strategy: not used with metric: throughput"],
+        ),
+        (
+            kafka(&[("drainSeconds", "60")]),
+            &["drainSeconds: not used without metric: throughput"],
+        ),
+        (
+            vec![
+                ("source", "rabbitmq"),
+                ("host", "amqp://h"),
+                ("queueName", "q"),
+                ("metric", "throughput"),
+                ("replicaThroughput", "5"),
+            ],
+            &["metric", "source: rabbitmq", "management API"],
         ),
     ];
     assert_error_table(cases, parse);

@@ -7,7 +7,8 @@
 //! `AverageValue` (replicas then grow with log(lag) in absolute terms, usually not what was
 //! meant); an `external-push` trigger on a ScaledJob (KEDA ignores its pushes);
 //! `strategy: step` with `metricType: Value`, and `strategy: step` or `replicaAware` on a
-//! ScaledJob (errors: the first needs AverageValue, the others a ScaledObject); with
+//! ScaledJob (errors: the first needs AverageValue, the others a ScaledObject); `metric:
+//! throughput` with `metricType: Value` (a warning); with
 //! `--connect`, a ScaledObject's `maxReplicaCount` above its Kafka topic's partitions (the
 //! only check that asks a broker; see [`partitions`]). Without `--config`, a `cluster:` name
 //! is taken to be a profile of the trigger's source, so every other key is still checked.
@@ -217,6 +218,11 @@ fn validate_document(
         if !scaled_job && step && metric_type == "Value" {
             findings.push(finding(index, Severity::Error,
                 "strategy: step with metricType Value: the metric is the replica count decided and needs AverageValue (remove metricType)".to_owned()));
+        }
+        let throughput = matches!(spec.strategy, Strategy::Throughput(_));
+        if throughput && metric_type == "Value" {
+            findings.push(finding(index, Severity::Warning,
+                "metric: throughput with metricType Value: the value is messages per second for the whole group, meant for AverageValue (replicas = value / replicaThroughput); remove metricType".to_owned()));
         }
         if scaled_job && trigger_type == "external-push" {
             findings.push(finding(index, Severity::Warning,

@@ -51,7 +51,7 @@ fn demo_serves_meaningful_lag_and_its_printed_check_command_works() {
         "{check_out}"
     );
 
-    // Status lines: "<t>s produced consumed lag | raw ... | log2 ... | active".
+    // Status lines: "<t>s produced consumed lag | raw ... | log2 ... | throughput ... | active".
     let rows: Vec<Vec<&str>> = lines
         .iter()
         .filter(|l| {
@@ -65,16 +65,24 @@ fn demo_serves_meaningful_lag_and_its_printed_check_command_works() {
         .collect();
     assert!(rows.len() >= 4, "one line a second: {text}");
     for row in &rows {
-        assert_eq!(row.len(), 4, "{row:?}");
+        assert_eq!(row.len(), 5, "{row:?}");
         assert!(
-            row[1].contains("replicas") && row[2].contains("replicas"),
+            row[1].contains("replicas")
+                && row[2].contains("replicas")
+                && row[3].contains("replicas"),
             "no errors served: {row:?}"
         );
         assert_eq!(
-            row[3], "true",
+            row[4], "true",
             "the burst keeps the workload active: {row:?}"
         );
     }
+    // Once the rates are measured, the throughput column shows a time lag in seconds.
+    assert!(
+        rows.iter()
+            .any(|r| r[3].contains("time lag") && r[3].ends_with(" s")),
+        "{text}"
+    );
     let lags: Vec<u64> = rows
         .iter()
         .map(|r| r[0].split_whitespace().last().unwrap().parse().unwrap())

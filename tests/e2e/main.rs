@@ -20,6 +20,7 @@ mod replicas;
 mod serve;
 mod simulate;
 mod support;
+mod throughput;
 mod tls;
 mod validate;
 mod workers;

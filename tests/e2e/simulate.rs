@@ -48,6 +48,11 @@ fn on_diurnal_traffic_the_step_strategy_changes_least_and_log2_saws() {
     assert!(log2.p95_lag > raw.p95_lag, "{outcomes:?}");
     assert!(log2.replica_hours > raw.replica_hours, "{outcomes:?}");
 
+    // Inflow plus backlog: fewer changes than either lag policy, at no more p95 lag.
+    let throughput = by_name(&outcomes, "throughput");
+    assert_throughput_beats_lag_policies(&outcomes);
+    assert!(throughput.replica_hours < raw.replica_hours, "{outcomes:?}");
+
     let again = simulate::run(&simulation, false).unwrap();
     assert_eq!(
         format!("{outcomes:?}"),
@@ -62,6 +67,28 @@ fn on_diurnal_traffic_the_step_strategy_changes_least_and_log2_saws() {
         format!("{other:?}"),
         "the seed drives the noise"
     );
+}
+
+fn assert_throughput_beats_lag_policies(outcomes: &[Outcome]) {
+    let throughput = by_name(outcomes, "throughput");
+    for lag_policy in ["raw-lag", "log2"] {
+        let other = by_name(outcomes, lag_policy);
+        assert!(
+            throughput.replica_changes < other.replica_changes,
+            "{lag_policy}: {outcomes:?}"
+        );
+        assert!(
+            throughput.p95_lag <= other.p95_lag,
+            "{lag_policy}: {outcomes:?}"
+        );
+    }
+}
+
+#[test]
+fn on_a_spike_throughput_also_changes_least_among_lag_policies() {
+    let spike = example().with_file_name("spike.yaml");
+    let outcomes = simulate::run(&Simulation::load(&spike).unwrap(), false).unwrap();
+    assert_throughput_beats_lag_policies(&outcomes);
 }
 
 #[test]
@@ -87,13 +114,16 @@ fn the_command_prints_the_table_and_writes_csv_and_svg() {
     );
     let lines: Vec<&str> = out.lines().collect();
     assert!(lines[0].starts_with("policy") && lines[0].contains("replica-hours"));
-    for (line, name) in lines[1..].iter().zip(["log2", "raw-lag", "step"]) {
+    for (line, name) in lines[1..]
+        .iter()
+        .zip(["log2", "raw-lag", "step", "throughput"])
+    {
         assert!(line.starts_with(name), "{out}");
     }
     let csv = std::fs::read_to_string(&csv).unwrap();
     assert!(csv.starts_with("policy,t_secs,arrivals_per_sec,lag,replicas\n"));
     let rows = csv.lines().count() - 1;
-    assert!(rows > 3 * 1_000, "{rows}");
+    assert!(rows > 4 * 1_000, "{rows}");
     let svg = std::fs::read_to_string(&svg).unwrap();
     assert!(
         svg.starts_with("<svg") && svg.contains("step: "),
@@ -150,26 +180,33 @@ fn errors_name_the_field() {
 }
 
 #[test]
-fn the_readme_table_and_chart_are_what_the_example_gives() {
+fn the_readme_tables_and_charts_are_what_the_examples_give() {
     let dir = std::env::temp_dir().join(format!("lagscale-simulate-doc-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
-    let svg = dir.join("diurnal.svg");
-    let mut table = Vec::new();
-    simulate::command(&example(), None, Some(&svg), &mut table).unwrap();
-    let table = String::from_utf8(table).unwrap();
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    let regenerate = "regenerate with: cargo run --release -- simulate \
-        keda-examples/simulate/diurnal.yaml --svg keda-examples/simulate/diurnal.svg";
-    assert!(
-        readme.contains(&format!("<!-- simulate-table -->\n```text\n{table}```")),
-        "the README's table is not the example's output:\n{table}\n{regenerate}"
-    );
-    let committed = example().with_extension("svg");
-    assert!(
-        std::fs::read(&committed).unwrap() == std::fs::read(&svg).unwrap(),
-        "{} is not the example's chart; {regenerate}",
-        committed.display()
-    );
+    for name in ["diurnal", "spike"] {
+        let file = example().with_file_name(format!("{name}.yaml"));
+        let svg = dir.join(format!("{name}.svg"));
+        let mut table = Vec::new();
+        simulate::command(&file, None, Some(&svg), &mut table).unwrap();
+        let table = String::from_utf8(table).unwrap();
+        let regenerate = format!(
+            "regenerate with: cargo run --release -- simulate keda-examples/simulate/{name}.yaml \
+             --svg keda-examples/simulate/{name}.svg"
+        );
+        assert!(
+            readme.contains(&format!(
+                "<!-- simulate-table {name} -->\n```text\n{table}```"
+            )),
+            "the README's {name} table is not the example's output:\n{table}\n{regenerate}"
+        );
+        let committed = file.with_extension("svg");
+        assert!(
+            std::fs::read(&committed).ok() == Some(std::fs::read(&svg).unwrap()),
+            "{} is not the example's chart; {regenerate}",
+            committed.display()
+        );
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }

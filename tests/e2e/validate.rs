@@ -39,7 +39,14 @@ fn a_correct_file_has_nothing_to_report() {
 
 #[test]
 fn each_mistake_is_reported_with_file_document_and_trigger() {
-    let table: [(&str, bool, &[&str]); 7] = [
+    let table: [(&str, bool, &[&str]); 8] = [
+        (
+            "throughput-value.yaml",
+            true,
+            &[
+                "ScaledObject default/clicks trigger 0: warning: metric: throughput with metricType Value",
+            ],
+        ),
         (
             "step-value.yaml",
             false,

@@ -14,6 +14,7 @@ use lagscale::scaler::Scaler;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use support::fake_kube::FakeReplicas;
+use support::kafka::{Kafka, unique};
 use support::rabbit::TestQueue;
 use support::{TestServer, config, eventually, metrics_request, so};
 
@@ -78,6 +79,44 @@ async fn metrics_describe_what_the_server_does() {
         stream.message().await.unwrap();
         streams.push(stream);
     }
+
+    // A throughput trigger on the mock Kafka cluster: a cold-start value first, then, once
+    // two offset samples exist, a time lag.
+    let kafka = Kafka::start();
+    let topic = kafka.topic(2);
+    let group = unique("metrics");
+    kafka.produce(&topic, &[0, 1], 10);
+    kafka.commit(&group, &topic, &[(0, 2), (1, 2)]);
+    let bootstrap = kafka.bootstrap();
+    let throughput = [
+        ("source", "kafka"),
+        ("bootstrapServers", bootstrap.as_str()),
+        ("consumerGroup", group.as_str()),
+        ("topic", topic.as_str()),
+        ("metric", "throughput"),
+        ("replicaThroughput", "10"),
+        ("rateWindowSecs", "2"),
+    ];
+    let text = eventually(Duration::from_secs(20), "a time lag", || {
+        let mut client = client.clone();
+        let request = metrics_request(so("rates", &throughput), "");
+        let server = &server;
+        async move {
+            client.get_metrics(request).await.unwrap();
+            let text = scrape(server).await;
+            text.contains(metrics::TIME_LAG).then_some(text)
+        }
+    })
+    .await;
+    assert!(
+        sample(&text, metrics::THROUGHPUT_WITHOUT_RATE, &[]) >= Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, metrics::TIME_LAG, &[]),
+        Some(f64::INFINITY),
+        "nothing consumed: {text}"
+    );
 
     let text = scrape(&server).await;
     for (name, help) in metrics::ALL {

@@ -29,6 +29,9 @@ pub const METADATA_MAX_AGE: Duration = Duration::from_secs(30);
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupSnapshot {
     pub partitions: Vec<TopicPartition>,
+    /// When the offsets were read (tokio's clock): rates are computed from it, not from when a
+    /// cached snapshot was looked at.
+    pub read_at: tokio::time::Instant,
 }
 
 /// One partition's offsets, with its topic.
@@ -272,7 +275,10 @@ impl KafkaClient {
                 }
             })
             .collect();
-        GroupSnapshot { partitions }
+        GroupSnapshot {
+            partitions,
+            read_at: tokio::time::Instant::now(),
+        }
     }
 
     /// The partitions of a topic, from cached metadata (refreshed in the background when old).

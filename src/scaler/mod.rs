@@ -1,9 +1,13 @@
 //! The evaluation shared by every RPC and by `lagscale check`: metadata → [`TriggerSpec`] →
 //! lag (through the single-flight cache) → activity, and → the metric served, which for
-//! replica-aware triggers also reads the workload's replicas (see `strategy`).
+//! replica-aware triggers also reads the workload's replicas (`replica_aware.rs`), and for
+//! `metric: throughput` the sampled rates (`throughput.rs`).
+
+mod replica_aware;
+mod throughput;
 
 use std::collections::HashMap;
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::cache::{Lookup, SingleFlight};
@@ -13,9 +17,10 @@ use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
 use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
 use crate::spec_cache::SpecCache;
-use crate::strategy::sampler::{Probe, Samplers};
-use crate::strategy::step::{Bounds, Decision, metric_for};
-use crate::strategy::{partition_cap, step::StepPolicy};
+use crate::strategy::partition_cap;
+use crate::strategy::rate::{PartitionPoint, Rates};
+use crate::strategy::sampler::Samplers;
+use crate::strategy::step::{Bounds, Decision};
 use crate::trigger::{Strategy, TriggerSpec};
 
 /// One trigger's lag and activity at one moment.
@@ -33,11 +38,13 @@ pub struct Evaluation {
     pub lookup: Lookup,
 }
 
-/// The metric served to KEDA, and what replicas it was chosen from.
+/// The metric served to KEDA, and what replicas or rates it was chosen from.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Served {
     pub metric: f64,
     pub replicas: Option<ReplicaView>,
+    /// `metric: throughput`: the rates measured (`None` on a cold start).
+    pub rates: Option<Rates>,
 }
 
 /// What a replica-aware trigger saw and decided.
@@ -61,6 +68,9 @@ pub enum ReplicaView {
 /// What a step trigger's lag samples are shared by.
 type SamplerKey = (SourceQuery, LagRule, Duration, Duration);
 
+/// What a throughput trigger's offset samples are shared by: the query and the window.
+type OffsetsKey = (SourceQuery, Duration);
+
 /// Everything needed to answer KEDA: config, broker clients, the shared cache, and for
 /// replica-aware triggers the replica source and the lag samplers.
 pub struct Scaler {
@@ -68,7 +78,8 @@ pub struct Scaler {
     sources: Sources,
     cache: SingleFlight<SourceQuery, Result<Observation, SourceError>>,
     replicas: Arc<dyn ReplicaSource>,
-    samplers: Samplers<SamplerKey>,
+    samplers: Samplers<SamplerKey, u64>,
+    offset_samplers: Samplers<OffsetsKey, Arc<[PartitionPoint]>>,
     specs: SpecCache,
 }
 
@@ -85,6 +96,7 @@ impl Scaler {
             cache: SingleFlight::new(config.cache_ttl()),
             replicas,
             samplers: Samplers::default(),
+            offset_samplers: Samplers::default(),
             specs: SpecCache::default(),
             config,
         })
@@ -111,14 +123,7 @@ impl Scaler {
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker
     /// query share one broker round trip.
     pub async fn evaluate(&self, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-        let fetch = || async {
-            let started = tokio::time::Instant::now();
-            let observation = self.sources.observe(&spec.query).await;
-            metrics::broker_query(&spec.query, started.elapsed(), observation.as_ref().err());
-            observation
-        };
-        let (observation, lookup) = self.cache.get_or_fetch(&spec.query, fetch).await;
-        metrics::cache_lookup(lookup);
+        let (observation, lookup) = self.observe(&spec.query).await;
         let lag = spec
             .lag_rule
             .lag(&spec.query, &observation?, spec.lag_cap_threshold())?;
@@ -132,6 +137,19 @@ impl Scaler {
             active: spec.is_active(lag.messages),
             lookup,
         })
+    }
+
+    /// The broker's answer to `query`, through the single-flight cache.
+    async fn observe(&self, query: &SourceQuery) -> (Result<Observation, SourceError>, Lookup) {
+        let fetch = || async {
+            let started = tokio::time::Instant::now();
+            let observation = self.sources.observe(query).await;
+            metrics::broker_query(query, started.elapsed(), observation.as_ref().err());
+            observation
+        };
+        let (observation, lookup) = self.cache.get_or_fetch(query, fetch).await;
+        metrics::cache_lookup(lookup);
+        (observation, lookup)
     }
 
     /// The metric to serve for `evaluation`. Plain triggers serve the transformed lag with no
@@ -149,6 +167,7 @@ impl Scaler {
             } => Served {
                 metric: evaluation.metric,
                 replicas: None,
+                rates: None,
             },
             Strategy::Direct {
                 replica_aware: true,
@@ -167,9 +186,11 @@ impl Scaler {
                         partitions,
                         capped,
                     }),
+                    rates: None,
                 }
             }
             Strategy::Step(policy) => self.step(spec, policy, evaluation, object).await?,
+            Strategy::Throughput(policy) => self.throughput(spec, policy, evaluation)?,
         };
         // Like the lag, recorded when the broker was asked: KEDA's calls are seconds apart,
         // so that is nearly every call, and bursts of cached calls stay allocation-free.
@@ -177,88 +198,5 @@ impl Scaler {
             metrics::metric_served(&spec.query, spec.metric_kind(), served.metric);
         }
         Ok(served)
-    }
-
-    async fn target_state(&self, object: Option<&ObjectRef>) -> Result<TargetState, ScalerError> {
-        let object = object.ok_or(ScalerError::NoScaledObject)?;
-        Ok(self.replicas.target_state(object).await?)
-    }
-
-    /// `strategy: step`: the replica count decided from the sampled lag, served against a
-    /// target of 1 so that an `AverageValue` HPA lands on exactly that count.
-    async fn step(
-        self: &Arc<Self>,
-        spec: &TriggerSpec,
-        policy: &StepPolicy,
-        evaluation: &Evaluation,
-        object: Option<&ObjectRef>,
-    ) -> Result<Served, ScalerError> {
-        let key = (
-            spec.query.clone(),
-            spec.lag_rule.clone(),
-            policy.lag_collection_interval,
-            policy.lag_collection_range,
-        );
-        let probe = self.probe(spec);
-        let samples = self.samplers.samples(
-            &key,
-            probe,
-            policy.lag_collection_interval,
-            policy.lag_collection_range,
-        );
-        let state = self.target_state(object).await?;
-        let min = state.min.max(1);
-        let max = match evaluation.partitions {
-            Some(partitions) => u64::from(state.max).min(partitions) as u32,
-            None => state.max,
-        };
-        let bounds = Bounds {
-            min,
-            max: max.max(min),
-        };
-        let now = tokio::time::Instant::now();
-        let decision = policy.decide(&samples, now, state.current, state.since_last_scale, bounds);
-        metrics::replica_decision("step", decision.kind(), decision.reason());
-        if !matches!(decision, Decision::Hold { .. }) {
-            tracing::info!(
-                scaled_object = %object.map(ToString::to_string).unwrap_or_default(),
-                target = %state.target,
-                decision = decision.kind(),
-                replicas = decision.replicas(),
-                reason = decision.reason(),
-                samples = samples.len(),
-                "step strategy decided",
-            );
-        }
-        Ok(Served {
-            metric: metric_for(state.current, decision.replicas().max(1)),
-            replicas: Some(ReplicaView::Step {
-                state,
-                bounds,
-                samples: samples.len(),
-                decision,
-            }),
-        })
-    }
-
-    /// Reads `spec`'s lag for the sampler, through the shared cache. Holds the scaler weakly:
-    /// a sampler never keeps a stopped server alive.
-    fn probe(self: &Arc<Self>, spec: &TriggerSpec) -> Probe {
-        let scaler: Weak<Scaler> = Arc::downgrade(self);
-        let spec = spec.clone();
-        Arc::new(move || {
-            let scaler = scaler.clone();
-            let spec = spec.clone();
-            Box::pin(async move {
-                let scaler = scaler.upgrade()?;
-                match scaler.evaluate(&spec).await {
-                    Ok(evaluation) => Some(evaluation.lag),
-                    Err(error) => {
-                        tracing::warn!(metric_name = %spec.metric_name, %error, "lag sample failed");
-                        None
-                    }
-                }
-            })
-        })
     }
 }
