@@ -16,7 +16,7 @@ use tonic::Code;
 use crate::support::fake_kube::{FakeKube, FakeReplicas, object};
 use crate::support::kafka::{Kafka, unique};
 use crate::support::rabbit::TestQueue;
-use crate::support::{TestServer, config, eventually, metrics_request, so};
+use crate::support::{TestServer, config, eventually, metrics_request, run_check, so};
 
 const SO_PATH: &str = "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/orders-worker";
 const HPA_PATH: &str =
@@ -168,23 +168,8 @@ async fn check_reads_replicas_through_a_kubeconfig() {
     std::fs::create_dir_all(&dir).unwrap();
     let kubeconfig = fake.kubeconfig(&dir);
     let metadata = queue.metadata(&[("strategy", "step")]);
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lagscale"));
-    command
-        .args(["check", "--scaled-object", "shop/orders-worker"])
-        .env("KUBECONFIG", &kubeconfig)
-        .env_remove("LAGSCALE_CONFIG");
-    for (key, value) in &metadata {
-        command.arg("--set").arg(format!("{key}={value}"));
-    }
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let args = ["--scaled-object", "shop/orders-worker"];
+    let out = run_check(&args, &[("KUBECONFIG", kubeconfig.as_path())], &metadata).await;
     assert!(
         out.contains("replicas:    4 of Deployment shop/orders (between 2 and 10)")
             && out.contains("step decision: hold to 4 (fewer than half a window of samples)")

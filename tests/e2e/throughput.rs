@@ -9,7 +9,7 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::support::kafka::{Kafka, unique};
-use crate::support::{TestServer, config, eventually, metrics_request, so};
+use crate::support::{TestServer, config, eventually, metrics_request, run_check, so};
 
 const RATE: f64 = 200.0;
 
@@ -111,20 +111,7 @@ async fn getmetrics_converges_to_rate_plus_lag_over_drain_seconds() {
     println!("served {served:.1}/s, expected {expected:.1}/s");
 
     // lagscale check watches the offsets for the rate window and shows rates and time lag.
-    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lagscale"));
-    command.arg("check").env_remove("LAGSCALE_CONFIG");
-    for (key, value) in metadata {
-        command.arg("--set").arg(format!("{key}={value}"));
-    }
-    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
-        .await
-        .unwrap();
-    let out = String::from_utf8_lossy(&output.stdout);
-    assert!(
-        output.status.success(),
-        "{out}{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    let out = run_check(&[], &[], &metadata).await;
     assert!(
         out.contains("measuring:   produce and consume rates for 4 s")
             && out.contains("consume 0.0/s")

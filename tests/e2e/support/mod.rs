@@ -170,3 +170,37 @@ pub fn rss_mib() -> f64 {
         .unwrap();
     kib / 1024.0
 }
+
+/// Runs `lagscale check` with the trigger `metadata` (as `--set` pairs) after `args`, off the
+/// runtime's threads (the test's fake servers keep answering), and returns its stdout; fails
+/// the test when the command fails.
+#[allow(dead_code)]
+pub async fn run_check<K: AsRef<str>, V: AsRef<str>>(
+    args: &[&str],
+    env: &[(&str, &std::path::Path)],
+    metadata: &[(K, V)],
+) -> String {
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_lagscale"));
+    command
+        .arg("check")
+        .args(args)
+        .env_remove("LAGSCALE_CONFIG");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    for (key, value) in metadata {
+        command
+            .arg("--set")
+            .arg(format!("{}={}", key.as_ref(), value.as_ref()));
+    }
+    let output = tokio::task::spawn_blocking(move || command.output().unwrap())
+        .await
+        .unwrap();
+    let out = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        output.status.success(),
+        "{out}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    out
+}
