@@ -15,6 +15,7 @@ use serde::{Deserialize, Deserializer};
 
 use crate::source::BrokerTimeouts;
 use crate::source::rabbitmq::AmqpUri;
+use crate::source::rabbitmq::management::ManagementUrl;
 
 /// The whole config file.
 #[derive(Debug, Clone, Deserialize)]
@@ -123,6 +124,9 @@ impl TryFrom<ProfileFields> for ClusterProfile {
 pub struct RabbitmqProfile {
     /// `amqp://` or `amqps://` URI.
     pub uri: AmqpUri,
+    /// The management HTTP API (`http(s)://user:password@host:15672`), for the publish rate
+    /// `metric: throughput` needs.
+    pub management: Option<ManagementUrl>,
 }
 
 /// The YAML shape of a RabbitMQ profile: the URI inline (`${ENV}` replaced) or in a file (a
@@ -132,6 +136,8 @@ pub struct RabbitmqProfile {
 struct RabbitmqFields {
     uri: Option<String>,
     uri_file: Option<PathBuf>,
+    management_url: Option<String>,
+    management_url_file: Option<PathBuf>,
 }
 
 impl TryFrom<RabbitmqFields> for RabbitmqProfile {
@@ -150,7 +156,33 @@ impl TryFrom<RabbitmqFields> for RabbitmqProfile {
                 AmqpUri::redact(&uri)
             )
         })?;
-        Ok(RabbitmqProfile { uri })
+        let management = match (fields.management_url, fields.management_url_file) {
+            (None, None) => None,
+            (Some(url), None) => Some(
+                interpolate(&url, |name| std::env::var(name).ok())
+                    .map_err(|e| format!("management_url: {e}"))?,
+            ),
+            (None, Some(path)) => {
+                Some(read_secret(&path).map_err(|e| format!("management_url_file: {e}"))?)
+            }
+            (Some(_), Some(_)) => {
+                return Err(
+                    "management_url and management_url_file are both set; set only one of them"
+                        .to_owned(),
+                );
+            }
+        };
+        let management = management
+            .map(|url| {
+                ManagementUrl::parse(&url).map_err(|reason| {
+                    format!(
+                        "management_url: {} is not a valid URL: {reason}",
+                        crate::redact::redact_uri(&url)
+                    )
+                })
+            })
+            .transpose()?;
+        Ok(RabbitmqProfile { uri, management })
     }
 }
 

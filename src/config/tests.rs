@@ -248,3 +248,35 @@ fn malformed_files_name_what_is_wrong() {
         }
     }
 }
+
+#[test]
+fn rabbitmq_management_urls() {
+    let config = parse(
+        "clusters:\n  main:\n    rabbitmq:\n      uri: amqp://u:p@h/%2f\n      \
+         management_url: http://mon:hunter2@h:15672\n",
+    )
+    .unwrap();
+    let ClusterProfile::Rabbitmq(profile) = &config.clusters["main"] else {
+        panic!("not rabbitmq");
+    };
+    let management = profile.management.as_ref().unwrap();
+    assert_eq!(management.redacted(), "http://mon:***@h:15672");
+    assert!(!format!("{config:?}").contains("hunter2"));
+    for (text, expected) in [
+        (
+            "      management_url: ftp://mon:hunter2@h\n",
+            "management_url: ftp://mon:***@h is not a valid URL: the scheme must be http:// or https://",
+        ),
+        (
+            "      management_url: http://h\n      management_url_file: /x\n",
+            "management_url and management_url_file are both set",
+        ),
+    ] {
+        let text = format!("clusters:\n  main:\n    rabbitmq:\n      uri: amqp://h\n{text}");
+        let error = parse(&text).unwrap_err().to_string();
+        assert!(
+            error.contains(expected) && !error.contains("hunter2"),
+            "{error}"
+        );
+    }
+}

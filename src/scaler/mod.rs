@@ -7,7 +7,7 @@ mod replica_aware;
 mod throughput;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::cache::{Lookup, SingleFlight};
@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::error::ScalerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
+use crate::source::rabbitmq::management::{Management, ManagementUrl, QueueRates};
 use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
 use crate::spec_cache::SpecCache;
 use crate::strategy::partition_cap;
@@ -71,6 +72,9 @@ type SamplerKey = (SourceQuery, LagRule, Duration, Duration);
 /// What a throughput trigger's offset samples are shared by: the query and the window.
 type OffsetsKey = (SourceQuery, Duration);
 
+/// A queue's rates from a management API: URL, vhost, queue, window.
+type QueueRatesKey = (ManagementUrl, String, String, Duration);
+
 /// Everything needed to answer KEDA: config, broker clients, the shared cache, and for
 /// replica-aware triggers the replica source and the lag samplers.
 pub struct Scaler {
@@ -80,6 +84,9 @@ pub struct Scaler {
     replicas: Arc<dyn ReplicaSource>,
     samplers: Samplers<SamplerKey, u64>,
     offset_samplers: Samplers<OffsetsKey, Arc<[PartitionPoint]>>,
+    /// RabbitMQ's management API, made on first use; its answers, cached like broker answers.
+    management: OnceLock<Result<Management, String>>,
+    queue_rates: SingleFlight<QueueRatesKey, Result<QueueRates, SourceError>>,
     specs: SpecCache,
 }
 
@@ -97,6 +104,8 @@ impl Scaler {
             replicas,
             samplers: Samplers::default(),
             offset_samplers: Samplers::default(),
+            management: OnceLock::new(),
+            queue_rates: SingleFlight::new(config.cache_ttl()),
             specs: SpecCache::default(),
             config,
         })
@@ -190,7 +199,7 @@ impl Scaler {
                 }
             }
             Strategy::Step(policy) => self.step(spec, policy, evaluation, object).await?,
-            Strategy::Throughput(policy) => self.throughput(spec, policy, evaluation)?,
+            Strategy::Throughput(policy) => self.throughput(spec, policy, evaluation).await?,
         };
         // Like the lag, recorded when the broker was asked: KEDA's calls are seconds apart,
         // so that is nearly every call, and bursts of cached calls stay allocation-free.

@@ -86,7 +86,7 @@ impl TriggerSpec {
             ));
         }
 
-        let strategy = strategy::parse(&mut md, &lag_rule, transform)?;
+        let strategy = strategy::parse(&mut md, &query, &lag_rule, transform)?;
 
         let metric_name = match md.optional(keys::METRIC_NAME) {
             Some(name) => MetricName::parse(name)

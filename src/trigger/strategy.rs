@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Metadata, TriggerError, keys, number};
-use crate::source::LagRule;
+use crate::source::{LagRule, SourceQuery};
 use crate::strategy::step::StepPolicy;
 use crate::strategy::throughput::ThroughputPolicy;
 use crate::transform::Transform;
@@ -45,12 +45,13 @@ const THROUGHPUT_KEYS: [&str; 3] = [
 /// Reads `metric`, `strategy` and their keys, and `replicaAware`.
 pub fn parse(
     md: &mut Metadata<'_>,
+    query: &SourceQuery,
     lag_rule: &LagRule,
     transform: Transform,
 ) -> Result<Strategy, TriggerError> {
     match md.optional(keys::METRIC).unwrap_or("lag") {
         "lag" => {}
-        "throughput" => return parse_throughput(md, lag_rule, transform).map(Strategy::Throughput),
+        "throughput" => return parse_throughput(md, query, transform).map(Strategy::Throughput),
         other => {
             return Err(TriggerError::invalid(
                 keys::METRIC,
@@ -108,15 +109,17 @@ pub fn parse(
 /// `lagThreshold`, the transform and the strategies.
 fn parse_throughput(
     md: &mut Metadata<'_>,
-    lag_rule: &LagRule,
+    query: &SourceQuery,
     transform: Transform,
 ) -> Result<ThroughputPolicy, TriggerError> {
-    if matches!(lag_rule, LagRule::QueueDepth) {
+    if let SourceQuery::Rabbitmq(q) = query
+        && q.endpoint.management.is_none()
+    {
         return Err(TriggerError::invalid(
             keys::METRIC,
             "throughput",
-            "lag with source: rabbitmq: lagscale reads no publish rate from RabbitMQ (that \
-             needs its management API, which lagscale does not query yet)",
+            "lag here: with source: rabbitmq the publish rate comes from RabbitMQ's management \
+             API, so name a `cluster` whose profile sets `management_url`",
         ));
     }
     let replica_throughput = md.required(

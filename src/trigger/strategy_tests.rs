@@ -276,7 +276,12 @@ fn throughput_keys() {
                 ("metric", "throughput"),
                 ("replicaThroughput", "5"),
             ],
-            &["metric", "source: rabbitmq", "management API"],
+            &[
+                "metric",
+                "source: rabbitmq",
+                "management API",
+                "`management_url`",
+            ],
         ),
     ];
     assert_error_table(cases, parse);

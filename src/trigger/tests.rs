@@ -11,6 +11,7 @@ fn clusters() -> BTreeMap<String, ClusterProfile> {
         "main".to_owned(),
         ClusterProfile::Rabbitmq(RabbitmqProfile {
             uri: AmqpUri::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(),
+            management: None,
         }),
     )])
 }

@@ -23,6 +23,7 @@ use serde::Deserialize;
 use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
 use crate::source::SourceQuery;
 use crate::source::rabbitmq::AmqpUri;
+use crate::source::rabbitmq::management::ManagementUrl;
 use crate::transform::Transform;
 use crate::trigger::{Strategy, TriggerSpec, keys};
 
@@ -259,9 +260,11 @@ fn stand_in_profiles(metadata: &HashMap<String, String>) -> BTreeMap<String, Clu
         Some("kafka") => KafkaProfile::inline("stand-in:9092")
             .ok()
             .map(ClusterProfile::Kafka),
-        Some("rabbitmq") => AmqpUri::parse("amqp://stand-in")
-            .ok()
-            .map(|uri| ClusterProfile::Rabbitmq(RabbitmqProfile { uri })),
+        Some("rabbitmq") => AmqpUri::parse("amqp://stand-in").ok().map(|uri| {
+            // A stand-in management API too, so `metric: throughput` is checked as well.
+            let management = ManagementUrl::parse("http://stand-in:15672").ok();
+            ClusterProfile::Rabbitmq(RabbitmqProfile { uri, management })
+        }),
         _ => None,
     };
     profile

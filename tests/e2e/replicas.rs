@@ -16,7 +16,9 @@ use tonic::Code;
 use crate::support::fake_kube::{FakeKube, FakeReplicas, object};
 use crate::support::kafka::{Kafka, unique};
 use crate::support::rabbit::TestQueue;
-use crate::support::{TestServer, config, eventually, metrics_request, run_check, so};
+use crate::support::{
+    TestServer, config, eventually, metrics_request, run_check, served_value, so,
+};
 
 const SO_PATH: &str = "/apis/keda.sh/v1alpha1/namespaces/shop/scaledobjects/orders-worker";
 const HPA_PATH: &str =
@@ -261,16 +263,9 @@ async fn step_strategy_over_grpc_scales_out_once_enough_lag_is_sampled() {
     );
     // Half of a 4 s window at 1 s: 3 samples, all above 10 messages → 1 + scaleOutStep.
     let served = eventually(Duration::from_secs(20), "a scale-out decision", || {
-        let mut client = client.clone();
-        let request = metrics_request(so("ingest", &metadata), "");
+        let served = served_value(client.clone(), "ingest", &metadata);
         async move {
-            let value = client
-                .get_metrics(request)
-                .await
-                .unwrap()
-                .into_inner()
-                .metric_values[0]
-                .metric_value_float;
+            let value = served.await;
             (value != 1.0).then_some(value)
         }
     })

@@ -1,5 +1,6 @@
-//! `metric: throughput` end to end on the mock Kafka cluster: a producer at a known rate, and
-//! GetMetrics converging to produce rate + lag / drainSeconds.
+//! `metric: throughput` end to end: a producer at a known rate, and GetMetrics converging to
+//! produce rate + lag / drainSeconds, on the mock Kafka cluster (rates from sampled offsets)
+//! and on the real RabbitMQ (rates from its management API).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -9,7 +10,9 @@ use rdkafka::ClientConfig;
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
 
 use crate::support::kafka::{Kafka, unique};
-use crate::support::{TestServer, config, eventually, metrics_request, run_check, so};
+use crate::support::{
+    TestServer, config, eventually, metrics_request, run_check, served_value, so,
+};
 
 const RATE: f64 = 200.0;
 
@@ -88,18 +91,11 @@ async fn getmetrics_converges_to_rate_plus_lag_over_drain_seconds() {
         Duration::from_secs(30),
         "the served value to converge",
         || {
-            let mut client = client.clone();
             let scaler = server.scaler.clone();
             let spec = spec.clone();
-            let request = metrics_request(so("t", &metadata), "");
+            let served = served_value(client.clone(), "t", &metadata);
             async move {
-                let served = client
-                    .get_metrics(request)
-                    .await
-                    .unwrap()
-                    .into_inner()
-                    .metric_values[0]
-                    .metric_value_float;
+                let served = served.await;
                 let lag = scaler.evaluate(&spec).await.unwrap().lag as f64;
                 let expected = RATE + lag / 100.0;
                 ((served - expected).abs() <= 0.25 * expected && lag > 400.0)
@@ -127,4 +123,80 @@ async fn getmetrics_converges_to_rate_plus_lag_over_drain_seconds() {
     assert!((produce - RATE).abs() <= 0.25 * RATE, "{produce}");
     stop.store(true, Ordering::Relaxed);
     producer.join().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn rabbitmq_rates_come_from_the_management_api() {
+    use lagscale::config::{ClusterProfile, Config, RabbitmqProfile};
+    use lagscale::source::rabbitmq::AmqpUri;
+    use lagscale::source::rabbitmq::management::ManagementUrl;
+
+    use crate::support::rabbit::{TestQueue, management_url, uri};
+
+    let queue = Arc::new(TestQueue::new("throughput").await);
+    let profile = RabbitmqProfile {
+        uri: AmqpUri::parse(&uri()).unwrap(),
+        management: Some(ManagementUrl::parse(&management_url()).unwrap()),
+    };
+    let config = Config {
+        clusters: [("main".to_owned(), ClusterProfile::Rabbitmq(profile))].into(),
+        ..config()
+    };
+    let server = TestServer::start(config).await;
+    let client = server.client().await;
+    // 40 messages a second, in tens; the pacing is the traffic's clock.
+    let stop = Arc::new(AtomicBool::new(false));
+    let publisher = {
+        let (queue, stop) = (queue.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_millis(250));
+            while !stop.load(Ordering::Relaxed) {
+                tick.tick().await;
+                queue.publish(10).await;
+            }
+        })
+    };
+    let metadata = [
+        ("source", "rabbitmq"),
+        ("cluster", "main"),
+        ("queueName", queue.name.as_str()),
+        ("metric", "throughput"),
+        ("replicaThroughput", "10"),
+        ("drainSeconds", "100000"),
+        ("rateWindowSecs", "10"),
+    ];
+    // The management plugin samples every 5 s: allow a few samples, then within 30 % of 40/s.
+    let served = eventually(Duration::from_secs(60), "the publish rate", || {
+        let served = served_value(client.clone(), "r", &metadata);
+        async move {
+            let value = served.await;
+            ((value - 40.0).abs() <= 12.0).then_some(value)
+        }
+    })
+    .await;
+    println!("served {served:.1}/s for 40/s published");
+    stop.store(true, Ordering::Relaxed);
+    publisher.await.unwrap();
+
+    // Without a management API in the profile, the trigger says what is missing.
+    let inline = [
+        ("source", "rabbitmq"),
+        ("host", uri().as_str()),
+        ("queueName", queue.name.as_str()),
+        ("metric", "throughput"),
+        ("replicaThroughput", "10"),
+    ]
+    .map(|(k, v)| (k, v.to_owned()));
+    let error = client
+        .clone()
+        .get_metrics(metrics_request(so("r", &inline), ""))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(
+        error.message().contains("management_url"),
+        "{}",
+        error.message()
+    );
+    Arc::try_unwrap(queue).ok().unwrap().delete().await;
 }

@@ -16,6 +16,7 @@ fn clusters() -> BTreeMap<String, ClusterProfile> {
     };
     let rabbit = RabbitmqProfile {
         uri: AmqpUri::parse("amqp://127.0.0.1").unwrap(),
+        management: None,
     };
     BTreeMap::from([
         ("events".to_owned(), ClusterProfile::Kafka(kafka)),

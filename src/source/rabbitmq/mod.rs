@@ -6,6 +6,7 @@
 //! `vhostName`; or `cluster`, a connection profile of the config file.
 
 mod connections;
+pub mod management;
 mod uri;
 
 use std::collections::BTreeMap;
@@ -24,6 +25,8 @@ pub struct Endpoint {
     /// The profile's name, or `None` for an inline `host`.
     pub cluster: Option<String>,
     pub uri: AmqpUri,
+    /// The profile's management API, if it names one (never for an inline `host`).
+    pub management: Option<management::ManagementUrl>,
 }
 
 impl Endpoint {
@@ -73,9 +76,11 @@ pub fn parse_query(
         Connection::Profile { name, profile } => Endpoint {
             cluster: Some(name.to_owned()),
             uri: profile.uri.clone(),
+            management: profile.management.clone(),
         },
         Connection::Inline { key, value } => Endpoint {
             cluster: None,
+            management: None,
             uri: AmqpUri::parse(value).map_err(|reason| {
                 TriggerError::invalid(
                     key,

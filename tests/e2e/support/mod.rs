@@ -121,6 +121,23 @@ pub fn metrics_request(so: ScaledObjectRef, metric_name: &str) -> GetMetricsRequ
     }
 }
 
+/// The value GetMetrics serves for a trigger (`metricValueFloat`); panics on an error.
+#[allow(dead_code)]
+pub async fn served_value<K: AsRef<str>, V: AsRef<str>>(
+    mut client: ExternalScalerClient<Channel>,
+    name: &str,
+    metadata: &[(K, V)],
+) -> f64 {
+    let request = metrics_request(so(name, metadata), "");
+    client
+        .get_metrics(request)
+        .await
+        .unwrap()
+        .into_inner()
+        .metric_values[0]
+        .metric_value_float
+}
+
 /// Polls `check` until it returns `Some`, or fails the test after `within`.
 pub async fn eventually<T, F, Fut>(within: Duration, what: &str, mut check: F) -> T
 where
@@ -149,6 +166,7 @@ pub fn clusters(
         .map(|(name, uri)| {
             let profile = lagscale::config::RabbitmqProfile {
                 uri: lagscale::source::rabbitmq::AmqpUri::parse(uri).unwrap(),
+                management: None,
             };
             (
                 (*name).to_owned(),

@@ -15,6 +15,13 @@ pub fn uri() -> String {
         .unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".to_owned())
 }
 
+/// The broker's management API; `LAGSCALE_TEST_AMQP_MANAGEMENT` overrides the local default
+/// (the test command enables the plugin).
+pub fn management_url() -> String {
+    std::env::var("LAGSCALE_TEST_AMQP_MANAGEMENT")
+        .unwrap_or_else(|_| "http://guest:guest@127.0.0.1:15672".to_owned())
+}
+
 /// A queue of its own for one test, deleted on drop (best effort).
 pub struct TestQueue {
     pub name: String,

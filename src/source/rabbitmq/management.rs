@@ -1,0 +1,281 @@
+//! RabbitMQ's management HTTP API, for what AMQP does not tell: a queue's publish and consume
+//! rates (`metric: throughput`). One GET per query and refresh:
+//! `/api/queues/{vhost}/{queue}?msg_rates_age={window}&msg_rates_incr={step}`, whose
+//! `message_stats.publish_details.avg_rate` is the publish rate averaged over the window (the
+//! management plugin's own samples), and `ack_details` (or `deliver_get_details`) the consume
+//! rate. A queue nobody published to yet has no `message_stats`: its rates are 0.
+//!
+//! The URL comes from the connection profile (`management_url`, with user and password like the
+//! AMQP URI); it is printed only as `user:***@host`.
+
+use std::time::Duration;
+
+use http_body_util::{BodyExt, Empty};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+
+use crate::redact::redact_uri;
+use crate::source::SourceError;
+
+/// Characters left as they are in a path segment.
+const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'-')
+    .remove(b'_')
+    .remove(b'.')
+    .remove(b'~');
+
+/// `http(s)://[user[:password]@]host[:port][/base-path]`.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct ManagementUrl {
+    raw: String,
+    /// Scheme, authority without user info, and base path: where `/api/...` is appended.
+    base: String,
+    /// `Basic ...` when the URL has a user.
+    authorization: Option<String>,
+}
+
+impl std::fmt::Debug for ManagementUrl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ManagementUrl({})", self.redacted())
+    }
+}
+
+impl ManagementUrl {
+    pub fn parse(raw: &str) -> Result<ManagementUrl, String> {
+        let raw = raw.trim();
+        let (scheme, rest) = raw
+            .split_once("://")
+            .filter(|(s, _)| matches!(*s, "http" | "https"))
+            .ok_or("the scheme must be http:// or https://")?;
+        let (authority, path) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let (user_info, host) = match authority.rsplit_once('@') {
+            Some((user_info, host)) => (Some(user_info), host),
+            None => (None, authority),
+        };
+        if host.is_empty() {
+            return Err("the host is missing".to_owned());
+        }
+        let decode = |s: &str| {
+            percent_decode_str(s)
+                .decode_utf8()
+                .map(|s| s.into_owned())
+                .map_err(|_| "the user info is not valid percent-encoded UTF-8".to_owned())
+        };
+        let authorization = match user_info {
+            None => None,
+            Some(info) => {
+                let (user, password) = info.split_once(':').unwrap_or((info, ""));
+                let pair = format!("{}:{}", decode(user)?, decode(password)?);
+                use base64::Engine;
+                Some(format!(
+                    "Basic {}",
+                    base64::engine::general_purpose::STANDARD.encode(pair)
+                ))
+            }
+        };
+        Ok(ManagementUrl {
+            raw: raw.to_owned(),
+            base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
+            authorization,
+        })
+    }
+
+    /// The URL with its password replaced by `***`.
+    pub fn redacted(&self) -> String {
+        redact_uri(&self.raw)
+    }
+
+    fn queue_url(&self, vhost: &str, queue: &str, window: Duration) -> String {
+        let age = window.as_secs().max(1);
+        let step = (age / 12).max(1);
+        format!(
+            "{}/api/queues/{}/{}?msg_rates_age={age}&msg_rates_incr={step}",
+            self.base,
+            utf8_percent_encode(vhost, SEGMENT),
+            utf8_percent_encode(queue, SEGMENT)
+        )
+    }
+}
+
+/// A queue's rates, in messages per second.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct QueueRates {
+    pub publish: f64,
+    /// Acknowledged (or, without acks, delivered) messages per second.
+    pub consume: Option<f64>,
+}
+
+/// Reads the rates out of `/api/queues/{vhost}/{queue}`'s JSON.
+pub fn parse_rates(json: &serde_json::Value) -> QueueRates {
+    let stats = &json["message_stats"];
+    let rate = |name: &str| {
+        let details = &stats[format!("{name}_details")];
+        details["avg_rate"].as_f64().or(details["rate"].as_f64())
+    };
+    QueueRates {
+        publish: rate("publish").unwrap_or(0.0),
+        consume: rate("ack")
+            .or(rate("deliver_get"))
+            .or(stats.is_null().then_some(0.0)),
+    }
+}
+
+/// An HTTP(S) client for management APIs, shared by every profile.
+pub struct Management {
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    timeout: Duration,
+}
+
+impl Management {
+    pub fn new(timeout: Duration) -> Result<Management, String> {
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_native_roots()
+            .map_err(|e| format!("no root certificates for the management API's TLS: {e}"))?
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(Management {
+            client: Client::builder(TokioExecutor::new()).build(connector),
+            timeout,
+        })
+    }
+
+    /// The rates of `queue` in `vhost` over `window`.
+    pub async fn queue_rates(
+        &self,
+        url: &ManagementUrl,
+        vhost: &str,
+        queue: &str,
+        window: Duration,
+    ) -> Result<QueueRates, SourceError> {
+        let endpoint = format!("management API {}", url.redacted());
+        let mut request = hyper::Request::get(url.queue_url(vhost, queue, window));
+        if let Some(authorization) = &url.authorization {
+            request = request.header(hyper::header::AUTHORIZATION, authorization);
+        }
+        let request = request
+            .body(Empty::new())
+            .map_err(|e| SourceError::Broker {
+                endpoint: endpoint.clone(),
+                operation: "building a request",
+                reason: e.to_string(),
+            })?;
+        let timeout = |operation| SourceError::Timeout {
+            endpoint: endpoint.clone(),
+            operation,
+            after_ms: self.timeout.as_millis(),
+        };
+        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+            .await
+            .map_err(|_| timeout("GET /api/queues"))?
+            .map_err(|e| SourceError::Unreachable {
+                endpoint: endpoint.clone(),
+                reason: e.to_string(),
+            })?;
+        let status = response.status();
+        let body = tokio::time::timeout(self.timeout, response.into_body().collect())
+            .await
+            .map_err(|_| timeout("reading /api/queues"))?
+            .map_err(|e| SourceError::Unreachable {
+                endpoint: endpoint.clone(),
+                reason: e.to_string(),
+            })?
+            .to_bytes();
+        match status.as_u16() {
+            200 => {
+                let json: serde_json::Value =
+                    serde_json::from_slice(&body).map_err(|e| SourceError::Broker {
+                        endpoint: endpoint.clone(),
+                        operation: "reading /api/queues",
+                        reason: format!("not JSON: {e}"),
+                    })?;
+                Ok(parse_rates(&json))
+            }
+            401 | 403 => Err(SourceError::AccessRefused {
+                endpoint,
+                reason: format!("HTTP {status} (the user needs the `monitoring` tag)"),
+            }),
+            404 => Err(SourceError::NotFound {
+                endpoint,
+                what: format!("queue {queue:?} in vhost {vhost:?}"),
+            }),
+            _ => Err(SourceError::Broker {
+                endpoint,
+                operation: "GET /api/queues",
+                reason: format!("HTTP {status}"),
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn urls() {
+        let url = ManagementUrl::parse("http://mon:s3cr%40t@rabbit:15672/").unwrap();
+        assert_eq!(
+            url.queue_url("/", "jobs 1", Duration::from_secs(60)),
+            "http://rabbit:15672/api/queues/%2F/jobs%201?msg_rates_age=60&msg_rates_incr=5"
+        );
+        assert_eq!(url.authorization.as_deref(), Some("Basic bW9uOnMzY3JAdA=="));
+        assert_eq!(
+            format!("{url:?}"),
+            "ManagementUrl(http://mon:***@rabbit:15672/)"
+        );
+        let prefixed = ManagementUrl::parse("https://rabbit.example/rabbitmq").unwrap();
+        assert!(
+            prefixed
+                .queue_url("v", "q", Duration::from_secs(2))
+                .starts_with("https://rabbit.example/rabbitmq/api/queues/v/q?")
+        );
+        assert_eq!(prefixed.authorization, None);
+        assert!(
+            ManagementUrl::parse("amqp://h")
+                .unwrap_err()
+                .contains("http:// or https://")
+        );
+        assert!(
+            ManagementUrl::parse("http://u:p@")
+                .unwrap_err()
+                .contains("host")
+        );
+    }
+
+    #[test]
+    fn rates() {
+        let busy = json!({"messages_ready": 5, "message_stats": {
+            "publish_details": {"rate": 12.0, "avg_rate": 10.5},
+            "ack_details": {"rate": 8.0}}});
+        assert_eq!(
+            parse_rates(&busy),
+            QueueRates {
+                publish: 10.5,
+                consume: Some(8.0)
+            }
+        );
+        let no_acks = json!({"message_stats": {"publish_details": {"rate": 3.0},
+            "deliver_get_details": {"rate": 2.0}}});
+        assert_eq!(
+            parse_rates(&no_acks),
+            QueueRates {
+                publish: 3.0,
+                consume: Some(2.0)
+            }
+        );
+        let idle = json!({"messages_ready": 0});
+        assert_eq!(
+            parse_rates(&idle),
+            QueueRates {
+                publish: 0.0,
+                consume: Some(0.0)
+            }
+        );
+    }
+}
