@@ -9,6 +9,7 @@ mod client;
 #[allow(unsafe_code)]
 pub mod ffi;
 pub mod lag;
+pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 
