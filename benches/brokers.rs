@@ -14,11 +14,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::future::join_all;
 use lagscale::config::Config;
+use lagscale::mock_kafka::api_key::{FIND_COORDINATOR, LIST_OFFSETS, METADATA, OFFSET_FETCH};
 use lagscale::proto::external_scaler_client::ExternalScalerClient;
 use lagscale::scaler::Scaler;
-use lagscale::source::kafka::ffi::api_key::{
-    FIND_COORDINATOR, LIST_OFFSETS, METADATA, OFFSET_FETCH,
-};
 
 use support::kafka::{Kafka, unique};
 use support::{TestServer, config, metrics_request, so};

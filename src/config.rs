@@ -223,6 +223,22 @@ impl KafkaProfile {
             properties: BTreeMap::new(),
         })
     }
+
+    /// The bootstrap servers as (host, port); `Err` says what was expected.
+    pub fn bootstrap_addresses(&self) -> Result<Vec<(String, u16)>, &'static str> {
+        const EXPECTED: &str = "a comma-separated list of host:port";
+        self.bootstrap_servers
+            .split(',')
+            .map(|s| {
+                let (host, port) = s.trim().rsplit_once(':').ok_or(EXPECTED)?;
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                match port.parse::<u16>() {
+                    Ok(port) if !host.is_empty() => Ok((host.to_owned(), port)),
+                    _ => Err(EXPECTED),
+                }
+            })
+            .collect()
+    }
 }
 
 /// Property names whose values are secrets: never printed.

@@ -21,10 +21,10 @@ use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
 use crate::config::Config;
+use crate::mock_kafka::MockBrokers;
 use crate::proto::external_scaler_client::ExternalScalerClient;
 use crate::proto::{GetMetricsRequest, ScaledObjectRef};
 use crate::scaler::Scaler;
-use crate::source::kafka::ffi::MockBrokers;
 use crate::strategy::rate::time_lag;
 
 const TOPIC: &str = "orders";

@@ -202,9 +202,7 @@ async fn requests_for_one_refresh(
 /// leader broker, whatever the number of triggers.
 #[tokio::test(flavor = "multi_thread")]
 async fn broker_requests_do_not_grow_with_triggers() {
-    use lagscale::source::kafka::ffi::api_key::{
-        FIND_COORDINATOR, LIST_OFFSETS, METADATA, OFFSET_FETCH,
-    };
+    use lagscale::mock_kafka::api_key::{FIND_COORDINATOR, LIST_OFFSETS, METADATA, OFFSET_FETCH};
     let kafka = Kafka::start();
     let topic = kafka.topic(12);
     kafka.produce(&topic, &(0..12).collect::<Vec<_>>(), 3);

@@ -147,7 +147,7 @@ async fn kafka_brokers_failing_slow_and_back() {
     assert_eq!(metric(&server, &so).await, Ok(6.0));
 
     // Cut: the brokers answer offset requests with BROKER_NOT_AVAILABLE.
-    use lagscale::source::kafka::ffi::api_key::{LIST_OFFSETS, OFFSET_FETCH};
+    use lagscale::mock_kafka::api_key::{LIST_OFFSETS, OFFSET_FETCH};
     let fail = |count| {
         kafka.brokers.fail_requests(OFFSET_FETCH, count);
         kafka.brokers.fail_requests(LIST_OFFSETS, count);

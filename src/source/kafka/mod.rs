@@ -6,8 +6,6 @@
 //! on the same group share one broker round trip. Trigger keys follow KEDA's Kafka scaler.
 
 mod client;
-#[allow(unsafe_code)]
-pub mod ffi;
 pub mod lag;
 pub mod wire;
 

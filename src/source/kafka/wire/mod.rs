@@ -8,3 +8,19 @@
 pub mod oauth;
 pub mod sasl;
 pub mod security;
+
+mod batch;
+mod cluster;
+mod connection;
+mod decode;
+mod groups;
+mod offsets;
+
+pub use cluster::{Cluster, METADATA_MAX_AGE};
+pub use connection::{MAX_FRAME_BYTES, WireError};
+pub use groups::GroupFetch;
+pub use offsets::{Offsets, Watermark};
+pub use security::Security;
+
+#[cfg(test)]
+mod fault_tests;

@@ -1,0 +1,460 @@
+//! One Kafka cluster: its brokers (learned from Metadata), one connection per broker, topic
+//! metadata and the plumbing every request goes through.
+//!
+//! Every request is sent by [`Cluster::call`], which picks the version, bounds the wait by the
+//! query timeout, counts the request by API, and drops a connection that timed out or broke so
+//! that the next request opens a new one. Connections are opened at most once per backoff step
+//! per broker (100 ms doubling to 2 s while a broker stays away), and a broker that comes back
+//! is used again on the next request, without a restart.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+use kafka_protocol::messages::metadata_request::MetadataRequestTopic;
+use kafka_protocol::messages::{ApiKey, MetadataRequest, TopicName};
+use kafka_protocol::protocol::{Encodable, StrBytes, VersionRange};
+use tokio::time::Instant;
+
+use super::batch::Batcher;
+use super::connection::{Connection, WireError, api_name, error_name};
+use super::decode::{self, Reader};
+use super::groups::{CoordinatorLookup, GroupFetch, GroupOffsets, Retry};
+use super::security::Security;
+use crate::source::{BrokerTimeouts, SourceError};
+
+/// How long topic metadata (partitions and leaders) is used before it is read again.
+pub const METADATA_MAX_AGE: Duration = Duration::from_secs(30);
+
+/// The first wait before reconnecting to a broker that could not be reached; it doubles up to
+/// [`MAX_RECONNECT_BACKOFF`].
+const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
+const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
+
+/// Metadata v4-v8: what every broker from Kafka 2.3 to 4.x speaks, without the flexible
+/// encoding (see [`decode`]).
+const METADATA: VersionRange = VersionRange { min: 4, max: 8 };
+
+/// `host:port`.
+pub type Address = (String, u16);
+
+/// A topic's partitions and their leaders, at one Metadata answer.
+#[derive(Debug, Clone)]
+pub struct TopicMeta {
+    /// (partition, leader broker id; `None` while it has no leader), by partition.
+    pub partitions: Vec<(i32, Option<i32>)>,
+    fetched: Instant,
+}
+
+pub struct Cluster {
+    /// How errors name the cluster (`cluster "events"` or `kafka host:port`).
+    pub label: String,
+    bootstrap: Vec<Address>,
+    pub(super) security: Security,
+    pub(super) timeouts: BrokerTimeouts,
+    links: Mutex<HashMap<Address, Arc<Link>>>,
+    brokers: Mutex<HashMap<i32, Address>>,
+    topics: Mutex<HashMap<String, TopicMeta>>,
+    /// Held while Metadata is read, so concurrent readers of a stale topic send one request.
+    metadata_fetch: tokio::sync::Mutex<()>,
+    pub(super) coordinators: Mutex<HashMap<String, i32>>,
+    pub(super) coordinator_batches: Batcher<String, CoordinatorLookup>,
+    pub(super) offset_batches: Batcher<GroupFetch, Result<GroupOffsets, Retry>>,
+    sent: RequestCounts,
+}
+
+/// One broker address: its connection, and the backoff after failures to open one.
+#[derive(Default)]
+struct Link {
+    connection: Mutex<Option<Arc<Connection>>>,
+    /// Held while a connection is being opened: concurrent callers wait for that one.
+    opening: tokio::sync::Mutex<Backoff>,
+}
+
+#[derive(Default)]
+struct Backoff {
+    failures: u32,
+    retry_at: Option<Instant>,
+    last_error: Option<WireError>,
+}
+
+/// Requests sent, by API key.
+#[derive(Default)]
+struct RequestCounts(Mutex<HashMap<i16, Arc<AtomicU64>>>);
+
+impl RequestCounts {
+    fn add(&self, key: ApiKey) {
+        let counter = self
+            .0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(key as i16)
+            .or_default()
+            .clone();
+        counter.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn get(&self, key: ApiKey) -> u64 {
+        self.0
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&(key as i16))
+            .map_or(0, |c| c.load(Ordering::Relaxed))
+    }
+}
+
+impl Cluster {
+    pub fn new(
+        label: String,
+        bootstrap: Vec<Address>,
+        security: Security,
+        timeouts: BrokerTimeouts,
+    ) -> Cluster {
+        Cluster {
+            label,
+            bootstrap,
+            security,
+            timeouts,
+            links: Mutex::default(),
+            brokers: Mutex::default(),
+            topics: Mutex::default(),
+            metadata_fetch: tokio::sync::Mutex::new(()),
+            coordinators: Mutex::default(),
+            coordinator_batches: Batcher::default(),
+            offset_batches: Batcher::default(),
+            sent: RequestCounts::default(),
+        }
+    }
+
+    /// How many requests of this API were sent.
+    pub fn requests_sent(&self, key: ApiKey) -> u64 {
+        self.sent.get(key)
+    }
+
+    /// How many broker connections are open now.
+    pub fn open_connections(&self) -> usize {
+        let links: Vec<Arc<Link>> = self
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        links
+            .iter()
+            .filter(|l| {
+                l.connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .as_ref()
+                    .is_some_and(|c| c.is_open())
+            })
+            .count()
+    }
+
+    /// The connection to a broker by id (learned from Metadata or FindCoordinator).
+    pub async fn broker(&self, id: i32) -> Result<Arc<Connection>, SourceError> {
+        let address = self
+            .brokers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(&id)
+            .cloned();
+        let Some(address) = address else {
+            return Err(SourceError::Unreachable {
+                endpoint: self.label.clone(),
+                reason: format!("broker {id} is not in the cluster's metadata"),
+            });
+        };
+        self.connect(&address).await.map_err(|e| self.error(e))
+    }
+
+    /// Any broker that answers: an open connection if there is one, else the bootstrap
+    /// servers and the known brokers in turn.
+    pub async fn any_broker(&self) -> Result<Arc<Connection>, SourceError> {
+        let open = self
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .find_map(|l| {
+                l.connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .clone()
+                    .filter(|c| c.is_open())
+            });
+        if let Some(connection) = open {
+            return Ok(connection);
+        }
+        let mut candidates = self.bootstrap.clone();
+        let known: Vec<Address> = self
+            .brokers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        candidates.extend(known.into_iter().filter(|a| !self.bootstrap.contains(a)));
+        let mut last = None;
+        for address in &candidates {
+            match self.connect(address).await {
+                Ok(connection) => return Ok(connection),
+                Err(e) => last = Some(e),
+            }
+        }
+        Err(match last {
+            Some(e) => self.error(e),
+            None => SourceError::Unreachable {
+                endpoint: self.label.clone(),
+                reason: "no bootstrap servers".to_owned(),
+            },
+        })
+    }
+
+    /// Remembers a broker's address (from a FindCoordinator answer).
+    pub fn learn_broker(&self, id: i32, host: &str, port: i32) {
+        if let Ok(port) = u16::try_from(port) {
+            self.brokers
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(id, (host.to_owned(), port));
+        }
+    }
+
+    async fn connect(&self, address: &Address) -> Result<Arc<Connection>, WireError> {
+        let link = self
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(address.clone())
+            .or_default()
+            .clone();
+        let open = |link: &Link| {
+            link.connection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .clone()
+                .filter(|c| c.is_open())
+        };
+        if let Some(connection) = open(&link) {
+            return Ok(connection);
+        }
+        let mut backoff = link.opening.lock().await;
+        if let Some(connection) = open(&link) {
+            return Ok(connection);
+        }
+        if let (Some(at), Some(error)) = (backoff.retry_at, &backoff.last_error)
+            && Instant::now() < at
+        {
+            return Err(error.clone());
+        }
+        let (host, port) = address;
+        match Connection::open(host, *port, &self.security, self.timeouts.connect).await {
+            Ok(connection) => {
+                tracing::debug!(endpoint = %self.label, broker = %connection.addr(), "Kafka broker connected");
+                let connection = Arc::new(connection);
+                *link
+                    .connection
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
+                *backoff = Backoff::default();
+                Ok(connection)
+            }
+            Err(error) => {
+                let wait = RECONNECT_BACKOFF
+                    .saturating_mul(1 << backoff.failures.min(5))
+                    .min(MAX_RECONNECT_BACKOFF);
+                backoff.failures += 1;
+                backoff.retry_at = Some(Instant::now() + wait);
+                backoff.last_error = Some(error.clone());
+                tracing::warn!(endpoint = %self.label, %error, retry_in_ms = wait.as_millis() as u64, "Kafka broker unreachable");
+                Err(error)
+            }
+        }
+    }
+
+    /// Sends one request on `connection` in the highest version both sides speak within
+    /// `ours`, bounded by the query timeout, and reads the answer with `read`. A connection
+    /// that timed out, broke or sent an unreadable answer is dropped.
+    pub async fn call<R: Encodable, T>(
+        &self,
+        connection: &Arc<Connection>,
+        key: ApiKey,
+        ours: VersionRange,
+        build: impl FnOnce(i16) -> R,
+        read: impl FnOnce(&mut Reader, i16) -> Result<T, String>,
+    ) -> Result<(T, i16), SourceError> {
+        let version = connection.version(key, ours).map_err(|e| self.error(e))?;
+        let request = build(version);
+        self.sent.add(key);
+        let timeout = self.timeouts.query;
+        let call = connection.call(key, version, &request);
+        let answer = match tokio::time::timeout(timeout, call).await {
+            Ok(frame) => frame.and_then(|frame| {
+                decode::answer(&frame, key, version, read).map_err(|reason| WireError::Protocol {
+                    addr: connection.addr().to_owned(),
+                    reason: format!("{} v{version}: {reason}", api_name(key)),
+                })
+            }),
+            Err(_) => Err(WireError::Timeout {
+                addr: connection.addr().to_owned(),
+                operation: api_name(key),
+                after_ms: timeout.as_millis(),
+            }),
+        };
+        match answer {
+            Ok(answer) => Ok((answer, version)),
+            Err(error) => {
+                if matches!(
+                    error,
+                    WireError::Timeout { .. }
+                        | WireError::Closed { .. }
+                        | WireError::Protocol { .. }
+                ) {
+                    self.discard(connection);
+                }
+                Err(self.error(error))
+            }
+        }
+    }
+
+    /// Forgets a connection so the next request to that broker opens a new one.
+    fn discard(&self, connection: &Arc<Connection>) {
+        let links: Vec<Arc<Link>> = self
+            .links
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .cloned()
+            .collect();
+        for link in links {
+            let mut slot = link
+                .connection
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if slot.as_ref().is_some_and(|c| Arc::ptr_eq(c, connection)) {
+                *slot = None;
+            }
+        }
+    }
+
+    /// A topic's partitions and leaders: cached, read again once older than
+    /// [`METADATA_MAX_AGE`] or after [`Cluster::forget_topic`].
+    pub async fn topic(&self, topic: &str) -> Result<TopicMeta, SourceError> {
+        if let Some(meta) = self.fresh_topic(topic) {
+            return Ok(meta);
+        }
+        let _one_at_a_time = self.metadata_fetch.lock().await;
+        if let Some(meta) = self.fresh_topic(topic) {
+            return Ok(meta);
+        }
+        let connection = self.any_broker().await?;
+        let (answer, _) = self
+            .call(
+                &connection,
+                ApiKey::Metadata,
+                METADATA,
+                |_| {
+                    let mut request = MetadataRequest::default();
+                    let mut wanted = MetadataRequestTopic::default();
+                    wanted.name = Some(TopicName(StrBytes::from_string(topic.to_owned())));
+                    request.topics = Some(vec![wanted]);
+                    request.allow_auto_topic_creation = false;
+                    request
+                },
+                decode::metadata,
+            )
+            .await?;
+        for (id, host, port) in &answer.brokers {
+            self.learn_broker(*id, host, *port);
+        }
+        let found = answer.topics.iter().find(|t| t.name == topic);
+        let not_found = || SourceError::NotFound {
+            endpoint: self.label.clone(),
+            what: format!("topic {topic:?}"),
+        };
+        let Some(found) = found else {
+            return Err(not_found());
+        };
+        match found.error_code {
+            0 if found.partitions.is_empty() => return Err(not_found()),
+            0 => {}
+            3 => return Err(not_found()),
+            29 => {
+                return Err(SourceError::AccessRefused {
+                    endpoint: self.label.clone(),
+                    reason: format!("Metadata of topic {topic:?}: {}", error_name(29)),
+                });
+            }
+            code => {
+                return Err(SourceError::Unreachable {
+                    endpoint: self.label.clone(),
+                    reason: format!("Metadata of topic {topic:?}: {}", error_name(code)),
+                });
+            }
+        }
+        let mut partitions: Vec<(i32, Option<i32>)> = found
+            .partitions
+            .iter()
+            .map(|&(_, index, leader)| (index, (leader >= 0).then_some(leader)))
+            .collect();
+        partitions.sort_unstable();
+        let meta = TopicMeta {
+            partitions,
+            fetched: Instant::now(),
+        };
+        self.topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .insert(topic.to_owned(), meta.clone());
+        Ok(meta)
+    }
+
+    fn fresh_topic(&self, topic: &str) -> Option<TopicMeta> {
+        self.topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(topic)
+            .filter(|m| m.fetched.elapsed() < METADATA_MAX_AGE)
+            .cloned()
+    }
+
+    /// Drops a topic's metadata (a leader moved, or the topic was re-created).
+    pub fn forget_topic(&self, topic: &str) {
+        self.topics
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(topic);
+    }
+
+    /// A wire error as the source error the rest of lagscale reports.
+    pub fn error(&self, error: WireError) -> SourceError {
+        let endpoint = self.label.clone();
+        match error {
+            WireError::Connect { .. } | WireError::Closed { .. } => SourceError::Unreachable {
+                endpoint,
+                reason: error.to_string(),
+            },
+            WireError::Timeout {
+                operation,
+                after_ms,
+                ..
+            } => SourceError::Timeout {
+                endpoint,
+                operation,
+                after_ms,
+            },
+            WireError::Auth { .. } => SourceError::AccessRefused {
+                endpoint,
+                reason: error.to_string(),
+            },
+            WireError::Protocol { .. } | WireError::Unsupported { .. } => SourceError::Broker {
+                endpoint,
+                operation: "a Kafka request",
+                reason: error.to_string(),
+            },
+        }
+    }
+}
