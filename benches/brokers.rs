@@ -1,7 +1,9 @@
 //! Broker cost on librdkafka's mock cluster (3 brokers): the requests one refresh of N = 10,
 //! 100 and 1,000 triggers over 10 consumer groups sends, next to what one client per trigger
-//! (KEDA's Kafka scaler) sends, 2 + brokers requests each; and the time of one lag evaluation
-//! on a topic with 1,000 partitions.
+//! (KEDA's Kafka scaler) sends, 2 + brokers requests each; the requests one refresh of 10, 100
+//! and 1,000 groups sends; threads and memory per Kafka cluster client, lagscale's own against
+//! a librdkafka client configured as lagscale's was; and the time of one lag evaluation on a
+//! topic with 1,000 partitions.
 //!
 //!     cargo bench --bench brokers
 
@@ -18,6 +20,8 @@ use lagscale::mock_kafka::api_key::{FIND_COORDINATOR, LIST_OFFSETS, METADATA, OF
 use lagscale::proto::external_scaler_client::ExternalScalerClient;
 use lagscale::scaler::Scaler;
 
+use lagscale::source::kafka::GroupQuery;
+use lagscale::source::{SourceQuery, Sources};
 use support::kafka::{Kafka, unique};
 use support::{TestServer, config, metrics_request, so};
 
@@ -99,7 +103,10 @@ async fn main() {
             triggers * (2 + BROKERS)
         );
     }
-    println!("(\"other\": librdkafka's ApiVersions and the like when it opens connections)");
+    println!("(\"other\": ApiVersions, once per new connection)");
+
+    groups_refresh(&kafka, &topic).await;
+    clients_cost(&kafka).await;
 
     // One lag evaluation on a 1,000-partition topic: a cache miss each time.
     let wide = kafka.topic(1_000);
@@ -143,4 +150,121 @@ async fn main() {
         times[10].as_secs_f64() * 1e3,
         times[19].as_secs_f64() * 1e3
     );
+}
+
+/// One refresh of G groups at once (as a sampler tick or a burst of KEDA calls makes it),
+/// counted by lagscale's client per API. The mock speaks OffsetFetch up to v6 and
+/// FindCoordinator up to v3, so each group costs one of each here; a broker with OffsetFetch v8
+/// (Kafka 3.0+) takes them in one request per coordinator (tests/e2e/tansu.rs counts it).
+async fn groups_refresh(kafka: &Kafka, topic: &str) {
+    use kafka_protocol::messages::ApiKey;
+    println!("\none refresh of G groups at once (one trigger each), requests sent by lagscale");
+    println!(
+        "{:>7} {:>12} {:>16} {:>11} {:>9}",
+        "groups", "OffsetFetch", "FindCoordinator", "ListOffsets", "Metadata"
+    );
+    let endpoint = lagscale::source::kafka::Endpoint {
+        cluster: None,
+        profile: lagscale::config::KafkaProfile::inline(&kafka.bootstrap()).unwrap(),
+    };
+    for groups in [10, 100, 1_000] {
+        let sources = Sources::new(config().broker_timeouts(), Duration::from_secs(600));
+        let queries: Vec<SourceQuery> = (0..groups)
+            .map(|_| {
+                SourceQuery::Kafka(GroupQuery {
+                    endpoint: endpoint.clone(),
+                    group: unique("refresh"),
+                    topic: Some(topic.to_owned()),
+                })
+            })
+            .collect();
+        let answers = join_all(queries.iter().map(|q| sources.observe(q))).await;
+        assert!(answers.iter().all(Result::is_ok), "every group answered");
+        let sent = |api| sources.kafka_requests(api);
+        println!(
+            "{groups:>7} {:>12} {:>16} {:>11} {:>9}",
+            sent(ApiKey::OffsetFetch),
+            sent(ApiKey::FindCoordinator),
+            sent(ApiKey::ListOffsets),
+            sent(ApiKey::Metadata)
+        );
+    }
+}
+
+/// Threads and resident memory of the process after opening N cluster clients (N inline
+/// endpoints, each its own client, all on the mock cluster): lagscale's own, then librdkafka
+/// clients as lagscale configured them before (one consumer handle with a never-joined
+/// group.id, connected by a metadata request).
+async fn clients_cost(kafka: &Kafka) {
+    use rdkafka::consumer::{BaseConsumer, Consumer};
+    println!("\nper Kafka cluster client (N clients on the mock cluster)");
+    println!(
+        "{:>28} {:>4} {:>9} {:>12}",
+        "client", "N", "threads", "RSS MiB"
+    );
+    let base = (threads(), support::rss_mib());
+    println!(
+        "{:>28} {:>4} {:>9} {:>12.1}",
+        "none (the process)", 0, base.0, base.1
+    );
+    let topic = kafka.topic(3);
+    let n = 20;
+    let sources = Sources::new(config().broker_timeouts(), Duration::from_secs(600));
+    let bootstrap = kafka.bootstrap();
+    let servers: Vec<&str> = bootstrap.split(',').collect();
+    for i in 0..n {
+        // The same brokers under distinct bootstrap lists: one client each.
+        let list = format!("{},{}", servers[i % servers.len()], bootstrap);
+        let query = SourceQuery::Kafka(GroupQuery {
+            endpoint: lagscale::source::kafka::Endpoint {
+                cluster: None,
+                profile: lagscale::config::KafkaProfile::inline(&list).unwrap(),
+            },
+            group: unique("cost"),
+            topic: Some(topic.clone()),
+        });
+        sources.observe(&query).await.unwrap();
+    }
+    let ours = (threads(), support::rss_mib());
+    println!(
+        "{:>28} {n:>4} {:>9} {:>12.1}",
+        "lagscale (tokio tasks)", ours.0, ours.1
+    );
+    let mut librdkafka = Vec::new();
+    for _ in 0..n {
+        let consumer: BaseConsumer = rdkafka::ClientConfig::new()
+            .set("bootstrap.servers", &bootstrap)
+            .set("group.id", "lagscale-offset-reader")
+            .set("enable.auto.commit", "false")
+            .create()
+            .unwrap();
+        consumer
+            .fetch_metadata(Some(&topic), Duration::from_secs(10))
+            .unwrap();
+        librdkafka.push(consumer);
+    }
+    let theirs = (threads(), support::rss_mib());
+    println!(
+        "{:>28} {n:>4} {:>9} {:>12.1}",
+        "+ librdkafka (as before)", theirs.0, theirs.1
+    );
+    println!(
+        "per client: lagscale {:.1} threads, {:.2} MiB; librdkafka {:.1} threads, {:.2} MiB",
+        (ours.0 - base.0) as f64 / n as f64,
+        (ours.1 - base.1) / n as f64,
+        (theirs.0 - ours.0) as f64 / n as f64,
+        (theirs.1 - ours.1) / n as f64
+    );
+}
+
+/// The process's threads, from /proc.
+fn threads() -> i64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Threads:").map(|n| n.trim().parse().ok()))
+                .flatten()
+        })
+        .unwrap_or(0)
 }

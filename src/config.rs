@@ -201,8 +201,10 @@ pub struct KafkaProfile {
     /// `host:port,host:port`; `${ENV}` is replaced.
     #[serde(deserialize_with = "interpolated")]
     pub bootstrap_servers: String,
-    /// Any librdkafka client properties (e.g. `security.protocol`, `sasl.mechanism`,
-    /// `sasl.username`, `sasl.password: ${KAFKA_PASSWORD}`); `${ENV}` is replaced in values.
+    /// Client properties, named as librdkafka names them (`security.protocol`,
+    /// `sasl.mechanism`, `sasl.username`, `sasl.password: ${KAFKA_PASSWORD}`, `ssl.ca.location`,
+    /// ...); `${ENV}` is replaced in values. Which are supported, and what an unknown one
+    /// gives, is `source::kafka::wire::security`'s to say.
     #[serde(default, deserialize_with = "interpolated_map")]
     pub properties: BTreeMap<String, String>,
 }
@@ -366,6 +368,18 @@ impl Config {
                     value: value.to_string(),
                     expected: "a number > 0",
                 });
+            }
+        }
+        // Kafka client properties are read (and their files loaded) now, so a typo or a
+        // missing certificate stops `serve` at start, not at the first query.
+        for (name, profile) in &self.clusters {
+            if let ClusterProfile::Kafka(kafka) = profile {
+                crate::source::kafka::wire::Security::from_properties(&kafka.properties).map_err(
+                    |e| ConfigError::Parse {
+                        path: path.to_owned(),
+                        message: format!("clusters.{name}.kafka.{e}"),
+                    },
+                )?;
             }
         }
         Ok(())

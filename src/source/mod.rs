@@ -170,6 +170,17 @@ impl Sources {
         self.kafka.count()
     }
 
+    /// How many Kafka broker connections are open right now (at most one per broker and
+    /// cluster).
+    pub fn kafka_connections(&self) -> usize {
+        self.kafka.open_connections()
+    }
+
+    /// How many Kafka requests of one API were sent since start (by lagscale's own client).
+    pub fn kafka_requests(&self, api: kafka_protocol::messages::ApiKey) -> u64 {
+        self.kafka.requests_sent(api)
+    }
+
     /// How many AMQP connections are open right now (one per profile and vhost in use).
     pub async fn rabbitmq_connections(&self) -> usize {
         self.rabbitmq.open_connections().await

@@ -204,8 +204,8 @@ fn a_real_login_at_trace_level_logs_no_credentials() {
     assert!(!out.contains("103, 117, 101, 115, 116"), "{out}");
 }
 
-/// A Kafka profile with SASL over TLS: this build's librdkafka accepts it (TLS and SCRAM are
-/// compiled in), the broker here speaks neither so the check fails, and the SASL password
+/// A Kafka profile with SASL over TLS: lagscale's Kafka client accepts it (TLS and SCRAM are
+/// built in), the broker here speaks neither so the check fails, and the SASL password
 /// appears nowhere, even at TRACE.
 #[test]
 fn kafka_sasl_ssl_profiles_are_accepted_and_their_password_never_shown() {
@@ -243,7 +243,7 @@ fn kafka_sasl_ssl_profiles_are_accepted_and_their_password_never_shown() {
     );
     assert!(
         out.contains("Kafka client created"),
-        "librdkafka accepted SASL_SSL: {out}"
+        "the client accepted SASL_SSL: {out}"
     );
     assert!(!out.contains("creating the Kafka client"), "{out}");
     assert!(!out.contains(PASSWORD), "leaked the SASL password: {out}");

@@ -119,8 +119,7 @@ async fn rabbitmq_down_slow_and_back() {
 }
 
 /// Brokers that fail, then stop answering in time: errors within KEDA's budget, then correct
-/// answers again once they are well, with the same single client. (librdkafka's mock can also take a
-/// broker down, but that path trips an assertion inside librdkafka's admin API: see the README.)
+/// answers again once they are well, with the same single client.
 #[tokio::test(flavor = "multi_thread")]
 async fn kafka_brokers_failing_slow_and_back() {
     let kafka = Kafka::start();
@@ -171,5 +170,54 @@ async fn kafka_brokers_failing_slow_and_back() {
         server.scaler.sources().kafka_clients(),
         1,
         "one client per cluster, no leak"
+    );
+}
+
+/// Every broker of the cluster taken down (connections closed, new ones refused) and brought
+/// back, 20 times, while GetMetrics keeps being called: errors while they are down, the right
+/// value each time they are back, no restart, and no more than one connection per broker.
+/// (librdkafka's admin client aborted the process on this path: confluentinc/librdkafka#4605.)
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_brokers_killed_and_restarted_twenty_times() {
+    let kafka = Kafka::start();
+    let topic = kafka.topic(3);
+    kafka.produce(&topic, &[0, 1, 2], 4);
+    let group = unique("restart-group");
+    kafka.commit(&group, &topic, &[(0, 1), (1, 1), (2, 1)]);
+    let server = TestServer::start(Config {
+        broker_connect_timeout_ms: 300,
+        broker_query_timeout_ms: 300,
+        cache_ttl_ms: 100,
+        ..config()
+    })
+    .await;
+    let bootstrap = kafka.bootstrap();
+    let so = so(
+        "restarts",
+        &[
+            ("source", "kafka"),
+            ("bootstrapServers", bootstrap.as_str()),
+            ("consumerGroup", group.as_str()),
+            ("topic", topic.as_str()),
+        ],
+    );
+    assert_eq!(metric(&server, &so).await, Ok(9.0));
+    let set_all = |down| {
+        for broker in 1..=3 {
+            kafka.brokers.set_broker_down(broker, down).unwrap();
+        }
+    };
+    for _ in 0..20 {
+        set_all(true);
+        assert_failing(&server, &so).await;
+        set_all(false);
+        assert_recovers(&server, &so, 9.0).await;
+    }
+    let sources = server.scaler.sources();
+    assert_eq!(sources.kafka_clients(), 1, "one client per cluster");
+    assert!(
+        sources.kafka_connections() <= 3,
+        "{} connections to 3 brokers",
+        sources.kafka_connections()
     );
 }

@@ -6,7 +6,7 @@
 //! at the same moment, on brokers that speak OffsetFetch v8+), one ListOffsets per leader broker
 //! for the high watermarks of all partitions concerned, shared by every group reading that
 //! topic, and — only when some partitions have no committed offset — one more ListOffsets per
-//! leader broker for their low watermarks. Topic metadata (partitions and leaders) is cached
+//! leader broker for the topic's low watermarks, shared likewise. Topic metadata (partitions and leaders) is cached
 //! for [`super::wire::METADATA_MAX_AGE`]; never a per-partition loop.
 
 use std::collections::{BTreeSet, HashMap};
@@ -43,6 +43,8 @@ pub struct Clients {
     /// High watermarks by (endpoint, topic), shared by every group reading that topic within
     /// one refresh: N groups on one topic cost one ListOffsets per broker, not N.
     high_watermarks: SingleFlight<(Endpoint, String), Result<Arc<Offsets>, SourceError>>,
+    /// Low watermarks likewise, read only for topics where some group committed nothing.
+    low_watermarks: SingleFlight<(Endpoint, String), Result<Arc<Offsets>, SourceError>>,
 }
 
 /// (topic, partition, committed offset if any).
@@ -55,6 +57,7 @@ impl Clients {
             timeouts,
             by_endpoint: Mutex::new(HashMap::new()),
             high_watermarks: SingleFlight::new(refresh),
+            low_watermarks: SingleFlight::new(refresh),
         }
     }
 
@@ -123,10 +126,37 @@ impl Clients {
             topics,
         };
         let committed = cluster.committed(fetch).await?;
-        let mut highs = Offsets::new();
         let topics: BTreeSet<&str> = committed.iter().map(|(t, _, _)| t.as_str()).collect();
+        let highs = self
+            .topic_watermarks(cluster, &query.endpoint, topics, Watermark::High)
+            .await?;
+        let uncommitted: BTreeSet<&str> = committed
+            .iter()
+            .filter(|(_, _, c)| c.is_none())
+            .map(|(t, _, _)| t.as_str())
+            .collect();
+        let lows = self
+            .topic_watermarks(cluster, &query.endpoint, uncommitted, Watermark::Low)
+            .await?;
+        Ok(client.assemble(&query.group, committed, &highs, &lows))
+    }
+
+    /// One end of the log of every partition of `topics`: read once per topic and refresh, and
+    /// shared by every group reading that topic.
+    async fn topic_watermarks(
+        &self,
+        cluster: &Arc<Cluster>,
+        endpoint: &Endpoint,
+        topics: BTreeSet<&str>,
+        which: Watermark,
+    ) -> Result<Offsets, SourceError> {
+        let shared = match which {
+            Watermark::High => &self.high_watermarks,
+            Watermark::Low => &self.low_watermarks,
+        };
+        let mut offsets = Offsets::new();
         for topic in topics {
-            let key = (query.endpoint.clone(), topic.to_owned());
+            let key = (endpoint.clone(), topic.to_owned());
             let fetch = || {
                 let (cluster, topic) = (cluster.clone(), topic.to_owned());
                 async move {
@@ -136,26 +166,13 @@ impl Clients {
                         .iter()
                         .map(|(p, _)| (topic.clone(), *p))
                         .collect();
-                    cluster
-                        .watermarks(&partitions, Watermark::High)
-                        .await
-                        .map(Arc::new)
+                    cluster.watermarks(&partitions, which).await.map(Arc::new)
                 }
             };
-            let (topic_highs, _) = self.high_watermarks.get_or_fetch(&key, fetch).await;
-            highs.extend(topic_highs?.iter().map(|(k, v)| (k.clone(), *v)));
+            let (found, _) = shared.get_or_fetch(&key, fetch).await;
+            offsets.extend(found?.iter().map(|(k, v)| (k.clone(), *v)));
         }
-        let uncommitted: Vec<(String, i32)> = committed
-            .iter()
-            .filter(|(_, _, c)| c.is_none())
-            .map(|(t, p, _)| (t.clone(), *p))
-            .collect();
-        let lows = if uncommitted.is_empty() {
-            Offsets::new()
-        } else {
-            cluster.watermarks(&uncommitted, Watermark::Low).await?
-        };
-        Ok(client.assemble(&query.group, committed, &highs, &lows))
+        Ok(offsets)
     }
 
     fn client(&self, endpoint: &Endpoint) -> Result<Arc<KafkaClient>, SourceError> {

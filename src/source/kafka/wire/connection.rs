@@ -269,14 +269,14 @@ impl Connection {
         if !self.is_open() {
             return Err(closed());
         }
+        // At most MAX_IN_FLIGHT requests wait for answers; more wait here for a place, within
+        // the caller's timeout.
         let permit = self
             .in_flight
             .clone()
-            .try_acquire_owned()
-            .map_err(|_| WireError::Closed {
-                addr: self.addr.clone(),
-                reason: format!("{MAX_IN_FLIGHT} requests already waiting for answers"),
-            })?;
+            .acquire_owned()
+            .await
+            .map_err(|_| closed())?;
         let correlation = self.next_correlation.fetch_add(1, Ordering::Relaxed);
         let frame =
             encode(key, request, version, correlation, &self.client_id).map_err(|reason| {

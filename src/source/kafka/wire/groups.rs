@@ -393,10 +393,12 @@ impl Cluster {
                 }
             }
         } else {
-            for group in &groups {
+            // One request per group, sent at once (the connection pipelines them).
+            let connection = &connection;
+            let asks = groups.iter().map(|group| async move {
                 let asked = self
                     .call(
-                        &connection,
+                        connection,
                         ApiKey::FindCoordinator,
                         FIND_COORDINATOR,
                         |_| {
@@ -407,15 +409,16 @@ impl Cluster {
                         decode::find_coordinator,
                     )
                     .await;
-                answers.push(asked.and_then(|(answer, _)| match answer.first() {
+                asked.and_then(|(answer, _)| match answer.first() {
                     Some(c) => self.coordinator_answer(group, c),
                     None => Err(SourceError::Broker {
                         endpoint: self.label.clone(),
                         operation: "FindCoordinator",
                         reason: format!("no coordinator in the answer for group {group:?}"),
                     }),
-                }));
-            }
+                })
+            });
+            answers.extend(join_all(asks).await);
         }
         answers
     }
@@ -439,6 +442,32 @@ impl Cluster {
             }),
         }
     }
+}
+
+/// Runs futures at once and gives their outputs in order (no extra crate for it).
+async fn join_all<T>(
+    futures: impl Iterator<Item = impl std::future::Future<Output = T>>,
+) -> Vec<T> {
+    let mut futures: Vec<_> = futures.map(Box::pin).collect();
+    let mut outputs: Vec<Option<T>> = futures.iter().map(|_| None).collect();
+    std::future::poll_fn(|cx| {
+        let mut pending = false;
+        for (future, output) in futures.iter_mut().zip(outputs.iter_mut()) {
+            if output.is_none() {
+                match future.as_mut().poll(cx) {
+                    std::task::Poll::Ready(value) => *output = Some(value),
+                    std::task::Poll::Pending => pending = true,
+                }
+            }
+        }
+        if pending {
+            std::task::Poll::Pending
+        } else {
+            std::task::Poll::Ready(())
+        }
+    })
+    .await;
+    outputs.into_iter().flatten().collect()
 }
 
 /// Why a fetch from a coordinator did not give offsets.
