@@ -1,8 +1,8 @@
 # lagscale's container image: `docker build -t lagscale .`
 # The example workers of keda-examples/: `docker build --target example-workers -t lagscale-example-workers .`
 #
-# Build stage: the Rust toolchain with the C compiler, make and perl that rdkafka's bundled
-# librdkafka and OpenSSL need; protoc comes from the protoc-bin-vendored crate. zlib is linked
+# Build stage: the Rust toolchain with the C compiler and make that rdkafka's bundled
+# librdkafka needs (the mock cluster of `lagscale demo`); protoc comes from the protoc-bin-vendored crate. zlib is linked
 # statically so the runtime image needs nothing but glibc and libgcc.
 FROM rust:1-bookworm AS build
 WORKDIR /src

@@ -1,8 +1,19 @@
-//! lagscale's own Kafka client: the few requests consumer-group lag needs, spoken natively
-//! over tokio (no librdkafka on the serving path).
+//! lagscale's own Kafka client: the few requests consumer-group lag needs (ApiVersions,
+//! Metadata, FindCoordinator, OffsetFetch, ListOffsets, and SASL), spoken natively over tokio.
+//! No librdkafka on the serving path: no C code, no threads of its own, nothing a broker can
+//! send that aborts the process. (librdkafka's admin client aborted it when a broker went away
+//! during a committed-offsets request: confluentinc/librdkafka#4605.)
 //!
-//! - [`security`]: a profile's `properties` → TLS and SASL settings, validated once.
-//! - [`sasl`]: the SASL exchanges (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER).
+//! - `cluster`: the brokers, one connection per broker with reconnect backoff, topic metadata,
+//!   and [`Cluster::call`], through which every request goes (counted, timed, bounded);
+//! - `connection`: one socket, its ApiVersions and SASL handshakes, pipelined requests;
+//! - `decode`: the answers, read with every length checked against the bytes received
+//!   (requests are encoded with the `kafka-protocol` crate);
+//! - `groups`: coordinators (FindCoordinator) and committed offsets (OffsetFetch), batched
+//!   across groups by `batch` where the broker allows it;
+//! - `offsets`: watermarks (ListOffsets), one request per leader broker;
+//! - [`security`]: a profile's `properties` → TLS and SASL settings, validated once;
+//! - [`sasl`]: the SASL exchanges (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER);
 //! - [`oauth`]: OAUTHBEARER tokens (static, unsecured JWT, or the client-credentials flow).
 
 pub mod oauth;
@@ -24,3 +35,5 @@ pub use security::Security;
 
 #[cfg(test)]
 mod fault_tests;
+#[cfg(test)]
+mod handshake_tests;

@@ -1,1 +1,412 @@
-//! (being written)
+//! Where OAUTHBEARER tokens come from: a static token, an unsecured JWT made here (librdkafka's
+//! default for `sasl.oauthbearer.config`), or the OAuth 2 client-credentials flow against a
+//! token endpoint (librdkafka's `sasl.oauthbearer.method=oidc`).
+//!
+//! A [`TokenSource`] belongs to one profile and is shared by all its broker connections: the
+//! token is cached and fetched again once 80 % of its lifetime has passed, so N connections make
+//! one request per lifetime. Concurrent callers wait for the one fetch in flight. If a refresh
+//! fails while the old token is still valid, the old token is used (and the failure logged).
+//! Tokens and client secrets never appear in `Debug` output or in error messages.
+
+use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Bytes;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use tokio::time::Instant;
+
+/// Bound on one token request, connection included.
+const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+/// Bound on a token endpoint's answer; real ones are a few kilobytes.
+const MAX_RESPONSE_BYTES: usize = 1 << 20;
+/// Longest lifetime believed, so that `Instant + lifetime` cannot overflow.
+const MAX_LIFETIME: Duration = Duration::from_secs(365 * 24 * 3600);
+
+/// A profile's OAUTHBEARER tokens. Cheap to clone; clones share the cache.
+#[derive(Clone)]
+pub struct TokenSource {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    kind: Kind,
+    cache: tokio::sync::Mutex<Cache>,
+}
+
+enum Kind {
+    Fixed(String),
+    Unsecured(UnsecuredJwt),
+    ClientCredentials(Box<ClientCredentials>),
+}
+
+#[derive(Default)]
+struct Cache {
+    token: Option<Cached>,
+    /// The last failed fetch, so callers that queued behind it fail at once instead of each
+    /// trying (and maybe timing out) in turn.
+    failed: Option<(Instant, String)>,
+}
+
+struct Cached {
+    value: String,
+    refresh_at: Instant,
+    expires_at: Instant,
+}
+
+impl std::fmt::Debug for TokenSource {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.inner.kind {
+            Kind::Fixed(_) => f.write_str("static token"),
+            Kind::Unsecured(jwt) => write!(f, "unsecured JWT for {:?}", jwt.principal),
+            Kind::ClientCredentials(c) => {
+                write!(f, "client {:?} at {}", c.client_id, c.endpoint)
+            }
+        }
+    }
+}
+
+impl TokenSource {
+    fn new(kind: Kind) -> TokenSource {
+        TokenSource {
+            inner: Arc::new(Inner {
+                kind,
+                cache: tokio::sync::Mutex::new(Cache::default()),
+            }),
+        }
+    }
+
+    /// A token used as it is (`sasl.oauthbearer.token`); Err says what was expected.
+    pub(super) fn fixed(token: &str) -> Result<TokenSource, String> {
+        if !is_bearer_token(token) {
+            return Err("a bearer token: printable ASCII without spaces".to_owned());
+        }
+        Ok(TokenSource::new(Kind::Fixed(token.to_owned())))
+    }
+
+    pub(super) fn unsecured(jwt: UnsecuredJwt) -> TokenSource {
+        TokenSource::new(Kind::Unsecured(jwt))
+    }
+
+    pub(super) fn client_credentials(flow: ClientCredentials) -> TokenSource {
+        TokenSource::new(Kind::ClientCredentials(Box::new(flow)))
+    }
+
+    /// A token valid now: the cached one, or a new one. Err is a reason without secrets.
+    pub async fn token(&self) -> Result<String, String> {
+        if let Kind::Fixed(token) = &self.inner.kind {
+            // Nothing to refresh: skip the lock.
+            return Ok(token.clone());
+        }
+        let queued_at = Instant::now();
+        let mut cache = self.inner.cache.lock().await;
+        if let Some(cached) = cache
+            .token
+            .as_ref()
+            .filter(|t| Instant::now() < t.refresh_at)
+        {
+            return Ok(cached.value.clone());
+        }
+        if let Some((at, reason)) = &cache.failed
+            && *at >= queued_at
+        {
+            return Err(reason.clone());
+        }
+        let fetched = match &self.inner.kind {
+            Kind::Fixed(token) => Ok((token.clone(), MAX_LIFETIME)),
+            Kind::Unsecured(jwt) => Ok(jwt.make(SystemTime::now())),
+            Kind::ClientCredentials(flow) => flow.fetch().await,
+        };
+        let now = Instant::now();
+        match fetched {
+            Ok((value, lifetime)) => {
+                let lifetime = lifetime.min(MAX_LIFETIME);
+                cache.token = Some(Cached {
+                    value: value.clone(),
+                    refresh_at: now + lifetime.mul_f64(0.8),
+                    expires_at: now + lifetime,
+                });
+                cache.failed = None;
+                Ok(value)
+            }
+            Err(reason) => {
+                cache.failed = Some((now, reason.clone()));
+                match cache.token.as_ref().filter(|t| now < t.expires_at) {
+                    Some(old) => {
+                        tracing::warn!(%reason, "OAUTHBEARER token refresh failed; the current token is still valid and is used");
+                        Ok(old.value.clone())
+                    }
+                    None => Err(reason),
+                }
+            }
+        }
+    }
+}
+
+/// RFC 6750 allows fewer characters; this is what keeps RFC 7628's `\x01` framing intact.
+fn is_bearer_token(token: &str) -> bool {
+    !token.is_empty() && token.bytes().all(|b| (0x21..=0x7e).contains(&b))
+}
+
+/// An unsecured JWT (`"alg":"none"`, RFC 7515 appendix A.5) as librdkafka makes from
+/// `sasl.oauthbearer.config`; only brokers configured to accept unsecured tokens take it.
+pub struct UnsecuredJwt {
+    principal: String,
+    principal_claim: String,
+    scope: Vec<String>,
+    scope_claim: String,
+    life: Duration,
+}
+
+/// What `sasl.oauthbearer.config` may contain.
+const UNSECURED_EXPECTED: &str = "space-separated name=value pairs: principal=NAME (required), \
+     scope=a,b, lifeSeconds=N, principalClaimName=sub, scopeClaimName=scope, extension_NAME=value";
+
+impl UnsecuredJwt {
+    /// Parses `sasl.oauthbearer.config`; also returns its `extension_NAME=value` extensions.
+    /// Err says what was expected and never repeats a value (the config is treated as secret).
+    pub(super) fn parse(config: &str) -> Result<(UnsecuredJwt, Vec<(String, String)>), String> {
+        let problem = |what: &str| format!("{UNSECURED_EXPECTED} ({what})");
+        let mut jwt = UnsecuredJwt {
+            principal: String::new(),
+            principal_claim: "sub".to_owned(),
+            scope: Vec::new(),
+            scope_claim: "scope".to_owned(),
+            life: Duration::from_secs(3600),
+        };
+        let mut extensions = Vec::new();
+        for pair in config.split_whitespace() {
+            let Some((name, value)) = pair.split_once('=') else {
+                return Err(problem("a word without `=`"));
+            };
+            match name {
+                "principal" => jwt.principal = value.to_owned(),
+                "principalClaimName" if !value.is_empty() => jwt.principal_claim = value.into(),
+                "scopeClaimName" if !value.is_empty() => jwt.scope_claim = value.to_owned(),
+                "scope" => {
+                    jwt.scope = value
+                        .split(',')
+                        .filter(|s| !s.is_empty())
+                        .map(str::to_owned)
+                        .collect()
+                }
+                "lifeSeconds" => {
+                    let secs = value.parse::<u64>().ok().filter(|s| *s > 0);
+                    let secs = secs.ok_or_else(|| problem("lifeSeconds is not a number > 0"))?;
+                    jwt.life = Duration::from_secs(secs).min(MAX_LIFETIME);
+                }
+                _ => match name.strip_prefix("extension_") {
+                    Some(key) => extensions.push(extension(key, value).map_err(|e| problem(&e))?),
+                    None => return Err(problem(&format!("unknown or empty name {name:?}"))),
+                },
+            }
+        }
+        if jwt.principal.is_empty() {
+            return Err(problem("principal is missing"));
+        }
+        Ok((jwt, extensions))
+    }
+
+    /// The token and its lifetime, issued at `now`.
+    fn make(&self, now: SystemTime) -> (String, Duration) {
+        let iat = now.duration_since(UNIX_EPOCH).unwrap_or_default().as_secs();
+        let mut claims = serde_json::Map::new();
+        claims.insert(self.principal_claim.clone(), self.principal.clone().into());
+        claims.insert("iat".to_owned(), iat.into());
+        claims.insert("exp".to_owned(), (iat + self.life.as_secs()).into());
+        if !self.scope.is_empty() {
+            claims.insert(self.scope_claim.clone(), self.scope.clone().into());
+        }
+        let header = URL_SAFE_NO_PAD.encode(br#"{"alg":"none"}"#);
+        let payload = URL_SAFE_NO_PAD.encode(serde_json::Value::Object(claims).to_string());
+        (format!("{header}.{payload}."), self.life)
+    }
+}
+
+/// Parses `sasl.oauthbearer.extensions` (`k=v,k=v`); Err says what was expected.
+pub(super) fn parse_extensions(text: &str) -> Result<Vec<(String, String)>, String> {
+    text.split(',')
+        .filter(|pair| !pair.trim().is_empty())
+        .map(|pair| match pair.split_once('=') {
+            Some((key, value)) => extension(key.trim(), value.trim()),
+            None => Err(format!(
+                "key=value pairs separated by commas ({pair:?} has no `=`)"
+            )),
+        })
+        .collect()
+}
+
+/// One RFC 7628 extension: the key is letters only and not `auth`; the value has no `\x01`.
+fn extension(key: &str, value: &str) -> Result<(String, String), String> {
+    if key.is_empty() || !key.bytes().all(|b| b.is_ascii_alphabetic()) || key == "auth" {
+        return Err(format!(
+            "extension names of letters only, other than auth (RFC 7628); got {key:?}"
+        ));
+    }
+    if value
+        .chars()
+        .any(|c| c.is_control() && !matches!(c, ' ' | '\t' | '\r' | '\n'))
+    {
+        return Err(format!(
+            "extension values without control characters ({key})"
+        ));
+    }
+    Ok((key.to_owned(), value.to_owned()))
+}
+
+/// The OAuth 2 client-credentials flow (RFC 6749 §4.4) as librdkafka's `oidc` method runs it.
+pub struct ClientCredentials {
+    url: hyper::Uri,
+    /// The URL without user info or query: what errors and Debug show.
+    endpoint: String,
+    client_id: String,
+    /// `Basic base64(client_id:client_secret)`.
+    authorization: String,
+    /// `grant_type=client_credentials[&scope=...]`.
+    form: String,
+    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Full<Bytes>>,
+}
+
+impl ClientCredentials {
+    /// Err says what was expected of the URL. `tls` verifies an https endpoint.
+    pub(super) fn new(
+        url: &str,
+        client_id: &str,
+        client_secret: &str,
+        scope: Option<&str>,
+        tls: tokio_rustls::rustls::ClientConfig,
+    ) -> Result<ClientCredentials, String> {
+        let expected = "an http:// or https:// URL with a host";
+        let uri: hyper::Uri = url.trim().parse().map_err(|_| expected.to_owned())?;
+        let scheme = uri.scheme_str().map(str::to_ascii_lowercase);
+        let host = uri.authority().map(|a| a.host()).unwrap_or_default();
+        if !matches!(scheme.as_deref(), Some("http" | "https")) || host.is_empty() {
+            return Err(expected.to_owned());
+        }
+        let authority = uri.authority().map(|a| a.as_str()).unwrap_or_default();
+        let authority = authority
+            .rsplit_once('@')
+            .map_or(authority, |(_, host)| host);
+        let endpoint = format!("{}://{authority}{}", scheme.unwrap_or_default(), uri.path());
+        let mut form = "grant_type=client_credentials".to_owned();
+        if let Some(scope) = scope.filter(|s| !s.is_empty()) {
+            form.push_str("&scope=");
+            form.extend(utf8_percent_encode(scope, NON_ALPHANUMERIC));
+        }
+        let connector = hyper_rustls::HttpsConnectorBuilder::new()
+            .with_tls_config(tls)
+            .https_or_http()
+            .enable_http1()
+            .build();
+        Ok(ClientCredentials {
+            url: uri,
+            endpoint,
+            client_id: client_id.to_owned(),
+            authorization: format!(
+                "Basic {}",
+                STANDARD.encode(format!("{client_id}:{client_secret}"))
+            ),
+            form,
+            client: Client::builder(TokioExecutor::new()).build(connector),
+        })
+    }
+
+    /// One token request: the token and its lifetime. Err names the endpoint, never a secret.
+    async fn fetch(&self) -> Result<(String, Duration), String> {
+        let endpoint = &self.endpoint;
+        let request = hyper::Request::post(self.url.clone())
+            .header(
+                hyper::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .header(hyper::header::ACCEPT, "application/json")
+            .header(hyper::header::AUTHORIZATION, &self.authorization)
+            .body(Full::new(Bytes::from(self.form.clone())))
+            .map_err(|_| format!("token endpoint {endpoint}: cannot build the request"))?;
+        let exchange = async {
+            let response = self.client.request(request).await.map_err(|e| {
+                format!("token endpoint {endpoint}: cannot reach it: {}", chain(&e))
+            })?;
+            let status = response.status();
+            let body = Limited::new(response.into_body(), MAX_RESPONSE_BYTES)
+                .collect()
+                .await
+                .map_err(|e| format!("token endpoint {endpoint}: reading the answer: {e}"))?
+                .to_bytes();
+            Ok::<_, String>((status, body))
+        };
+        let (status, body) = tokio::time::timeout(FETCH_TIMEOUT, exchange)
+            .await
+            .map_err(|_| {
+                format!(
+                    "token endpoint {endpoint}: no answer within {} s",
+                    FETCH_TIMEOUT.as_secs()
+                )
+            })??;
+        let json = serde_json::from_slice::<serde_json::Value>(&body).ok();
+        if !status.is_success() {
+            // RFC 6749 §5.2's `error` (e.g. invalid_client) says what to fix; it holds no secret.
+            let code = json.as_ref().and_then(|j| j["error"].as_str());
+            let code = code
+                .map(|c| format!(" ({})", printable(c)))
+                .unwrap_or_default();
+            return Err(format!("token endpoint {endpoint}: HTTP {status}{code}"));
+        }
+        let json =
+            json.ok_or_else(|| format!("token endpoint {endpoint}: the answer is not JSON"))?;
+        let token = json["access_token"]
+            .as_str()
+            .filter(|t| is_bearer_token(t))
+            .ok_or_else(|| {
+                format!("token endpoint {endpoint}: the answer has no valid access_token")
+            })?;
+        let lifetime = seconds(&json["expires_in"])
+            .or_else(|| jwt_lifetime(token, SystemTime::now()))
+            .ok_or_else(|| {
+                format!("token endpoint {endpoint}: the answer has no expires_in (and the token no exp claim)")
+            })?;
+        Ok((token.to_owned(), lifetime))
+    }
+}
+
+/// `expires_in` as a number or (as some identity providers send it) a numeric string.
+fn seconds(value: &serde_json::Value) -> Option<Duration> {
+    let secs = match value {
+        serde_json::Value::String(s) => s.trim().parse::<f64>().ok(),
+        other => other.as_f64(),
+    }?;
+    (secs.is_finite() && secs > 0.0).then(|| Duration::from_secs_f64(secs.min(1e9)))
+}
+
+/// The time left before a JWT's `exp` claim, for endpoints that omit `expires_in`.
+fn jwt_lifetime(token: &str, now: SystemTime) -> Option<Duration> {
+    let payload = URL_SAFE_NO_PAD.decode(token.split('.').nth(1)?).ok()?;
+    let exp = serde_json::from_slice::<serde_json::Value>(&payload).ok()?["exp"].as_f64()?;
+    let now = now.duration_since(UNIX_EPOCH).ok()?.as_secs_f64();
+    seconds(&serde_json::Value::from(exp - now))
+}
+
+/// An error and its sources, which hyper keeps apart ("client error (Connect)" alone says little).
+fn chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(e) = source {
+        text.push_str(&format!(": {e}"));
+        source = e.source();
+    }
+    text
+}
+
+/// Server-chosen text for an error message: bounded and without control characters.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(120).collect()
+}
+
+#[cfg(test)]
+#[path = "oauth_tests.rs"]
+mod tests;

@@ -1,8 +1,457 @@
-//! (temporary until the security module lands)
+//! The SASL exchanges a broker connection runs after `SaslHandshake`: PLAIN (RFC 4616),
+//! SCRAM-SHA-256/512 (RFC 5802, RFC 7677) and OAUTHBEARER (RFC 7628).
+//!
+//! [`Sasl`] is one profile's validated settings (built by [`super::security`]); every new broker
+//! connection calls [`Sasl::begin`] and feeds the [`SaslExchange`] the server's answers until it
+//! returns `Ok(None)`. The connection layer owns the framing (`SaslAuthenticate` requests); this
+//! module only produces and checks `auth_bytes`. Passwords, tokens and SCRAM keys never reach a
+//! `Debug` output or a [`SaslError`].
+
+use std::sync::{Arc, Mutex};
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use ring::{digest, hmac, pbkdf2};
+
+use super::oauth::TokenSource;
+
+/// The highest SCRAM iteration count we compute: PBKDF2 runs on the connecting task, so a
+/// hostile or misconfigured server must not make us burn seconds of CPU per connection.
+const MAX_SCRAM_ITERATIONS: u32 = 1_000_000;
+
+/// One profile's SASL settings. Debug shows the mechanism and user, never a password/secret/token.
+#[derive(Clone)]
+pub struct Sasl {
+    mechanism: Mechanism,
+}
 
 #[derive(Clone)]
-pub struct Sasl;
+enum Mechanism {
+    Plain {
+        user: String,
+        password: Arc<str>,
+    },
+    Scram {
+        hash: ScramHash,
+        user: String,
+        password: Arc<str>,
+        /// The salted password of the last exchange: brokers keep one salt per user, so every
+        /// later connection skips PBKDF2 (the expensive part).
+        salted: Arc<Mutex<Option<Salted>>>,
+    },
+    OAuthBearer {
+        tokens: TokenSource,
+        extensions: Arc<[(String, String)]>,
+    },
+}
 
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub(super) enum ScramHash {
+    Sha256,
+    Sha512,
+}
+
+impl ScramHash {
+    fn name(self) -> &'static str {
+        match self {
+            ScramHash::Sha256 => "SCRAM-SHA-256",
+            ScramHash::Sha512 => "SCRAM-SHA-512",
+        }
+    }
+
+    fn hmac(self) -> hmac::Algorithm {
+        match self {
+            ScramHash::Sha256 => hmac::HMAC_SHA256,
+            ScramHash::Sha512 => hmac::HMAC_SHA512,
+        }
+    }
+
+    fn pbkdf2(self) -> pbkdf2::Algorithm {
+        match self {
+            ScramHash::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
+            ScramHash::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
+        }
+    }
+
+    fn digest(self) -> &'static digest::Algorithm {
+        match self {
+            ScramHash::Sha256 => &digest::SHA256,
+            ScramHash::Sha512 => &digest::SHA512,
+        }
+    }
+}
+
+/// A salted password with the parameters it was computed for.
+struct Salted {
+    salt: Vec<u8>,
+    iterations: u32,
+    key: Vec<u8>,
+}
+
+impl std::fmt::Debug for Sasl {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let mut s = f.debug_struct("Sasl");
+        s.field("mechanism", &self.mechanism_name());
+        match &self.mechanism {
+            Mechanism::Plain { user, .. } | Mechanism::Scram { user, .. } => {
+                s.field("user", user);
+            }
+            Mechanism::OAuthBearer { tokens, extensions } => {
+                // Extension values may identify a tenant; only their names are shown.
+                let names: Vec<&str> = extensions.iter().map(|(k, _)| k.as_str()).collect();
+                s.field("tokens", tokens).field("extensions", &names);
+            }
+        }
+        s.finish()
+    }
+}
+
+impl Sasl {
+    /// PLAIN; `user` and `password` are validated by [`super::security`] (no NUL).
+    pub(super) fn plain(user: &str, password: &str) -> Sasl {
+        Sasl {
+            mechanism: Mechanism::Plain {
+                user: user.to_owned(),
+                password: password.into(),
+            },
+        }
+    }
+
+    /// SCRAM-SHA-256 or SCRAM-SHA-512.
+    pub(super) fn scram(hash: ScramHash, user: &str, password: &str) -> Sasl {
+        Sasl {
+            mechanism: Mechanism::Scram {
+                hash,
+                user: user.to_owned(),
+                password: password.into(),
+                salted: Arc::new(Mutex::new(None)),
+            },
+        }
+    }
+
+    /// OAUTHBEARER with tokens from `tokens` and RFC 7628 extensions (keys validated).
+    pub(super) fn oauthbearer(tokens: TokenSource, extensions: Vec<(String, String)>) -> Sasl {
+        Sasl {
+            mechanism: Mechanism::OAuthBearer {
+                tokens,
+                extensions: extensions.into(),
+            },
+        }
+    }
+
+    /// "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512" or "OAUTHBEARER": what SaslHandshake sends.
+    pub fn mechanism_name(&self) -> &'static str {
+        match &self.mechanism {
+            Mechanism::Plain { .. } => "PLAIN",
+            Mechanism::Scram { hash, .. } => hash.name(),
+            Mechanism::OAuthBearer { .. } => "OAUTHBEARER",
+        }
+    }
+
+    /// Starts one authentication (one per new broker connection). For OAUTHBEARER this gets a
+    /// token first (cached and shared by all connections of the profile; refreshed before expiry).
+    pub async fn begin(&self) -> Result<SaslExchange, SaslError> {
+        match &self.mechanism {
+            Mechanism::Scram { hash, .. } => {
+                let mut random = [0u8; 24];
+                ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
+                    .map_err(|_| {
+                        SaslError::new(
+                            hash.name(),
+                            "the system has no randomness for the SCRAM nonce",
+                        )
+                    })?;
+                Ok(self.begin_with_nonce(&STANDARD.encode(random)))
+            }
+            Mechanism::OAuthBearer { tokens, extensions } => {
+                let token = tokens
+                    .token()
+                    .await
+                    .map_err(|reason| SaslError::new("OAUTHBEARER", reason))?;
+                let mut message = format!("n,,\x01auth=Bearer {token}\x01");
+                for (key, value) in extensions.iter() {
+                    message.push_str(&format!("{key}={value}\x01"));
+                }
+                message.push('\x01');
+                Ok(SaslExchange::single("OAUTHBEARER", message.into_bytes()))
+            }
+            Mechanism::Plain { .. } => Ok(self.begin_with_nonce("")),
+        }
+    }
+
+    /// [`Sasl::begin`] with a chosen SCRAM client nonce (tests use the RFC's); OAUTHBEARER is
+    /// not handled here because its token needs `await`.
+    fn begin_with_nonce(&self, nonce: &str) -> SaslExchange {
+        match &self.mechanism {
+            Mechanism::Plain { user, password } => {
+                // authzid empty: act as the authenticated user.
+                let message = format!("\0{user}\0{password}");
+                SaslExchange::single("PLAIN", message.into_bytes())
+            }
+            Mechanism::Scram {
+                hash,
+                user,
+                password,
+                salted,
+            } => {
+                let name = user.replace('=', "=3D").replace(',', "=2C");
+                SaslExchange {
+                    mechanism: hash.name(),
+                    state: State::Scram(Box::new(Scram {
+                        hash: *hash,
+                        password: password.clone(),
+                        salted: salted.clone(),
+                        client_first_bare: format!("n={name},r={nonce}"),
+                        nonce: nonce.to_owned(),
+                        step: ScramStep::Start,
+                    })),
+                }
+            }
+            Mechanism::OAuthBearer { .. } => SaslExchange::single("OAUTHBEARER", Vec::new()),
+        }
+    }
+}
+
+/// One authentication in progress. Debug shows the mechanism and the step only.
+pub struct SaslExchange {
+    mechanism: &'static str,
+    state: State,
+}
+
+enum State {
+    /// PLAIN and OAUTHBEARER: one client message, then the server's verdict.
+    Single {
+        message: Vec<u8>,
+        sent: bool,
+    },
+    Scram(Box<Scram>),
+    Done,
+}
+
+struct Scram {
+    hash: ScramHash,
+    password: Arc<str>,
+    salted: Arc<Mutex<Option<Salted>>>,
+    nonce: String,
+    client_first_bare: String,
+    step: ScramStep,
+}
+
+enum ScramStep {
+    Start,
+    SentFirst,
+    /// What the server's final message must prove it knows.
+    SentFinal {
+        server_key: hmac::Key,
+        auth_message: String,
+    },
+}
+
+impl std::fmt::Debug for SaslExchange {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let step = match &self.state {
+            State::Single { sent: false, .. } => "start",
+            State::Single { sent: true, .. } => "sent",
+            State::Scram(scram) => match scram.step {
+                ScramStep::Start => "start",
+                ScramStep::SentFirst => "sent client-first",
+                ScramStep::SentFinal { .. } => "sent client-final",
+            },
+            State::Done => "done",
+        };
+        f.debug_struct("SaslExchange")
+            .field("mechanism", &self.mechanism)
+            .field("step", &step)
+            .finish()
+    }
+}
+
+impl SaslExchange {
+    fn single(mechanism: &'static str, message: Vec<u8>) -> SaslExchange {
+        SaslExchange {
+            mechanism,
+            state: State::Single {
+                message,
+                sent: false,
+            },
+        }
+    }
+
+    fn error(&self, reason: impl Into<String>) -> SaslError {
+        SaslError::new(self.mechanism, reason)
+    }
+
+    /// The first client message (SaslAuthenticate auth_bytes).
+    pub fn first_message(&mut self) -> Vec<u8> {
+        match &mut self.state {
+            State::Single { message, sent } => {
+                *sent = true;
+                message.clone()
+            }
+            State::Scram(scram) => {
+                scram.step = ScramStep::SentFirst;
+                format!("n,,{}", scram.client_first_bare).into_bytes()
+            }
+            State::Done => Vec::new(),
+        }
+    }
+
+    /// The server's answer to our last message: Ok(Some(bytes)) to send next; Ok(None) when the
+    /// exchange is complete and verified on our side (SCRAM checks the server signature).
+    pub fn next(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
+        let state = std::mem::replace(&mut self.state, State::Done);
+        match state {
+            State::Done => Err(self.error("the exchange is already complete")),
+            State::Single { sent: false, .. } => {
+                Err(self.error("an answer arrived before the first message was sent"))
+            }
+            State::Single { sent: true, .. } => {
+                if self.mechanism == "OAUTHBEARER" && !server.is_empty() {
+                    return Err(self.error(oauth_failure(server)));
+                }
+                Ok(None)
+            }
+            State::Scram(mut scram) => {
+                let reply = scram.next(server).map_err(|reason| self.error(reason))?;
+                if reply.is_some() {
+                    self.state = State::Scram(scram);
+                }
+                Ok(reply)
+            }
+        }
+    }
+}
+
+/// RFC 7628 §3.2.2: a refused token comes back as `{"status":"invalid_token",...}`.
+fn oauth_failure(server: &[u8]) -> String {
+    let status = serde_json::from_slice::<serde_json::Value>(server)
+        .ok()
+        .and_then(|json| json["status"].as_str().map(printable));
+    match status {
+        Some(status) => format!("the broker refused the token (status {status})"),
+        None => "the broker refused the token (its answer has no status)".to_owned(),
+    }
+}
+
+/// Server-chosen text for an error message: bounded and without control characters.
+fn printable(text: &str) -> String {
+    text.chars().filter(|c| !c.is_control()).take(120).collect()
+}
+
+impl Scram {
+    fn next(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>, String> {
+        let server = std::str::from_utf8(server)
+            .map_err(|_| "the server's message is not UTF-8".to_owned())?;
+        if let Some(error) = server.strip_prefix("e=") {
+            return Err(format!("the server refused: {}", printable(error)));
+        }
+        match std::mem::replace(&mut self.step, ScramStep::Start) {
+            ScramStep::Start => Err("an answer arrived before the first message was sent".into()),
+            ScramStep::SentFirst => self.client_final(server).map(Some),
+            ScramStep::SentFinal {
+                server_key,
+                auth_message,
+            } => {
+                let signature = attribute(server, "v=")
+                    .ok_or("the server's final message has no signature (v=)")?;
+                let signature = STANDARD
+                    .decode(signature)
+                    .map_err(|_| "the server signature (v=) is not base64")?;
+                hmac::verify(&server_key, auth_message.as_bytes(), &signature).map_err(|_| {
+                    "the server signature does not match: the broker does not know this user's \
+                     password (a misconfigured or impostor broker)"
+                })?;
+                Ok(None)
+            }
+        }
+    }
+
+    /// Reads server-first (`r=...,s=...,i=...`) and answers with client-final.
+    fn client_final(&mut self, server_first: &str) -> Result<Vec<u8>, String> {
+        if server_first.starts_with("m=") {
+            return Err("the server requires a SCRAM extension (m=) we do not support".into());
+        }
+        let nonce =
+            attribute(server_first, "r=").ok_or("the server's first message has no nonce (r=)")?;
+        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
+            return Err("the server's nonce does not extend ours".into());
+        }
+        let salt = attribute(server_first, "s=")
+            .and_then(|s| STANDARD.decode(s).ok())
+            .ok_or("the server's first message has no base64 salt (s=)")?;
+        let iterations = attribute(server_first, "i=")
+            .ok_or("the server's first message has no iteration count (i=)")?;
+        let iterations = iterations
+            .parse::<u32>()
+            .ok()
+            .filter(|i| (1..=MAX_SCRAM_ITERATIONS).contains(i))
+            .ok_or_else(|| {
+                format!(
+                    "the server's iteration count {} is not valid; expected 1 to {MAX_SCRAM_ITERATIONS}",
+                    printable(iterations)
+                )
+            })?;
+        let salted = self.salted_password(&salt, iterations);
+        let alg = self.hash.hmac();
+        let salted_key = hmac::Key::new(alg, &salted);
+        let client_key = hmac::sign(&salted_key, b"Client Key");
+        let stored_key = digest::digest(self.hash.digest(), client_key.as_ref());
+        // c=biws is base64("n,,"): no channel binding, no authzid.
+        let without_proof = format!("c=biws,r={nonce}");
+        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
+        let signature = hmac::sign(
+            &hmac::Key::new(alg, stored_key.as_ref()),
+            auth_message.as_bytes(),
+        );
+        let proof: Vec<u8> = client_key
+            .as_ref()
+            .iter()
+            .zip(signature.as_ref())
+            .map(|(k, s)| k ^ s)
+            .collect();
+        let server_key = hmac::sign(&salted_key, b"Server Key");
+        self.step = ScramStep::SentFinal {
+            server_key: hmac::Key::new(alg, server_key.as_ref()),
+            auth_message,
+        };
+        Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
+    }
+
+    /// Hi(password, salt, i), reusing the last result when the salt and count are the same.
+    fn salted_password(&self, salt: &[u8], iterations: u32) -> Vec<u8> {
+        // A poisoned lock only means another connection panicked mid-update; the value is
+        // replaced whole, so it is still consistent.
+        let mut cache = self.salted.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(hit) = cache
+            .as_ref()
+            .filter(|c| c.salt == salt && c.iterations == iterations)
+        {
+            return hit.key.clone();
+        }
+        let mut key = vec![0u8; self.hash.digest().output_len()];
+        let rounds = std::num::NonZeroU32::new(iterations).unwrap_or(std::num::NonZeroU32::MIN);
+        pbkdf2::derive(
+            self.hash.pbkdf2(),
+            rounds,
+            salt,
+            self.password.as_bytes(),
+            &mut key,
+        );
+        *cache = Some(Salted {
+            salt: salt.to_vec(),
+            iterations,
+            key: key.clone(),
+        });
+        key
+    }
+}
+
+/// The value of the attribute `prefix` (`r=`, `s=`, ...) in a comma-separated SCRAM message.
+fn attribute<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
+    message.split(',').find_map(|a| a.strip_prefix(prefix))
+}
+
+/// Never contains a secret. `mechanism` + a reason a person can act on.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("SASL {mechanism}: {reason}")]
 pub struct SaslError {
@@ -10,22 +459,15 @@ pub struct SaslError {
     pub reason: String,
 }
 
-pub struct SaslExchange;
-
-impl Sasl {
-    pub fn mechanism_name(&self) -> &'static str {
-        "PLAIN"
-    }
-    pub async fn begin(&self) -> Result<SaslExchange, SaslError> {
-        Ok(SaslExchange)
+impl SaslError {
+    fn new(mechanism: &'static str, reason: impl Into<String>) -> SaslError {
+        SaslError {
+            mechanism,
+            reason: reason.into(),
+        }
     }
 }
 
-impl SaslExchange {
-    pub fn first_message(&mut self) -> Vec<u8> {
-        Vec::new()
-    }
-    pub fn next(&mut self, _server: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
-        Ok(None)
-    }
-}
+#[cfg(test)]
+#[path = "sasl_tests.rs"]
+mod tests;

@@ -1,30 +1,58 @@
-//! (temporary: plaintext only until the security module lands)
+//! A Kafka profile's `properties` (librdkafka's names, as strings) → how to reach its brokers:
+//! [`Security`] holds the client id, the TLS client config and the SASL settings, all validated
+//! once, when the profile is loaded. Files named by properties (CA, certificate, key) are read
+//! then too, so a broken path fails at start-up and not at the first connection.
+//!
+//! Unknown keys are errors whose `expected` lists the keys we support: a typo (or a librdkafka
+//! tuning knob our client does not have, such as `socket.timeout.ms`) is never silently ignored.
+//! Settings that the chosen `security.protocol` or mechanism does not use are errors too.
+//! Secret values are shown as `***` in errors (the same rule as `config.rs` uses for Debug).
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use super::sasl;
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use tokio_rustls::rustls::client::WebPkiServerVerifier;
+use tokio_rustls::rustls::client::danger::{
+    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
+};
+use tokio_rustls::rustls::crypto::{self, CryptoProvider};
+use tokio_rustls::rustls::{
+    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
+};
 
+use super::oauth::{self, ClientCredentials, TokenSource, UnsecuredJwt};
+use super::sasl::{Sasl, ScramHash};
+
+/// Every key [`Security::from_properties`] accepts.
+const SUPPORTED: &str = "client.id security.protocol ssl.ca.location ssl.ca.pem \
+    ssl.certificate.location ssl.certificate.pem ssl.key.location ssl.key.pem \
+    enable.ssl.certificate.verification ssl.endpoint.identification.algorithm sasl.mechanism \
+    sasl.mechanisms sasl.username sasl.password sasl.oauthbearer.method sasl.oauthbearer.token \
+    sasl.oauthbearer.config sasl.oauthbearer.client.id sasl.oauthbearer.client.secret \
+    sasl.oauthbearer.token.endpoint.url sasl.oauthbearer.scope sasl.oauthbearer.extensions";
+/// The client-credentials keys.
+const OIDC_KEYS: [&str; 4] = [
+    "sasl.oauthbearer.client.id",
+    "sasl.oauthbearer.client.secret",
+    "sasl.oauthbearer.token.endpoint.url",
+    "sasl.oauthbearer.scope",
+];
+const MECHANISMS: &str = "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER";
+
+/// How to reach a cluster's brokers, from a profile's `properties`.
+#[derive(Debug, Clone)]
 pub struct Security {
+    /// `client.id` (default "lagscale"), sent in every request header.
     pub client_id: String,
+    /// Some for security.protocol SSL / SASL_SSL.
     pub tls: Option<Tls>,
-    pub sasl: Option<sasl::Sasl>,
+    /// Some for SASL_PLAINTEXT / SASL_SSL.
+    pub sasl: Option<Sasl>,
 }
 
-#[derive(Clone)]
-pub struct Tls {
-    config: Arc<tokio_rustls::rustls::ClientConfig>,
-}
-
-impl Tls {
-    pub fn client_config(&self) -> Arc<tokio_rustls::rustls::ClientConfig> {
-        self.config.clone()
-    }
-    pub fn server_name(&self, host: &str) -> Result<rustls_pki_types::ServerName<'static>, String> {
-        rustls_pki_types::ServerName::try_from(host.to_owned()).map_err(|e| format!("{host}: {e}"))
-    }
-}
-
+/// `properties.KEY: VALUE is not valid; expected EXPECTED` (VALUE shown as *** for secret keys).
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[error("properties.{key}: {value} is not valid; expected {expected}")]
 pub struct PropertyError {
@@ -33,27 +61,565 @@ pub struct PropertyError {
     pub expected: String,
 }
 
-impl Security {
-    pub fn from_properties(
-        properties: &BTreeMap<String, String>,
-    ) -> Result<Security, PropertyError> {
-        let mut client_id = "lagscale".to_owned();
-        for (key, value) in properties {
-            match key.as_str() {
-                "client.id" => client_id = value.clone(),
-                _ => {
-                    return Err(PropertyError {
-                        key: key.clone(),
-                        value: "***".to_owned(),
-                        expected: "client.id".to_owned(),
-                    });
-                }
+/// `config.rs`'s rule for secret property names, plus the two OAUTHBEARER keys that hold a
+/// token (or what makes one) without saying so in their name.
+fn is_secret(key: &str) -> bool {
+    ["password", "secret", "jaas", "key"]
+        .iter()
+        .any(|word| key.contains(word))
+        || matches!(key, "sasl.oauthbearer.token" | "sasl.oauthbearer.config")
+}
+
+/// The properties, with error constructors that show values the way [`PropertyError`] must.
+struct Props<'a>(&'a BTreeMap<String, String>);
+
+impl<'a> Props<'a> {
+    fn get(&self, key: &str) -> Option<&'a str> {
+        self.0.get(key).map(String::as_str)
+    }
+
+    fn invalid(&self, key: &str, expected: impl Into<String>) -> PropertyError {
+        let value = match self.get(key) {
+            None => "(not set)".to_owned(),
+            Some(_) if is_secret(key) => "***".to_owned(),
+            // Inline PEM is long: its start is enough to recognise it. Escaped so that the
+            // error stays one log line.
+            Some(v) if v.chars().count() > 80 => {
+                let start: String = v.chars().take(60).collect();
+                format!("{}... ({} characters)", start.escape_debug(), v.len())
             }
+            Some(v) => v.escape_debug().to_string(),
+        };
+        let (key, expected) = (key.to_owned(), expected.into());
+        PropertyError {
+            key,
+            value,
+            expected,
+        }
+    }
+
+    /// A value that must be set and not empty.
+    fn required(&self, key: &str, expected: &str) -> Result<&'a str, PropertyError> {
+        let value = self.get(key).filter(|v| !v.is_empty());
+        value.ok_or_else(|| self.invalid(key, expected))
+    }
+
+    /// Err for the first set key that `unused` says the chosen settings do not use.
+    fn unused(&self, unused: impl Fn(&str) -> bool, expected: &str) -> Result<(), PropertyError> {
+        match self.0.keys().find(|k| unused(k)) {
+            Some(key) => Err(self.invalid(key, expected)),
+            None => Ok(()),
+        }
+    }
+
+    /// A lower-case choice, `default` when the key is not set.
+    fn choice(&self, key: &str, default: &str) -> String {
+        self.get(key).unwrap_or(default).trim().to_ascii_lowercase()
+    }
+
+    /// The contents of the file `key` names, if it is set; read now.
+    fn file(&self, key: &str) -> Result<Option<Vec<u8>>, PropertyError> {
+        let Some(path) = self.get(key) else {
+            return Ok(None);
+        };
+        let bytes = std::fs::read(path);
+        let bytes = bytes.map_err(|e| self.invalid(key, format!("a readable PEM file ({e})")))?;
+        Ok(Some(bytes))
+    }
+
+    /// PEM bytes from `location` (a file) or `pem` (inline), and which key gave them.
+    fn pem(&self, location: &'static str, pem: &'static str) -> PemResult {
+        if self.get(location).is_some() && self.get(pem).is_some() {
+            return Err(self.invalid(pem, format!("only one of {location} and {pem}")));
+        }
+        match (self.file(location)?, self.get(pem)) {
+            (Some(bytes), _) => Ok(Some((location, bytes))),
+            (None, Some(text)) => Ok(Some((pem, text.as_bytes().to_vec()))),
+            (None, None) => Ok(None),
+        }
+    }
+}
+
+type PemResult = Result<Option<(&'static str, Vec<u8>)>, PropertyError>;
+
+/// The system's CA certificates, or why there are none (a function, so tests can swap it).
+type SystemRoots = fn() -> Result<RootCertStore, String>;
+
+fn system_roots() -> Result<RootCertStore, String> {
+    let found = rustls_native_certs::load_native_certs();
+    let mut roots = RootCertStore::empty();
+    roots.add_parsable_certificates(found.certs);
+    if roots.is_empty() {
+        let why = found.errors.first().map(|e| format!(" ({e})"));
+        return Err(format!(
+            "no CA certificates to verify the broker with: the system trust store has none{}; \
+             set ssl.ca.location or ssl.ca.pem",
+            why.unwrap_or_default()
+        ));
+    }
+    Ok(roots)
+}
+
+impl Security {
+    /// Validates every property; reads the files they name (CA, cert, key) now.
+    pub fn from_properties(map: &BTreeMap<String, String>) -> Result<Security, PropertyError> {
+        Security::build(map, system_roots)
+    }
+
+    fn build(
+        map: &BTreeMap<String, String>,
+        roots: SystemRoots,
+    ) -> Result<Security, PropertyError> {
+        let p = Props(map);
+        p.unused(
+            |k| k == "ssl.key.password",
+            "no ssl.key.password: encrypted private keys are not supported; decrypt the key \
+             (openssl pkey -in key.pem -out plain.pem) and name that in ssl.key.location",
+        )?;
+        let supported = SUPPORTED.split_whitespace().collect::<Vec<_>>();
+        let list = format!("one of the supported keys: {}", supported.join(", "));
+        p.unused(|k| !supported.contains(&k), &list)?;
+        let protocol = p.choice("security.protocol", "plaintext");
+        let (tls, sasl) = match protocol.as_str() {
+            "plaintext" => (false, false),
+            "ssl" => (true, false),
+            "sasl_plaintext" => (false, true),
+            "sasl_ssl" => (true, true),
+            _ => {
+                let expected = "plaintext, ssl, sasl_plaintext or sasl_ssl";
+                return Err(p.invalid("security.protocol", expected));
+            }
+        };
+        let tls = match tls {
+            true => Some(Tls::from_props(&p, roots)?),
+            false => {
+                let expected = format!(
+                    "security.protocol ssl or sasl_ssl for TLS settings (it is {protocol})"
+                );
+                p.unused(
+                    |k| k.starts_with("ssl.") || k.starts_with("enable.ssl."),
+                    &expected,
+                )?;
+                None
+            }
+        };
+        let sasl = match sasl {
+            true => Some(sasl_from_props(&p, &protocol, roots)?),
+            false => {
+                let expected = format!(
+                    "security.protocol sasl_plaintext or sasl_ssl for SASL settings (it is {protocol})"
+                );
+                p.unused(|k| k.starts_with("sasl."), &expected)?;
+                None
+            }
+        };
+        let client_id = p.get("client.id").unwrap_or("lagscale").to_owned();
+        // The request header's client_id is a Kafka STRING: an i16 length.
+        if client_id.len() > i16::MAX as usize {
+            return Err(p.invalid("client.id", "at most 32767 bytes"));
         }
         Ok(Security {
             client_id,
-            tls: None,
-            sasl: None,
+            tls,
+            sasl,
         })
     }
 }
+
+fn sasl_from_props(p: &Props, protocol: &str, roots: SystemRoots) -> Result<Sasl, PropertyError> {
+    let (key, mechanism) = match (p.get("sasl.mechanism"), p.get("sasl.mechanisms")) {
+        (Some(one), Some(other)) if !one.trim().eq_ignore_ascii_case(other.trim()) => {
+            let expected = format!(
+                "the same mechanism as sasl.mechanism ({one}), or only one of the two keys"
+            );
+            return Err(p.invalid("sasl.mechanisms", expected));
+        }
+        (Some(one), _) => ("sasl.mechanism", one),
+        (None, Some(other)) => ("sasl.mechanisms", other),
+        (None, None) => {
+            let expected = format!("{MECHANISMS} (security.protocol {protocol} needs one)");
+            return Err(p.invalid("sasl.mechanism", expected));
+        }
+    };
+    let mechanism = mechanism.trim().to_ascii_uppercase();
+    let scram = match mechanism.as_str() {
+        "PLAIN" => None,
+        "SCRAM-SHA-256" => Some(ScramHash::Sha256),
+        "SCRAM-SHA-512" => Some(ScramHash::Sha512),
+        "OAUTHBEARER" => {
+            let expected = "sasl.mechanism PLAIN or SCRAM-* for a user and password (OAUTHBEARER uses a token)";
+            p.unused(|k| k == "sasl.username" || k == "sasl.password", expected)?;
+            return oauthbearer(p, roots);
+        }
+        "GSSAPI" => {
+            let expected = format!("{MECHANISMS}; Kerberos (GSSAPI) is not supported");
+            return Err(p.invalid(key, expected));
+        }
+        _ => return Err(p.invalid(key, MECHANISMS)),
+    };
+    let expected =
+        format!("sasl.mechanism OAUTHBEARER for OAUTHBEARER settings (it is {mechanism})");
+    p.unused(|k| k.starts_with("sasl.oauthbearer."), &expected)?;
+    let needed = format!("a user name (sasl.mechanism {mechanism} needs one)");
+    let user = p.required("sasl.username", &needed)?;
+    let needed = format!("a password (sasl.mechanism {mechanism} needs one)");
+    let password = p.required("sasl.password", &needed)?;
+    // NUL separates PLAIN's fields; SCRAM forbids it too (RFC 5802 §5.1).
+    for (key, value) in [("sasl.username", user), ("sasl.password", password)] {
+        if value.contains('\0') {
+            return Err(p.invalid(key, "a value without NUL characters"));
+        }
+    }
+    Ok(match scram {
+        None => Sasl::plain(user, password),
+        Some(hash) => Sasl::scram(hash, user, password),
+    })
+}
+
+fn oauthbearer(p: &Props, roots: SystemRoots) -> Result<Sasl, PropertyError> {
+    let key = "sasl.oauthbearer.extensions";
+    let extensions = p
+        .get(key)
+        .map(oauth::parse_extensions)
+        .unwrap_or(Ok(Vec::new()));
+    let mut extensions = extensions.map_err(|e| p.invalid(key, e))?;
+    let (token, config) = ("sasl.oauthbearer.token", "sasl.oauthbearer.config");
+    let tokens = match p.choice("sasl.oauthbearer.method", "default").as_str() {
+        "default" => {
+            let expected =
+                "sasl.oauthbearer.method oidc for client-credentials settings (it is default)";
+            p.unused(|k| OIDC_KEYS.contains(&k), expected)?;
+            match (p.get(token), p.get(config)) {
+                (Some(_), Some(_)) => {
+                    return Err(p.invalid(config, format!("only one of {token} and {config}")));
+                }
+                (Some(value), None) => {
+                    TokenSource::fixed(value).map_err(|e| p.invalid(token, e))?
+                }
+                (None, Some(value)) => {
+                    let (jwt, more) =
+                        UnsecuredJwt::parse(value).map_err(|e| p.invalid(config, e))?;
+                    extensions.extend(more);
+                    TokenSource::unsecured(jwt)
+                }
+                (None, None) => {
+                    let expected = format!(
+                        "a token (or {config} for an unsecured JWT, or \
+                                            sasl.oauthbearer.method oidc to fetch tokens)"
+                    );
+                    return Err(p.invalid(token, expected));
+                }
+            }
+        }
+        "oidc" => {
+            let expected = "sasl.oauthbearer.method default for a static token or an unsecured JWT (it is oidc)";
+            p.unused(|k| k == token || k == config, expected)?;
+            let [id_key, secret_key, url_key, scope_key] = OIDC_KEYS;
+            let needs = "(sasl.oauthbearer.method oidc needs it)";
+            let id = p.required(id_key, &format!("the OAuth client id {needs}"))?;
+            if id.contains(':') {
+                let expected =
+                    "a client id without `:` (HTTP Basic authentication cannot carry it)";
+                return Err(p.invalid(id_key, expected));
+            }
+            let secret = p.required(secret_key, &format!("the OAuth client secret {needs}"))?;
+            let expected = format!("the token endpoint's http:// or https:// URL {needs}");
+            let url = p.required(url_key, &expected)?;
+            // Only an https endpoint needs the system roots; loading them costs file reads.
+            let https = url
+                .trim()
+                .get(..8)
+                .is_some_and(|s| s.eq_ignore_ascii_case("https://"));
+            let roots = if https {
+                roots()
+            } else {
+                Err("plain http".to_owned())
+            };
+            let tls = client_config(Verifier::new(Some(roots), true), None)
+                .map_err(|e| p.invalid(url_key, format!("a URL we can reach with TLS ({e})")))?;
+            let flow = ClientCredentials::new(url, id, secret, p.get(scope_key), tls);
+            TokenSource::client_credentials(flow.map_err(|e| p.invalid(url_key, e))?)
+        }
+        _ => {
+            let expected = "default (sasl.oauthbearer.token or sasl.oauthbearer.config) or oidc (the client-credentials flow)";
+            return Err(p.invalid("sasl.oauthbearer.method", expected));
+        }
+    };
+    Ok(Sasl::oauthbearer(tokens, extensions))
+}
+
+/// TLS to the brokers. Manual Debug that shows no secret.
+#[derive(Clone)]
+pub struct Tls {
+    config: Arc<ClientConfig>,
+    verify_certificate: bool,
+    verify_hostname: bool,
+    /// Where the CA certificates come from.
+    ca: String,
+    /// Where the client certificate (mutual TLS) comes from: the key that names it.
+    client_certificate: Option<&'static str>,
+}
+
+impl std::fmt::Debug for Tls {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Tls")
+            .field("verify_certificate", &self.verify_certificate)
+            .field("verify_hostname", &self.verify_hostname)
+            .field("ca", &self.ca)
+            .field("client_certificate", &self.client_certificate)
+            .finish()
+    }
+}
+
+impl Tls {
+    /// The rustls connector config to use for a broker at `host`.
+    pub fn client_config(&self) -> Arc<ClientConfig> {
+        self.config.clone()
+    }
+
+    /// The name to verify/send as SNI for `host` (an IP address works too). Err names the host.
+    pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, String> {
+        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
+        ServerName::try_from(bare.unwrap_or(host).to_owned())
+            .map_err(|_| format!("broker host {host:?} is not a valid DNS name or IP address"))
+    }
+
+    fn from_props(p: &Props, system: SystemRoots) -> Result<Tls, PropertyError> {
+        let verify_certificate = match p
+            .choice("enable.ssl.certificate.verification", "true")
+            .as_str()
+        {
+            // librdkafka's booleans.
+            "true" | "t" | "1" => true,
+            "false" | "f" | "0" => false,
+            _ => return Err(p.invalid("enable.ssl.certificate.verification", "true or false")),
+        };
+        let verify_hostname = match p
+            .choice("ssl.endpoint.identification.algorithm", "https")
+            .as_str()
+        {
+            "https" => true,
+            "none" => false,
+            _ => {
+                let expected = "https (check the broker's host name) or none (check the certificate chain only)";
+                return Err(p.invalid("ssl.endpoint.identification.algorithm", expected));
+            }
+        };
+        // librdkafka trusts both when both are set.
+        let mut roots = RootCertStore::empty();
+        let mut ca = Vec::new();
+        let inline = p.get("ssl.ca.pem").map(|text| text.as_bytes().to_vec());
+        for (key, bytes) in [
+            ("ssl.ca.location", p.file("ssl.ca.location")?),
+            ("ssl.ca.pem", inline),
+        ] {
+            let Some(bytes) = bytes else { continue };
+            let certs = certificates(p, key, &bytes, "CA certificates")?;
+            if roots.add_parsable_certificates(certs).0 == 0 {
+                return Err(p.invalid(key, "PEM CA certificates (none of them could be parsed)"));
+            }
+            ca.push(match key {
+                "ssl.ca.location" => format!("file {}", p.get(key).unwrap_or_default()),
+                _ => key.to_owned(),
+            });
+        }
+        let roots = match (verify_certificate, ca.is_empty()) {
+            (false, _) => {
+                ca = vec!["none: any server certificate is accepted".to_owned()];
+                None
+            }
+            (true, false) => Some(Ok(roots)),
+            (true, true) => {
+                let system = system();
+                let count = system.as_ref().map_or(0, |roots| roots.len());
+                ca.push(format!("system ({count} certificates)"));
+                Some(system)
+            }
+        };
+        let cert = p.pem("ssl.certificate.location", "ssl.certificate.pem")?;
+        let key = p.pem("ssl.key.location", "ssl.key.pem")?;
+        let client = match (cert, key) {
+            (None, None) => None,
+            (Some((cert_key, _)), None) => {
+                let expected = "ssl.key.location or ssl.key.pem as well: a client certificate needs its private key";
+                return Err(p.invalid(cert_key, expected));
+            }
+            (None, Some((key_key, _))) => {
+                let expected = "ssl.certificate.location or ssl.certificate.pem as well: a private key needs its certificate";
+                return Err(p.invalid(key_key, expected));
+            }
+            (Some((cert_key, cert)), Some((key_key, key))) => {
+                let chain = certificates(p, cert_key, &cert, "the client certificate (chain)")?;
+                Some((cert_key, key_key, chain, private_key(p, key_key, &key)?))
+            }
+        };
+        let client_certificate = client.as_ref().map(|(cert_key, ..)| *cert_key);
+        let keys = client.as_ref().map(|(c, k, ..)| (*c, *k));
+        let config = client_config(
+            Verifier::new(roots, verify_hostname),
+            client.map(|(_, _, c, k)| (c, k)),
+        )
+        .map_err(|e| match keys {
+            Some((cert_key, key_key)) => {
+                p.invalid(key_key, format!("the private key of {cert_key} ({e})"))
+            }
+            None => p.invalid("security.protocol", format!("TLS 1.2 or 1.3 ({e})")),
+        })?;
+        Ok(Tls {
+            config: Arc::new(config),
+            verify_certificate,
+            verify_hostname,
+            ca: ca.join(" + "),
+            client_certificate,
+        })
+    }
+}
+
+type ClientAuth = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
+
+/// TLS 1.2 and 1.3 with the ring provider, `verifier`, and a client certificate if given.
+fn client_config(
+    verifier: Verifier,
+    client: Option<ClientAuth>,
+) -> Result<ClientConfig, rustls::Error> {
+    let builder = ClientConfig::builder_with_provider(verifier.provider.clone())
+        .with_safe_default_protocol_versions()?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(verifier));
+    match client {
+        None => Ok(builder.with_no_client_auth()),
+        Some((chain, key)) => builder.with_client_auth_cert(chain, key),
+    }
+}
+
+/// The certificates in PEM `bytes`; at least one.
+fn certificates(
+    p: &Props,
+    key: &str,
+    bytes: &[u8],
+    what: &str,
+) -> Result<Vec<CertificateDer<'static>>, PropertyError> {
+    let certs = CertificateDer::pem_slice_iter(bytes).collect::<Result<Vec<_>, _>>();
+    let certs = certs.map_err(|e| p.invalid(key, format!("PEM with {what} ({e})")))?;
+    if certs.is_empty() {
+        return Err(p.invalid(
+            key,
+            format!("PEM with {what} (it has no CERTIFICATE block)"),
+        ));
+    }
+    Ok(certs)
+}
+
+/// The private key in PEM `bytes`. Errors never quote the PEM parser, which may echo a line.
+fn private_key(
+    p: &Props,
+    key: &str,
+    bytes: &[u8],
+) -> Result<PrivateKeyDer<'static>, PropertyError> {
+    PrivateKeyDer::from_pem_slice(bytes).map_err(|_| {
+        let expected = match bytes.windows(9).any(|w| w == b"ENCRYPTED") {
+            true => "an unencrypted PEM private key (encrypted keys and ssl.key.password are not supported)",
+            false => "a PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
+        };
+        p.invalid(key, expected)
+    })
+}
+
+/// How a broker's certificate is checked. Handshake signatures are verified with the
+/// provider's algorithms in every case, so the peer must hold the key of the certificate it
+/// shows even when the certificate itself is not checked.
+#[derive(Debug)]
+struct Verifier {
+    provider: Arc<CryptoProvider>,
+    check: Check,
+}
+
+#[derive(Debug)]
+enum Check {
+    /// The chain against CA roots; the host name too unless `names` is false
+    /// (`ssl.endpoint.identification.algorithm=none`).
+    Chain {
+        webpki: Arc<WebPkiServerVerifier>,
+        names: bool,
+    },
+    /// `enable.ssl.certificate.verification=false`.
+    Nothing,
+    /// No CA certificates at all: every handshake fails with this reason.
+    Refuse(String),
+}
+
+impl Verifier {
+    /// `roots`: None to check nothing; Err (why there are none) to refuse every server.
+    fn new(roots: Option<Result<RootCertStore, String>>, names: bool) -> Verifier {
+        let provider = Arc::new(crypto::ring::default_provider());
+        let check = match roots {
+            None => Check::Nothing,
+            Some(roots) => roots
+                .and_then(|roots| {
+                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+                        .build()
+                        .map_err(|e| format!("cannot verify broker certificates: {e}"))
+                })
+                .map_or_else(Check::Refuse, |webpki| Check::Chain { webpki, names }),
+        };
+        Verifier { provider, check }
+    }
+}
+
+impl ServerCertVerifier for Verifier {
+    fn verify_server_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        name: &ServerName<'_>,
+        ocsp: &[u8],
+        now: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        let (webpki, names) = match &self.check {
+            Check::Nothing => return Ok(ServerCertVerified::assertion()),
+            Check::Refuse(reason) => return Err(rustls::Error::General(reason.clone())),
+            Check::Chain { webpki, names } => (webpki, *names),
+        };
+        // webpki checks the chain before the name: a name error means the chain was good.
+        match webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
+            Err(rustls::Error::InvalidCertificate(
+                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
+            )) if !names => Ok(ServerCertVerified::assertion()),
+            other => other,
+        }
+    }
+
+    fn verify_tls12_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        crypto::verify_tls12_signature(message, cert, dss, algorithms)
+    }
+
+    fn verify_tls13_signature(
+        &self,
+        message: &[u8],
+        cert: &CertificateDer<'_>,
+        dss: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        let algorithms = &self.provider.signature_verification_algorithms;
+        crypto::verify_tls13_signature(message, cert, dss, algorithms)
+    }
+
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+#[cfg(test)]
+#[path = "security_tests.rs"]
+mod tests;
+
+#[cfg(test)]
+#[path = "tls_tests.rs"]
+mod tls_tests;
