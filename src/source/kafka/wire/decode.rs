@@ -140,8 +140,11 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// ApiVersions (v2): the version range of each API, by key.
-pub fn api_versions(r: &mut Reader) -> Read<(i16, Vec<(i16, i16, i16)>)> {
+/// (API key, lowest version, highest version).
+pub type ApiRange = (i16, i16, i16);
+
+/// ApiVersions (v2): the error code and the version range of each API.
+pub fn api_versions(r: &mut Reader) -> Read<(i16, Vec<ApiRange>)> {
     let error = r.i16()?;
     let keys = r.array(|r| Ok((r.i16()?, r.i16()?, r.i16()?)))?;
     Ok((error, keys))

@@ -234,7 +234,7 @@ fn never_panics<T>(
     );
     for _ in 0..2_000 {
         let mut mutated = valid.to_vec();
-        if noise.next() % 4 == 0 {
+        if noise.next().is_multiple_of(4) {
             let len = (noise.next() % 96) as usize;
             mutated = noise.bytes(len);
         } else {
@@ -242,7 +242,7 @@ fn never_panics<T>(
                 let at = (noise.next() as usize) % mutated.len();
                 mutated[at] = noise.next() as u8;
             }
-            if noise.next() % 3 == 0 {
+            if noise.next().is_multiple_of(3) {
                 mutated.truncate((noise.next() as usize) % mutated.len());
             }
         }

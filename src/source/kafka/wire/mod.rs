@@ -12,13 +12,14 @@
 //! - `groups`: coordinators (FindCoordinator) and committed offsets (OffsetFetch), batched
 //!   across groups by `batch` where the broker allows it;
 //! - `offsets`: watermarks (ListOffsets), one request per leader broker;
-//! - [`security`]: a profile's `properties` → TLS and SASL settings, validated once;
+//! - [`security`]: a profile's `properties` → TLS (`tls`) and SASL settings, validated once;
 //! - [`sasl`]: the SASL exchanges (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER);
 //! - [`oauth`]: OAUTHBEARER tokens (static, unsecured JWT, or the client-credentials flow).
 
 pub mod oauth;
 pub mod sasl;
 pub mod security;
+mod tls;
 
 mod batch;
 mod cluster;

@@ -105,22 +105,20 @@ impl TokenSource {
         }
         let queued_at = Instant::now();
         let mut cache = self.inner.cache.lock().await;
-        if let Some(cached) = cache
-            .token
-            .as_ref()
-            .filter(|t| Instant::now() < t.refresh_at)
-        {
+        let now = Instant::now();
+        if let Some(cached) = cache.token.as_ref().filter(|t| now < t.refresh_at) {
             return Ok(cached.value.clone());
         }
-        if let Some((at, reason)) = &cache.failed
-            && *at >= queued_at
-        {
-            return Err(reason.clone());
-        }
-        let fetched = match &self.inner.kind {
-            Kind::Fixed(token) => Ok((token.clone(), MAX_LIFETIME)),
-            Kind::Unsecured(jwt) => Ok(jwt.make(SystemTime::now())),
-            Kind::ClientCredentials(flow) => flow.fetch().await,
+        // A fetch that failed while we waited for the lock is not tried again at once.
+        let failed_meanwhile = cache.failed.as_ref().filter(|(at, _)| *at >= queued_at);
+        let fetched = match failed_meanwhile {
+            Some((_, reason)) => Err((reason.clone(), false)),
+            None => self
+                .inner
+                .kind
+                .fetch()
+                .await
+                .map_err(|reason| (reason, true)),
         };
         let now = Instant::now();
         match fetched {
@@ -134,16 +132,31 @@ impl TokenSource {
                 cache.failed = None;
                 Ok(value)
             }
-            Err(reason) => {
-                cache.failed = Some((now, reason.clone()));
+            Err((reason, fresh)) => {
+                if fresh {
+                    cache.failed = Some((now, reason.clone()));
+                }
                 match cache.token.as_ref().filter(|t| now < t.expires_at) {
                     Some(old) => {
-                        tracing::warn!(%reason, "OAUTHBEARER token refresh failed; the current token is still valid and is used");
+                        if fresh {
+                            tracing::warn!(%reason, "OAUTHBEARER token refresh failed; using the current token until it expires");
+                        }
                         Ok(old.value.clone())
                     }
                     None => Err(reason),
                 }
             }
+        }
+    }
+}
+
+impl Kind {
+    /// A new token and its lifetime.
+    async fn fetch(&self) -> Result<(String, Duration), String> {
+        match self {
+            Kind::Fixed(token) => Ok((token.clone(), MAX_LIFETIME)),
+            Kind::Unsecured(jwt) => Ok(jwt.make(SystemTime::now())),
+            Kind::ClientCredentials(flow) => flow.fetch().await,
         }
     }
 }
@@ -248,12 +261,14 @@ fn extension(key: &str, value: &str) -> Result<(String, String), String> {
             "extension names of letters only, other than auth (RFC 7628); got {key:?}"
         ));
     }
-    if value
-        .chars()
-        .any(|c| c.is_control() && !matches!(c, ' ' | '\t' | '\r' | '\n'))
+    // RFC 7628 §3.1: value = *(VCHAR / SP / HTAB / CR / LF); brokers check the same.
+    if !value
+        .bytes()
+        .all(|b| matches!(b, 0x21..=0x7e | b' ' | b'\t' | b'\r' | b'\n'))
     {
+        let expected = "printable ASCII (RFC 7628)";
         return Err(format!(
-            "extension values without control characters ({key})"
+            "extension values of {expected}; {key} has other characters"
         ));
     }
     Ok((key.to_owned(), value.to_owned()))
@@ -293,6 +308,11 @@ impl ClientCredentials {
             .rsplit_once('@')
             .map_or(authority, |(_, host)| host);
         let endpoint = format!("{}://{authority}{}", scheme.unwrap_or_default(), uri.path());
+        // User info in the URL is not how the client authenticates: it is not sent at all.
+        let query = uri.query().map(|q| format!("?{q}")).unwrap_or_default();
+        let uri = format!("{endpoint}{query}")
+            .parse()
+            .map_err(|_| expected.to_owned())?;
         let mut form = "grant_type=client_credentials".to_owned();
         if let Some(scope) = scope.filter(|s| !s.is_empty()) {
             form.push_str("&scope=");

@@ -16,8 +16,10 @@ use ring::{digest, hmac, pbkdf2};
 use super::oauth::TokenSource;
 
 /// The highest SCRAM iteration count we compute: PBKDF2 runs on the connecting task, so a
-/// hostile or misconfigured server must not make us burn seconds of CPU per connection.
-const MAX_SCRAM_ITERATIONS: u32 = 1_000_000;
+/// hostile or misconfigured server must not make us burn seconds of CPU per connection. Kafka
+/// itself accepts 4,096 to 16,384 (`ScramMechanism.maxIterations`); 65,536 costs tens of
+/// milliseconds, once per profile (the salted password is cached).
+const MAX_SCRAM_ITERATIONS: u32 = 65_536;
 
 /// One profile's SASL settings. Debug shows the mechanism and user, never a password/secret/token.
 #[derive(Clone)]
@@ -32,7 +34,7 @@ enum Mechanism {
         password: Arc<str>,
     },
     Scram {
-        hash: ScramHash,
+        hash: &'static ScramHash,
         user: String,
         password: Arc<str>,
         /// The salted password of the last exchange: brokers keep one salt per user, so every
@@ -45,41 +47,27 @@ enum Mechanism {
     },
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-pub(super) enum ScramHash {
-    Sha256,
-    Sha512,
+/// A SCRAM variant: its name and the algorithms it is made of.
+pub(super) struct ScramHash {
+    name: &'static str,
+    hmac: &'static hmac::Algorithm,
+    pbkdf2: &'static pbkdf2::Algorithm,
+    digest: &'static digest::Algorithm,
 }
 
-impl ScramHash {
-    fn name(self) -> &'static str {
-        match self {
-            ScramHash::Sha256 => "SCRAM-SHA-256",
-            ScramHash::Sha512 => "SCRAM-SHA-512",
-        }
-    }
+pub(super) static SCRAM_SHA_256: ScramHash = ScramHash {
+    name: "SCRAM-SHA-256",
+    hmac: &hmac::HMAC_SHA256,
+    pbkdf2: &pbkdf2::PBKDF2_HMAC_SHA256,
+    digest: &digest::SHA256,
+};
 
-    fn hmac(self) -> hmac::Algorithm {
-        match self {
-            ScramHash::Sha256 => hmac::HMAC_SHA256,
-            ScramHash::Sha512 => hmac::HMAC_SHA512,
-        }
-    }
-
-    fn pbkdf2(self) -> pbkdf2::Algorithm {
-        match self {
-            ScramHash::Sha256 => pbkdf2::PBKDF2_HMAC_SHA256,
-            ScramHash::Sha512 => pbkdf2::PBKDF2_HMAC_SHA512,
-        }
-    }
-
-    fn digest(self) -> &'static digest::Algorithm {
-        match self {
-            ScramHash::Sha256 => &digest::SHA256,
-            ScramHash::Sha512 => &digest::SHA512,
-        }
-    }
-}
+pub(super) static SCRAM_SHA_512: ScramHash = ScramHash {
+    name: "SCRAM-SHA-512",
+    hmac: &hmac::HMAC_SHA512,
+    pbkdf2: &pbkdf2::PBKDF2_HMAC_SHA512,
+    digest: &digest::SHA512,
+};
 
 /// A salted password with the parameters it was computed for.
 struct Salted {
@@ -118,7 +106,7 @@ impl Sasl {
     }
 
     /// SCRAM-SHA-256 or SCRAM-SHA-512.
-    pub(super) fn scram(hash: ScramHash, user: &str, password: &str) -> Sasl {
+    pub(super) fn scram(hash: &'static ScramHash, user: &str, password: &str) -> Sasl {
         Sasl {
             mechanism: Mechanism::Scram {
                 hash,
@@ -143,7 +131,7 @@ impl Sasl {
     pub fn mechanism_name(&self) -> &'static str {
         match &self.mechanism {
             Mechanism::Plain { .. } => "PLAIN",
-            Mechanism::Scram { hash, .. } => hash.name(),
+            Mechanism::Scram { hash, .. } => hash.name,
             Mechanism::OAuthBearer { .. } => "OAUTHBEARER",
         }
     }
@@ -157,7 +145,7 @@ impl Sasl {
                 ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut random)
                     .map_err(|_| {
                         SaslError::new(
-                            hash.name(),
+                            hash.name,
                             "the system has no randomness for the SCRAM nonce",
                         )
                     })?;
@@ -196,9 +184,9 @@ impl Sasl {
             } => {
                 let name = user.replace('=', "=3D").replace(',', "=2C");
                 SaslExchange {
-                    mechanism: hash.name(),
+                    mechanism: hash.name,
                     state: State::Scram(Box::new(Scram {
-                        hash: *hash,
+                        hash,
                         password: password.clone(),
                         salted: salted.clone(),
                         client_first_bare: format!("n={name},r={nonce}"),
@@ -229,7 +217,7 @@ enum State {
 }
 
 struct Scram {
-    hash: ScramHash,
+    hash: &'static ScramHash,
     password: Arc<str>,
     salted: Arc<Mutex<Option<Salted>>>,
     nonce: String,
@@ -298,6 +286,12 @@ impl SaslExchange {
 
     /// The server's answer to our last message: Ok(Some(bytes)) to send next; Ok(None) when the
     /// exchange is complete and verified on our side (SCRAM checks the server signature).
+    ///
+    /// A broker that refuses PLAIN or SCRAM credentials answers with a SaslAuthenticate error
+    /// code, which the connection layer reports; a refused OAUTHBEARER token comes back as an
+    /// RFC 7628 error JSON, which this turns into a [`SaslError`] with its `status` (we do not
+    /// send the `\x01` that would only get the same refusal as an error code). An error ends
+    /// the exchange.
     pub fn next(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>, SaslError> {
         let state = std::mem::replace(&mut self.state, State::Done);
         match state {
@@ -392,10 +386,10 @@ impl Scram {
                 )
             })?;
         let salted = self.salted_password(&salt, iterations);
-        let alg = self.hash.hmac();
+        let alg = *self.hash.hmac;
         let salted_key = hmac::Key::new(alg, &salted);
         let client_key = hmac::sign(&salted_key, b"Client Key");
-        let stored_key = digest::digest(self.hash.digest(), client_key.as_ref());
+        let stored_key = digest::digest(self.hash.digest, client_key.as_ref());
         // c=biws is base64("n,,"): no channel binding, no authzid.
         let without_proof = format!("c=biws,r={nonce}");
         let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
@@ -428,10 +422,10 @@ impl Scram {
         {
             return hit.key.clone();
         }
-        let mut key = vec![0u8; self.hash.digest().output_len()];
+        let mut key = vec![0u8; self.hash.digest.output_len()];
         let rounds = std::num::NonZeroU32::new(iterations).unwrap_or(std::num::NonZeroU32::MIN);
         pbkdf2::derive(
-            self.hash.pbkdf2(),
+            *self.hash.pbkdf2,
             rounds,
             salt,
             self.password.as_bytes(),

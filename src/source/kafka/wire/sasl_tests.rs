@@ -26,7 +26,7 @@ fn an_answer_before_the_first_message_is_an_error() {
 
 #[test]
 fn scram_sha_256_matches_rfc_7677() {
-    let sasl = Sasl::scram(ScramHash::Sha256, "user", PASSWORD);
+    let sasl = Sasl::scram(&SCRAM_SHA_256, "user", PASSWORD);
     assert_eq!(sasl.mechanism_name(), "SCRAM-SHA-256");
     let mut exchange = sasl.begin_with_nonce("rOprNGfwEbeRWgbNEkqO");
     assert_eq!(
@@ -48,7 +48,7 @@ fn scram_sha_256_matches_rfc_7677() {
 
 /// The server side of SCRAM, computed independently of the client code.
 struct Server {
-    hash: ScramHash,
+    hash: &'static ScramHash,
     stored_key: Vec<u8>,
     server_key: Vec<u8>,
     nonce: String,
@@ -57,21 +57,15 @@ struct Server {
 }
 
 impl Server {
-    fn new(hash: ScramHash, password: &str, salt: &[u8], iterations: u32) -> Server {
-        let mut salted = vec![0; hash.digest().output_len()];
+    fn new(hash: &'static ScramHash, password: &str, salt: &[u8], iterations: u32) -> Server {
+        let mut salted = vec![0; hash.digest.output_len()];
         let rounds = std::num::NonZeroU32::new(iterations).unwrap();
-        pbkdf2::derive(
-            hash.pbkdf2(),
-            rounds,
-            salt,
-            password.as_bytes(),
-            &mut salted,
-        );
-        let key = hmac::Key::new(hash.hmac(), &salted);
+        pbkdf2::derive(*hash.pbkdf2, rounds, salt, password.as_bytes(), &mut salted);
+        let key = hmac::Key::new(*hash.hmac, &salted);
         let client_key = hmac::sign(&key, b"Client Key");
         Server {
             hash,
-            stored_key: digest::digest(hash.digest(), client_key.as_ref())
+            stored_key: digest::digest(hash.digest, client_key.as_ref())
                 .as_ref()
                 .to_vec(),
             server_key: hmac::sign(&key, b"Server Key").as_ref().to_vec(),
@@ -98,7 +92,7 @@ impl Server {
         let (without_proof, proof) = text.rsplit_once(",p=").unwrap();
         assert_eq!(without_proof, format!("c=biws,r={}", self.nonce));
         let auth = format!("{},{without_proof}", self.auth_prefix);
-        let key = hmac::Key::new(self.hash.hmac(), &self.stored_key);
+        let key = hmac::Key::new(*self.hash.hmac, &self.stored_key);
         let signature = hmac::sign(&key, auth.as_bytes());
         let client_key: Vec<u8> = STANDARD
             .decode(proof)
@@ -107,13 +101,13 @@ impl Server {
             .zip(signature.as_ref())
             .map(|(p, s)| p ^ s)
             .collect();
-        let stored = digest::digest(self.hash.digest(), &client_key);
+        let stored = digest::digest(self.hash.digest, &client_key);
         assert_eq!(
             stored.as_ref(),
             self.stored_key,
             "the client proof is wrong"
         );
-        let key = hmac::Key::new(self.hash.hmac(), &self.server_key);
+        let key = hmac::Key::new(*self.hash.hmac, &self.server_key);
         let server_signature = hmac::sign(&key, auth.as_bytes());
         format!("v={}", STANDARD.encode(server_signature)).into_bytes()
     }
@@ -121,12 +115,12 @@ impl Server {
 
 #[tokio::test]
 async fn scram_sha_512_round_trip_with_random_nonces() {
-    let sasl = Sasl::scram(ScramHash::Sha512, "kafka=admin,1", "pa,ss=word");
+    let sasl = Sasl::scram(&SCRAM_SHA_512, "kafka=admin,1", "pa,ss=word");
     assert_eq!(sasl.mechanism_name(), "SCRAM-SHA-512");
     let mut nonces = Vec::new();
     // Twice: the second exchange reuses the salted password of the first.
     for _ in 0..2 {
-        let mut server = Server::new(ScramHash::Sha512, "pa,ss=word", b"salt-512", 4096);
+        let mut server = Server::new(&SCRAM_SHA_512, "pa,ss=word", b"salt-512", 4096);
         let mut exchange = sasl.begin().await.unwrap();
         let first = exchange.first_message();
         let text = String::from_utf8(first.clone()).unwrap();
@@ -141,9 +135,9 @@ async fn scram_sha_512_round_trip_with_random_nonces() {
 
 #[test]
 fn a_changed_salt_is_salted_again() {
-    let sasl = Sasl::scram(ScramHash::Sha256, "u", "pw");
+    let sasl = Sasl::scram(&SCRAM_SHA_256, "u", "pw");
     for salt in [&b"one"[..], b"two"] {
-        let mut server = Server::new(ScramHash::Sha256, "pw", salt, 4096);
+        let mut server = Server::new(&SCRAM_SHA_256, "pw", salt, 4096);
         let mut exchange = sasl.begin_with_nonce("abc");
         let first = exchange.first_message();
         let client_final = exchange.next(&server.first(&first)).unwrap().unwrap();
@@ -153,8 +147,8 @@ fn a_changed_salt_is_salted_again() {
 
 /// Runs a SCRAM-SHA-256 exchange up to the server's final message.
 fn scram_until_final() -> (SaslExchange, Server, Vec<u8>) {
-    let mut server = Server::new(ScramHash::Sha256, "pw", b"salt", 4096);
-    let mut exchange = Sasl::scram(ScramHash::Sha256, "u", "pw").begin_with_nonce("abc");
+    let mut server = Server::new(&SCRAM_SHA_256, "pw", b"salt", 4096);
+    let mut exchange = Sasl::scram(&SCRAM_SHA_256, "u", "pw").begin_with_nonce("abc");
     let first = exchange.first_message();
     let client_final = exchange.next(&server.first(&first)).unwrap().unwrap();
     (exchange, server, client_final)
@@ -206,13 +200,13 @@ fn bad_server_first_messages_are_errors() {
         ("e=other-error", "the server refused: other-error"),
     ];
     for (server_first, reason) in table {
-        let mut exchange = Sasl::scram(ScramHash::Sha256, "u", "pw").begin_with_nonce("abc");
+        let mut exchange = Sasl::scram(&SCRAM_SHA_256, "u", "pw").begin_with_nonce("abc");
         exchange.first_message();
         let error = exchange.next(server_first.as_bytes()).unwrap_err();
         assert!(error.reason.contains(reason), "{server_first}: {error}");
         assert!(!error.to_string().contains("pw"), "{error}");
     }
-    let mut exchange = Sasl::scram(ScramHash::Sha256, "u", "pw").begin_with_nonce("abc");
+    let mut exchange = Sasl::scram(&SCRAM_SHA_256, "u", "pw").begin_with_nonce("abc");
     exchange.first_message();
     assert!(
         exchange

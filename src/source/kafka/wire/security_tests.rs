@@ -1,3 +1,5 @@
+use tokio_rustls::rustls::RootCertStore;
+
 use super::*;
 
 /// Every secret in these tables; none may appear in an error or a Debug output.
@@ -89,6 +91,18 @@ fn accepted_properties() {
 }
 
 #[test]
+fn settings_can_be_shared_across_connection_tasks() {
+    fn shared<T: Send + Sync + Clone + 'static>(_: &T) {}
+    fn spawnable<T: Send>(_: &T) {}
+    let security = build(&with(&OAUTH, &[("sasl.oauthbearer.token", "t")])).unwrap();
+    shared(&security);
+    shared(security.tls.as_ref().unwrap());
+    let sasl = security.sasl.unwrap();
+    shared(&sasl);
+    spawnable(&sasl.begin());
+}
+
+#[test]
 fn the_public_constructor_uses_the_system_roots() {
     // Whatever this machine's trust store holds, building succeeds (an empty store fails at
     // connect time instead).
@@ -113,7 +127,7 @@ fn rejected_properties_name_the_key_the_value_and_what_was_expected() {
         (vec![("security.protocol", "tls")], "security.protocol", "tls", "plaintext, ssl, sasl_plaintext or sasl_ssl"),
         (vec![("security.protocol", "sasl_ssl")], "sasl.mechanism", "(not set)", "PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER (security.protocol sasl_ssl needs one)"),
         (without(&SASL_PLAIN, "username"), "sasl.username", "(not set)", "a user name (sasl.mechanism PLAIN needs one)"),
-        (with(&SASL_PLAIN, &[("sasl.username", "")]), "sasl.username", "", "a user name"),
+        (with(&SASL_PLAIN, &[("sasl.username", "")]), "sasl.username", "(empty)", "a user name"),
         (with(&without(&SASL_PLAIN, "password"), &[("sasl.mechanism", "SCRAM-SHA-256")]), "sasl.password", "(not set)", "a password (sasl.mechanism SCRAM-SHA-256 needs one)"),
         (with(&SASL_PLAIN, &[("sasl.username", "a\0b")]), "sasl.username", "a\\0b", "without NUL"),
         (ssl(&[("sasl.mechanism", "PLAIN")]), "sasl.mechanism", "PLAIN", "security.protocol sasl_plaintext or sasl_ssl for SASL settings (it is ssl)"),
@@ -143,7 +157,7 @@ fn rejected_properties_name_the_key_the_value_and_what_was_expected() {
         (with(&OAUTH, &[("sasl.oauthbearer.method", "jwt")]), "sasl.oauthbearer.method", "jwt", "default (sasl.oauthbearer.token or sasl.oauthbearer.config) or oidc"),
         (with(&OAUTH, &[("sasl.oauthbearer.token", SECRET), ("sasl.oauthbearer.extensions", "auth=x")]), "sasl.oauthbearer.extensions", "auth=x", "other than auth"),
         (with(&oidc, &[("sasl.oauthbearer.token", SECRET)]), "sasl.oauthbearer.token", "***", "sasl.oauthbearer.method default for a static token"),
-        (with(&oidc, &[("sasl.oauthbearer.client.secret", "")]), "sasl.oauthbearer.client.secret", "***", "the OAuth client secret (sasl.oauthbearer.method oidc needs it)"),
+        (with(&oidc, &[("sasl.oauthbearer.client.secret", "")]), "sasl.oauthbearer.client.secret", "(empty)", "the OAuth client secret (sasl.oauthbearer.method oidc needs it)"),
         (without(&oidc, "client.id"), "sasl.oauthbearer.client.id", "(not set)", "the OAuth client id"),
         (with(&oidc, &[("sasl.oauthbearer.client.id", "a:b")]), "sasl.oauthbearer.client.id", "a:b", "without `:`"),
         (without(&oidc, "url"), "sasl.oauthbearer.token.endpoint.url", "(not set)", "the token endpoint's http:// or https:// URL"),
