@@ -120,7 +120,7 @@ fn missing_environment_variable_in_file_names_it() {
 
 #[test]
 fn kafka_profiles_take_properties_with_secrets_from_the_environment() {
-    let text = "clusters:\n  events:\n    kafka:\n      bootstrap_servers: k1:9092,k2:9092\n      properties:\n        security.protocol: SASL_SSL\n        sasl.password: ${HOME}\n";
+    let text = "clusters:\n  events:\n    kafka:\n      bootstrap_servers: k1:9092,k2:9092\n      properties:\n        security.protocol: SASL_SSL\n        sasl.mechanism: PLAIN\n        sasl.username: lagscale\n        sasl.password: ${HOME}\n";
     let config = parse(text).unwrap();
     let ClusterProfile::Kafka(profile) = &config.clusters["events"] else {
         panic!("events is a kafka profile");
@@ -161,7 +161,7 @@ fn secrets_can_come_from_mounted_files() {
     let password_file = dir.join("password");
     std::fs::write(&password_file, "kafka-s3cret\n").unwrap();
     let text = format!(
-        "clusters:\n  jobs:\n    rabbitmq:\n      uri_file: {}\n  events:\n    kafka:\n      bootstrap_servers: k:9092\n      properties:\n        sasl.password_file: {}\n",
+        "clusters:\n  jobs:\n    rabbitmq:\n      uri_file: {}\n  events:\n    kafka:\n      bootstrap_servers: k:9092\n      properties:\n        security.protocol: SASL_PLAINTEXT\n        sasl.mechanism: SCRAM-SHA-512\n        sasl.username: lagscale\n        sasl.password_file: {}\n",
         uri_file.display(),
         password_file.display()
     );
@@ -279,4 +279,22 @@ fn rabbitmq_management_urls() {
             "{error}"
         );
     }
+}
+
+#[test]
+fn kafka_properties_are_checked_when_the_file_is_read() {
+    let error = parse("clusters:\n  events:\n    kafka:\n      bootstrap_servers: k:9092\n      properties:\n        socket.timeout.ms: \"10000\"\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("clusters.events.kafka.properties.socket.timeout.ms")
+            && error.contains("10000")
+            && error.contains("security.protocol"),
+        "names the profile, the key, the value and what is supported: {error}"
+    );
+    let error = parse("clusters:\n  events:\n    kafka:\n      bootstrap_servers: k:9092\n      properties:\n        security.protocol: SASL_SSL\n        sasl.mechanism: PLAIN\n        sasl.password: hunter2\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.contains("sasl.username"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
 }
