@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README "Run the tests"): makes sure RabbitMQ runs on 127.0.0.1:5672,
-# finds or installs helm for the chart tests, then checks formatting and lints and runs every
-# test.
+# finds or installs helm for the chart tests and tansu for the tests against a second Kafka
+# implementation, then checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +13,17 @@ if [ -n "$LAGSCALE_HELM" ]; then
 else
   echo "helm: unavailable; the chart tests check values.yaml and template references only"
   unset LAGSCALE_HELM
+fi
+# tansu, an independent Kafka-compatible broker, for tests/e2e/tansu.rs (built once, 20-35 min;
+# see the script). LAGSCALE_SKIP_TANSU=1 skips those tests on purpose; otherwise a tansu that
+# cannot be had fails the run rather than passing without them.
+if [ "${LAGSCALE_SKIP_TANSU:-}" = 1 ]; then
+  echo "tansu: skipped on request (LAGSCALE_SKIP_TANSU=1); the tansu tests say they are skipped"
+  unset LAGSCALE_TANSU
+else
+  LAGSCALE_TANSU="$(bash scripts/ensure-tansu.sh)"
+  export LAGSCALE_TANSU
+  echo "tansu: $("$LAGSCALE_TANSU" --version) (the tansu tests run against it)"
 fi
 cargo fmt --all -- --check
 cargo clippy --all-targets --locked -- -D warnings

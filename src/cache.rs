@@ -86,6 +86,15 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
         slot
     }
 
+    /// Drops the entry for `key` (a result known to be stale or failed): the next caller
+    /// fetches again. Callers already waiting on an in-flight fetch still get its result.
+    pub fn forget(&self, key: &K) {
+        self.slots
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .remove(key);
+    }
+
     /// How many keys have a fresh or in-flight entry.
     pub fn len(&self) -> usize {
         let now = Instant::now();

@@ -20,6 +20,7 @@ mod replicas;
 mod serve;
 mod simulate;
 mod support;
+mod tansu;
 mod throughput;
 mod tls;
 mod validate;

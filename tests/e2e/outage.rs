@@ -14,7 +14,7 @@ use crate::support::rabbit::TestQueue;
 use crate::support::{TestServer, clusters, config, eventually, metrics_request, so};
 
 /// GetMetrics' value, or its status code; each call must end inside KEDA's 3 s.
-async fn metric(server: &TestServer, so: &ScaledObjectRef) -> Result<f64, Code> {
+pub(crate) async fn metric(server: &TestServer, so: &ScaledObjectRef) -> Result<f64, Code> {
     let mut client = server.client().await;
     let started = Instant::now();
     let result = client.get_metrics(metrics_request(so.clone(), "")).await;
@@ -38,7 +38,7 @@ async fn spec_answers(server: &TestServer, so: &ScaledObjectRef) {
 }
 
 /// GetMetrics soon fails with a status KEDA's fallback counts, while GetMetricSpec answers.
-async fn assert_failing(server: &TestServer, so: &ScaledObjectRef) {
+pub(crate) async fn assert_failing(server: &TestServer, so: &ScaledObjectRef) {
     let code = eventually(
         Duration::from_secs(10),
         "an error while the brokers fail",
@@ -53,7 +53,7 @@ async fn assert_failing(server: &TestServer, so: &ScaledObjectRef) {
 }
 
 /// GetMetrics soon answers `want` again, with no restart.
-async fn assert_recovers(server: &TestServer, so: &ScaledObjectRef, want: f64) {
+pub(crate) async fn assert_recovers(server: &TestServer, so: &ScaledObjectRef, want: f64) {
     let back = eventually(
         Duration::from_secs(30),
         "answers after the outage",

@@ -5,6 +5,7 @@ pub mod fake_kube;
 pub mod kafka;
 pub mod proxy;
 pub mod rabbit;
+pub mod tansu;
 
 use std::collections::HashMap;
 use std::future::Future;

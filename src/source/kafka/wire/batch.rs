@@ -3,8 +3,8 @@
 //! tick, a burst of KEDA calls) they cost one request per coordinator broker, not G.
 //!
 //! The first item queued for a key starts a flush task; the task lets the other tasks that are
-//! ready run (a few `yield_now`s, until the queue stops growing), then takes everything queued
-//! for that key and sends it as one batch. The task is spawned, so a caller that gives up (its
+//! ready run (`yield_now` until the queue has not grown for [`QUIET_YIELDS`] turns in a row),
+//! then takes everything queued for that key and sends it as one batch. The task is spawned, so a caller that gives up (its
 //! deadline passed) never strands the others queued behind it.
 
 use std::collections::HashMap;
@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, PoisonError};
 use tokio::sync::oneshot;
 
 /// How many times the flush task yields, at most, while the queue keeps growing.
-const MAX_GATHER_YIELDS: usize = 64;
+const MAX_GATHER_YIELDS: usize = 256;
+/// Turns without a new item after which the batch is sent.
+const QUIET_YIELDS: usize = 3;
 
 /// Items for one batch, each with the sender of its answer.
 type Queue<T, R> = Vec<(T, oneshot::Sender<R>)>;
@@ -50,11 +52,12 @@ impl<T: Send + 'static, R: Send + 'static> Batcher<T, R> {
         if first {
             let queues = self.queues.clone();
             tokio::spawn(async move {
-                let mut seen = 0;
+                let (mut seen, mut quiet) = (0, 0);
                 for _ in 0..MAX_GATHER_YIELDS {
                     tokio::task::yield_now().await;
                     let now = queued(&queues, key);
-                    if now == seen {
+                    quiet = if now == seen { quiet + 1 } else { 0 };
+                    if quiet == QUIET_YIELDS {
                         break;
                     }
                     seen = now;

@@ -22,6 +22,7 @@ use super::connection::{Connection, WireError, api_name, error_name};
 use super::decode::{self, Reader};
 use super::groups::{CoordinatorLookup, GroupFetch, GroupOffsets, Retry};
 use super::security::Security;
+use crate::cache::SingleFlight;
 use crate::source::{BrokerTimeouts, SourceError};
 
 /// How long topic metadata (partitions and leaders) is used before it is read again.
@@ -44,7 +45,6 @@ pub type Address = (String, u16);
 pub struct TopicMeta {
     /// (partition, leader broker id; `None` while it has no leader), by partition.
     pub partitions: Vec<(i32, Option<i32>)>,
-    fetched: Instant,
 }
 
 pub struct Cluster {
@@ -55,9 +55,9 @@ pub struct Cluster {
     pub(super) timeouts: BrokerTimeouts,
     links: Mutex<HashMap<Address, Arc<Link>>>,
     brokers: Mutex<HashMap<i32, Address>>,
-    topics: Mutex<HashMap<String, TopicMeta>>,
-    /// Held while Metadata is read, so concurrent readers of a stale topic send one request.
-    metadata_fetch: tokio::sync::Mutex<()>,
+    /// Topic metadata for [`METADATA_MAX_AGE`]: concurrent readers of a topic share one
+    /// Metadata request and are all answered at once. Failures are not kept.
+    topics: SingleFlight<String, Result<TopicMeta, SourceError>>,
     pub(super) coordinators: Mutex<HashMap<String, i32>>,
     pub(super) coordinator_batches: Batcher<String, CoordinatorLookup>,
     pub(super) offset_batches: Batcher<GroupFetch, Result<GroupOffsets, Retry>>,
@@ -118,8 +118,7 @@ impl Cluster {
             timeouts,
             links: Mutex::default(),
             brokers: Mutex::default(),
-            topics: Mutex::default(),
-            metadata_fetch: tokio::sync::Mutex::new(()),
+            topics: SingleFlight::new(METADATA_MAX_AGE),
             coordinators: Mutex::default(),
             coordinator_batches: Batcher::default(),
             offset_batches: Batcher::default(),
@@ -343,13 +342,18 @@ impl Cluster {
     /// A topic's partitions and leaders: cached, read again once older than
     /// [`METADATA_MAX_AGE`] or after [`Cluster::forget_topic`].
     pub async fn topic(&self, topic: &str) -> Result<TopicMeta, SourceError> {
-        if let Some(meta) = self.fresh_topic(topic) {
-            return Ok(meta);
+        let key = topic.to_owned();
+        let (meta, _) = self
+            .topics
+            .get_or_fetch(&key, || self.read_topic(topic))
+            .await;
+        if meta.is_err() {
+            self.topics.forget(&key);
         }
-        let _one_at_a_time = self.metadata_fetch.lock().await;
-        if let Some(meta) = self.fresh_topic(topic) {
-            return Ok(meta);
-        }
+        meta
+    }
+
+    async fn read_topic(&self, topic: &str) -> Result<TopicMeta, SourceError> {
         let connection = self.any_broker().await?;
         let (answer, _) = self
             .call(
@@ -401,32 +405,12 @@ impl Cluster {
             .map(|&(_, index, leader)| (index, (leader >= 0).then_some(leader)))
             .collect();
         partitions.sort_unstable();
-        let meta = TopicMeta {
-            partitions,
-            fetched: Instant::now(),
-        };
-        self.topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .insert(topic.to_owned(), meta.clone());
-        Ok(meta)
-    }
-
-    fn fresh_topic(&self, topic: &str) -> Option<TopicMeta> {
-        self.topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .get(topic)
-            .filter(|m| m.fetched.elapsed() < METADATA_MAX_AGE)
-            .cloned()
+        Ok(TopicMeta { partitions })
     }
 
     /// Drops a topic's metadata (a leader moved, or the topic was re-created).
     pub fn forget_topic(&self, topic: &str) {
-        self.topics
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .remove(topic);
+        self.topics.forget(&topic.to_owned());
     }
 
     /// A wire error as the source error the rest of lagscale reports.
