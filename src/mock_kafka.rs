@@ -107,6 +107,30 @@ impl MockBrokers {
         }
     }
 
+    /// Makes broker `broker` the leader of a partition: the old leader then answers
+    /// ListOffsets for it with NOT_LEADER_OR_FOLLOWER, as after a leader election.
+    pub fn set_partition_leader(
+        &self,
+        topic: &str,
+        partition: i32,
+        broker: i32,
+    ) -> Result<(), String> {
+        let name =
+            CString::new(topic).map_err(|_| format!("topic {topic:?} contains a NUL byte"))?;
+        // SAFETY: the cluster is live; `name` outlives the call.
+        let err = unsafe {
+            rd::rd_kafka_mock_partition_set_leader(self.cluster, name.as_ptr(), partition, broker)
+        };
+        if err == rd::rd_kafka_resp_err_t::RD_KAFKA_RESP_ERR_NO_ERROR {
+            Ok(())
+        } else {
+            Err(format!(
+                "cannot move the leader of {topic:?} partition {partition}: {}",
+                RDKafkaErrorCode::from(err)
+            ))
+        }
+    }
+
     /// Delays every answer of broker `id` by `rtt` (zero: answers at once again).
     pub fn set_broker_rtt(&self, id: i32, rtt: Duration) -> Result<(), String> {
         let rtt_ms = i32::try_from(rtt.as_millis()).unwrap_or(i32::MAX);

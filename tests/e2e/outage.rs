@@ -221,3 +221,60 @@ async fn kafka_brokers_killed_and_restarted_twenty_times() {
         sources.kafka_connections()
     );
 }
+
+/// Partition leaders that move (a leader election): the old leader answers ListOffsets with
+/// NOT_LEADER_OR_FOLLOWER, lagscale reads the topic's metadata again and asks the new leaders,
+/// and the caller gets the right value, not an error.
+#[tokio::test(flavor = "multi_thread")]
+async fn kafka_leaders_that_move_are_followed() {
+    let kafka = Kafka::start();
+    let topic = kafka.topic(3);
+    kafka.produce(&topic, &[0, 1, 2], 4);
+    let group = unique("moving-group");
+    kafka.commit(&group, &topic, &[(0, 1), (1, 2), (2, 3)]);
+    let server = TestServer::start(Config {
+        cache_ttl_ms: 1,
+        ..config()
+    })
+    .await;
+    let bootstrap = kafka.bootstrap();
+    let so = so(
+        "moves",
+        &[
+            ("source", "kafka"),
+            ("bootstrapServers", bootstrap.as_str()),
+            ("consumerGroup", group.as_str()),
+            ("topic", topic.as_str()),
+        ],
+    );
+    assert_eq!(metric(&server, &so).await, Ok(6.0));
+    use kafka_protocol::messages::ApiKey;
+    let metadata_before = server.scaler.sources().kafka_requests(ApiKey::Metadata);
+    for round in 0..3 {
+        // Every partition moves to the next broker (brokers are numbered 1 to 3).
+        for partition in 0..3 {
+            let leader = (partition + round + 1) % 3 + 1;
+            kafka
+                .brokers
+                .set_partition_leader(&topic, partition, leader)
+                .unwrap();
+        }
+        // The first answer that comes from the brokers rather than the 1 ms cache.
+        let sent = server.queries_sent();
+        let value = eventually(Duration::from_secs(5), "a broker query", || async {
+            let value = metric(&server, &so).await;
+            (server.queries_sent() > sent).then_some(value)
+        })
+        .await;
+        assert_eq!(
+            value,
+            Ok(6.0),
+            "round {round}: answered through the new leaders"
+        );
+    }
+    let metadata_after = server.scaler.sources().kafka_requests(ApiKey::Metadata);
+    assert!(
+        metadata_after > metadata_before,
+        "the moves made lagscale read metadata again ({metadata_before} → {metadata_after})"
+    );
+}

@@ -53,7 +53,9 @@ fn identity(test: &str) -> Identity {
     }
 }
 
-async fn read_request<S: AsyncRead + Unpin>(socket: &mut S) -> Option<(i16, i16, i32, Bytes)> {
+pub(super) async fn read_request<S: AsyncRead + Unpin>(
+    socket: &mut S,
+) -> Option<(i16, i16, i32, Bytes)> {
     let size = socket.read_i32().await.ok()?;
     let mut frame = vec![0; usize::try_from(size).ok()?];
     socket.read_exact(&mut frame).await.ok()?;
@@ -67,7 +69,7 @@ async fn read_request<S: AsyncRead + Unpin>(socket: &mut S) -> Option<(i16, i16,
     ))
 }
 
-async fn answer<S: AsyncWrite + Unpin, M: Encodable>(
+pub(super) async fn answer<S: AsyncWrite + Unpin, M: Encodable>(
     socket: &mut S,
     key: ApiKey,
     version: i16,
@@ -87,7 +89,7 @@ async fn answer<S: AsyncWrite + Unpin, M: Encodable>(
     socket.write_all(&frame).await.unwrap();
 }
 
-fn offered(key: ApiKey, min: i16, max: i16) -> ApiVersion {
+pub(super) fn offered(key: ApiKey, min: i16, max: i16) -> ApiVersion {
     let mut version = ApiVersion::default();
     version.api_key = key as i16;
     version.min_version = min;

@@ -35,6 +35,8 @@ pub use offsets::{Offsets, Watermark};
 pub use security::Security;
 
 #[cfg(test)]
+mod coordinator_tests;
+#[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
 mod handshake_tests;
