@@ -28,9 +28,10 @@ pub const BROKER_CONNECTIONS: &str = "lagscale_broker_connections";
 pub const REPLICA_DECISIONS: &str = "lagscale_replica_decisions_total";
 pub const TIME_LAG: &str = "lagscale_time_lag_seconds";
 pub const THROUGHPUT_WITHOUT_RATE: &str = "lagscale_throughput_without_rate_total";
+pub const KAFKA_REQUESTS: &str = "lagscale_kafka_requests_total";
 
 /// Every metric with its help text (the README lists the same).
-pub const ALL: [(&str, &str); 12] = [
+pub const ALL: [(&str, &str); 13] = [
     (
         LAG,
         "Lag in messages at the last broker query, by source, cluster, queue or group, and topic.",
@@ -68,6 +69,10 @@ pub const ALL: [(&str, &str); 12] = [
     (
         TIME_LAG,
         "Seconds until the lag drains at the consumption rate over the rate window (+Inf when nothing is consumed), for metric: throughput triggers, by query.",
+    ),
+    (
+        KAFKA_REQUESTS,
+        "Requests sent to Kafka brokers by lagscale's client, by cluster and API (one OffsetFetch can carry many groups).",
     ),
     (
         THROUGHPUT_WITHOUT_RATE,
@@ -245,6 +250,11 @@ impl Drop for OpenStream {
 pub fn broker_connection(source: &'static str, cluster: Option<&str>, change: f64) {
     let cluster = cluster.unwrap_or("inline").to_owned();
     gauge!(BROKER_CONNECTIONS, "source" => source, "cluster" => cluster).increment(change);
+}
+
+/// A request was sent to a Kafka broker (`api`: the protocol's name, e.g. `OffsetFetch`).
+pub fn kafka_request(cluster: &str, api: &'static str) {
+    counter!(KAFKA_REQUESTS, "cluster" => cluster.to_owned(), "api" => api).increment(1);
 }
 
 /// Where to serve metrics; `None` in the config disables them.

@@ -125,6 +125,10 @@ async fn metrics_describe_what_the_server_does() {
             "{name} is not described:\n{text}"
         );
     }
+    assert!(
+        sample(&text, metrics::KAFKA_REQUESTS, &["api=\"OffsetFetch\""]) >= Some(1.0),
+        "the Kafka client's requests are counted by API: {text}"
+    );
     let rabbit = "source=\"rabbitmq\"";
     let hold = ["strategy=\"step\"", "decision=\"hold\""];
     assert_eq!(

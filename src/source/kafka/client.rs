@@ -213,6 +213,7 @@ impl KafkaClient {
         Ok(KafkaClient {
             cluster: Arc::new(Cluster::new(
                 endpoint.label(),
+                endpoint.cluster.as_deref(),
                 bootstrap,
                 security,
                 timeouts,

@@ -50,6 +50,8 @@ pub struct TopicMeta {
 pub struct Cluster {
     /// How errors name the cluster (`cluster "events"` or `kafka host:port`).
     pub label: String,
+    /// The profile's name, or `inline`: the `cluster` label of metrics.
+    metrics_name: String,
     bootstrap: Vec<Address>,
     pub(super) security: Security,
     pub(super) timeouts: BrokerTimeouts,
@@ -105,14 +107,17 @@ impl RequestCounts {
 }
 
 impl Cluster {
+    /// `profile`: the connection profile's name (`None` for inline bootstrap servers).
     pub fn new(
         label: String,
+        profile: Option<&str>,
         bootstrap: Vec<Address>,
         security: Security,
         timeouts: BrokerTimeouts,
     ) -> Cluster {
         Cluster {
             label,
+            metrics_name: profile.unwrap_or("inline").to_owned(),
             bootstrap,
             security,
             timeouts,
@@ -288,6 +293,7 @@ impl Cluster {
         let version = connection.version(key, ours).map_err(|e| self.error(e))?;
         let request = build(version);
         self.sent.add(key);
+        crate::metrics::kafka_request(&self.metrics_name, api_name(key));
         let timeout = self.timeouts.query;
         let call = connection.call(key, version, &request);
         let answer = match tokio::time::timeout(timeout, call).await {

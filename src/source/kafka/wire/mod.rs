@@ -35,7 +35,7 @@ pub use offsets::{Offsets, Watermark};
 pub use security::Security;
 
 #[cfg(test)]
-mod coordinator_tests;
+mod cluster_tests;
 #[cfg(test)]
 mod fault_tests;
 #[cfg(test)]

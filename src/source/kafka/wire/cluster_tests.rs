@@ -1,6 +1,7 @@
-//! A group coordinator that moves: a fake broker on 127.0.0.1 answers the first OffsetFetch
-//! with NOT_COORDINATOR, as a broker does after the group's coordinator moved; the cluster looks
-//! the coordinator up again and asks once more, and the caller gets the offsets.
+//! The cluster against fake brokers on 127.0.0.1: a group coordinator that moves (the first
+//! OffsetFetch answers NOT_COORDINATOR, as a broker does after the group's coordinator moved;
+//! the cluster looks the coordinator up again and asks once more), and a broker that drops
+//! every connection (reconnections are spaced by the backoff, not one per query).
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -101,6 +102,7 @@ fn cluster(port: u16) -> Arc<Cluster> {
     let bootstrap = vec![("127.0.0.1".to_owned(), port)];
     Arc::new(Cluster::new(
         "test".to_owned(),
+        None,
         bootstrap,
         security,
         timeouts,
@@ -143,5 +145,30 @@ async fn a_coordinator_that_keeps_moving_is_an_error_naming_the_group() {
         cluster.requests_sent(ApiKey::OffsetFetch),
         3,
         "bounded retries"
+    );
+}
+
+/// A broker that accepts connections and closes them at once: queries fail, and reconnections
+/// are spaced by the backoff (100 ms, doubling), not one per query.
+#[tokio::test]
+async fn a_failing_broker_is_not_reconnected_to_on_every_query() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let counter = accepted.clone();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            drop(socket);
+        }
+    });
+    let cluster = cluster(port);
+    for _ in 0..50 {
+        assert!(cluster.topic("t").await.is_err());
+    }
+    let accepted = accepted.load(Ordering::SeqCst);
+    assert!(
+        (1..=3).contains(&accepted),
+        "50 failed queries within the first backoff opened {accepted} connections"
     );
 }
