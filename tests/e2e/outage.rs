@@ -173,6 +173,23 @@ async fn kafka_brokers_failing_slow_and_back() {
     );
 }
 
+/// `rounds` times: the brokers go away (`set_down(true)`), GetMetrics soon fails; they come
+/// back (`set_down(false)`), GetMetrics soon answers `want` again.
+pub(crate) async fn down_and_back(
+    server: &TestServer,
+    so: &ScaledObjectRef,
+    want: f64,
+    rounds: usize,
+    mut set_down: impl FnMut(bool),
+) {
+    for _ in 0..rounds {
+        set_down(true);
+        assert_failing(server, so).await;
+        set_down(false);
+        assert_recovers(server, so, want).await;
+    }
+}
+
 /// Every broker of the cluster taken down (connections closed, new ones refused) and brought
 /// back, 20 times, while GetMetrics keeps being called: errors while they are down, the right
 /// value each time they are back, no restart, and no more than one connection per broker.
@@ -202,17 +219,12 @@ async fn kafka_brokers_killed_and_restarted_twenty_times() {
         ],
     );
     assert_eq!(metric(&server, &so).await, Ok(9.0));
-    let set_all = |down| {
+    down_and_back(&server, &so, 9.0, 20, |down| {
         for broker in 1..=3 {
             kafka.brokers.set_broker_down(broker, down).unwrap();
         }
-    };
-    for _ in 0..20 {
-        set_all(true);
-        assert_failing(&server, &so).await;
-        set_all(false);
-        assert_recovers(&server, &so, 9.0).await;
-    }
+    })
+    .await;
     let sources = server.scaler.sources();
     assert_eq!(sources.kafka_clients(), 1, "one client per cluster");
     assert!(

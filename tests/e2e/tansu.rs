@@ -20,7 +20,7 @@ use lagscale::config::{Config, KafkaProfile};
 use lagscale::source::kafka::{Endpoint, GroupQuery};
 use lagscale::source::{Observation, SourceQuery, Sources};
 
-use crate::outage::{assert_failing, assert_recovers, metric};
+use crate::outage::{down_and_back, metric};
 use crate::support::kafka::unique;
 use crate::support::tansu::Tansu;
 use crate::support::{TestServer, config, served_value, so};
@@ -237,12 +237,11 @@ async fn killed_and_restarted_twenty_times() {
         ],
     );
     assert_eq!(metric(&server, &so).await, Ok(5.0));
-    for _ in 0..20 {
-        tansu.kill();
-        assert_failing(&server, &so).await;
-        tansu.restart().unwrap();
-        assert_recovers(&server, &so, 5.0).await;
-    }
+    down_and_back(&server, &so, 5.0, 20, |down| match down {
+        true => tansu.kill(),
+        false => tansu.restart().unwrap(),
+    })
+    .await;
     let sources = server.scaler.sources();
     assert_eq!(sources.kafka_clients(), 1);
     assert!(

@@ -74,6 +74,17 @@ struct Link {
     opening: tokio::sync::Mutex<Backoff>,
 }
 
+impl Link {
+    /// The connection, while it is open.
+    fn open(&self) -> Option<Arc<Connection>> {
+        self.connection
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+            .filter(|c| c.is_open())
+    }
+}
+
 #[derive(Default)]
 struct Backoff {
     failures: u32,
@@ -138,23 +149,17 @@ impl Cluster {
 
     /// How many broker connections are open now.
     pub fn open_connections(&self) -> usize {
-        let links: Vec<Arc<Link>> = self
-            .links
+        self.links().iter().filter(|l| l.open().is_some()).count()
+    }
+
+    /// Every broker address's link (a copy of the list, so no lock is held while using them).
+    fn links(&self) -> Vec<Arc<Link>> {
+        self.links
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .values()
             .cloned()
-            .collect();
-        links
-            .iter()
-            .filter(|l| {
-                l.connection
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .as_ref()
-                    .is_some_and(|c| c.is_open())
-            })
-            .count()
+            .collect()
     }
 
     /// The connection to a broker by id (learned from Metadata or FindCoordinator).
@@ -177,18 +182,7 @@ impl Cluster {
     /// Any broker that answers: an open connection if there is one, else the bootstrap
     /// servers and the known brokers in turn.
     pub async fn any_broker(&self) -> Result<Arc<Connection>, SourceError> {
-        let open = self
-            .links
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .find_map(|l| {
-                l.connection
-                    .lock()
-                    .unwrap_or_else(PoisonError::into_inner)
-                    .clone()
-                    .filter(|c| c.is_open())
-            });
+        let open = self.links().iter().find_map(|l| l.open());
         if let Some(connection) = open {
             return Ok(connection);
         }
@@ -235,18 +229,11 @@ impl Cluster {
             .entry(address.clone())
             .or_default()
             .clone();
-        let open = |link: &Link| {
-            link.connection
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .clone()
-                .filter(|c| c.is_open())
-        };
-        if let Some(connection) = open(&link) {
+        if let Some(connection) = link.open() {
             return Ok(connection);
         }
         let mut backoff = link.opening.lock().await;
-        if let Some(connection) = open(&link) {
+        if let Some(connection) = link.open() {
             return Ok(connection);
         }
         if let (Some(at), Some(error)) = (backoff.retry_at, &backoff.last_error)
@@ -327,14 +314,7 @@ impl Cluster {
 
     /// Forgets a connection so the next request to that broker opens a new one.
     fn discard(&self, connection: &Arc<Connection>) {
-        let links: Vec<Arc<Link>> = self
-            .links
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
-        for link in links {
+        for link in self.links() {
             let mut slot = link
                 .connection
                 .lock()
