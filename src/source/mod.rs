@@ -157,9 +157,9 @@ impl Sources {
                 .queue_depth(q)
                 .await
                 .map(Observation::QueueDepth),
-            SourceQuery::Kafka(q) => self
-                .kafka
-                .snapshot(q)
+            // Boxed: the Kafka client's futures nest deeply, and every caller's future would
+            // otherwise embed them (the compiler's layout queries hit their depth limit).
+            SourceQuery::Kafka(q) => Box::pin(self.kafka.snapshot(q))
                 .await
                 .map(|s| Observation::Kafka(Arc::new(s))),
         }
