@@ -230,7 +230,7 @@ impl Tansu {
                 Instant::now() < deadline,
                 "{name} not in metadata: {listed:?}"
             );
-            std::thread::sleep(Duration::from_millis(10));
+            tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
 

@@ -142,8 +142,8 @@ impl Cluster {
                         by_topic.entry(topic).or_default().push(*partition);
                     }
                     let mut request = ListOffsetsRequest::default();
-                    // A consumer's request (not a follower's), reading uncommitted data: the high
-                    // watermark, as KEDA's Kafka scaler reads it.
+                    // A consumer's request (not a follower's), at READ_UNCOMMITTED: the high
+                    // watermark itself, not the last stable offset of transactional topics.
                     request.replica_id = BrokerId(-1);
                     request.isolation_level = 0;
                     request.topics = by_topic
