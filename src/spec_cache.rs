@@ -1,7 +1,8 @@
 //! Parsed triggers by their metadata. KEDA sends the same `scalerMetadata` on every call of a
 //! trigger; parsing it once, instead of on every call, keeps the allocations of the parser
 //! (keys, profiles, metric names) off the hot path. Only valid triggers are kept; the cache
-//! is emptied when it reaches [`MAX_ENTRIES`], so it stays bounded whatever clients send.
+//! is emptied when it reaches [`MAX_ENTRIES`] or [`MAX_BYTES`] of metadata, so it stays
+//! bounded whatever clients send (one map is itself bounded by the trigger parser's limits).
 
 use std::collections::HashMap;
 use std::hash::{DefaultHasher, Hash, Hasher};
@@ -11,6 +12,8 @@ use crate::trigger::TriggerSpec;
 
 /// Distinct metadata maps kept at most.
 pub const MAX_ENTRIES: usize = 10_000;
+/// Bytes of metadata keys and values kept at most.
+pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 type Metadata = HashMap<String, String>;
 
@@ -20,6 +23,13 @@ type Bucket = Vec<(Metadata, Arc<TriggerSpec>)>;
 #[derive(Default)]
 pub struct SpecCache {
     entries: Mutex<HashMap<u64, Bucket>>,
+    /// Bytes of the keys and values in `entries`.
+    bytes: std::sync::atomic::AtomicUsize,
+}
+
+/// The bytes of a map's keys and values.
+fn size(metadata: &Metadata) -> usize {
+    metadata.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
 /// A hash of the map that does not depend on its iteration order.
@@ -49,9 +59,15 @@ impl SpecCache {
         }
         let spec = Arc::new(parse()?);
         let mut entries = lock();
-        if entries.values().map(Vec::len).sum::<usize>() >= MAX_ENTRIES {
+        use std::sync::atomic::Ordering::Relaxed;
+        let adding = size(metadata);
+        if entries.values().map(Vec::len).sum::<usize>() >= MAX_ENTRIES
+            || self.bytes.load(Relaxed) + adding > MAX_BYTES
+        {
             entries.clear();
+            self.bytes.store(0, Relaxed);
         }
+        self.bytes.fetch_add(adding, Relaxed);
         entries
             .entry(key)
             .or_default()
@@ -66,6 +82,11 @@ impl SpecCache {
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
+    }
+
+    /// Bytes of metadata kept.
+    pub fn bytes(&self) -> usize {
+        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
     }
 }
 
@@ -119,5 +140,20 @@ mod tests {
             cache.get_or_parse(&m, || parse(&m)).unwrap();
         }
         assert!(cache.len() <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn stays_bounded_by_bytes_too() {
+        let cache = SpecCache::default();
+        // Valid triggers with the largest scalerAddress the parser takes (KEDA's key, ignored
+        // by lagscale): about 4 KiB each, so the byte bound is reached long before the count.
+        let address = "x".repeat(4000);
+        for i in 0..(MAX_BYTES / 4000) + 10 {
+            let mut m = metadata(&format!("q{i}"));
+            m.insert("scalerAddress".to_owned(), address.clone());
+            cache.get_or_parse(&m, || parse(&m)).unwrap();
+            assert!(cache.bytes() <= MAX_BYTES, "{} bytes kept", cache.bytes());
+        }
+        assert!(cache.len() <= MAX_BYTES / 4000, "{} kept", cache.len());
     }
 }

@@ -9,16 +9,24 @@ pub enum TriggerError {
         key: &'static str,
         expected: &'static str,
     },
-    #[error("{key}: {value:?} is not valid; expected {expected}")]
+    /// `value` is already quoted, and cut to [`QUOTED_CHARS`] characters with its length.
+    #[error("{key}: {value} is not valid; expected {expected}")]
     Invalid {
         key: &'static str,
         value: String,
         expected: String,
     },
-    #[error("unknown key {key:?}{}", suggestion.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    /// `key` is quoted and cut like a value.
+    #[error("unknown key {key}{}", suggestion.map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
     Unknown {
         key: String,
         suggestion: Option<&'static str>,
+    },
+    #[error("{what} is too large: {size}; the limit is {limit}")]
+    TooLarge {
+        what: String,
+        size: String,
+        limit: String,
     },
     #[error("{key} and {other} are both set; set only one of them")]
     Conflict {
@@ -29,11 +37,23 @@ pub enum TriggerError {
     NotApplicable { key: String, context: String },
 }
 
+/// How many characters of a value an error quotes: a value of 100 kB must not make a 100 kB
+/// error (gRPC clients refuse status messages over their metadata limit, and logs carry it).
+pub const QUOTED_CHARS: usize = 64;
+
+/// `value` in quotes; a longer one is cut to [`QUOTED_CHARS`] characters and its length added.
+pub fn quote(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        None => format!("{value:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &value[..cut], value.len()),
+    }
+}
+
 impl TriggerError {
     pub fn invalid(key: &'static str, value: &str, expected: impl Into<String>) -> TriggerError {
         TriggerError::Invalid {
             key,
-            value: value.to_owned(),
+            value: quote(value),
             expected: expected.into(),
         }
     }

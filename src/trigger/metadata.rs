@@ -5,6 +5,13 @@ use std::collections::{BTreeSet, HashMap};
 
 use super::{TriggerError, keys};
 
+/// Bounds on one trigger's metadata, checked before anything else reads it, so that no call
+/// can make lagscale parse, keep or echo more than this (KEDA's own metadata is far smaller).
+pub const MAX_KEYS: usize = 64;
+pub const MAX_KEY_BYTES: usize = 128;
+pub const MAX_VALUE_BYTES: usize = 4096;
+pub const MAX_METADATA_BYTES: usize = 32 * 1024;
+
 /// KEDA's own trigger keys: sent to every external scaler, meaningful only to KEDA.
 const KEDA_KEYS: [&str; 3] = ["scalerAddress", "enableTLS", "unsafeSsl"];
 
@@ -18,6 +25,7 @@ impl<'a> Metadata<'a> {
     /// Starts reading; fails on the first key (in sorted order) that lagscale does not know at
     /// all, before any other check, so that a typo is reported as a typo.
     pub fn new(map: &'a HashMap<String, String>) -> Result<Metadata<'a>, TriggerError> {
+        check_bounds(map)?;
         let mut unknown: Vec<&String> = map
             .keys()
             .filter(|k| !keys::ALL.contains(&k.as_str()) && !KEDA_KEYS.contains(&k.as_str()))
@@ -25,7 +33,7 @@ impl<'a> Metadata<'a> {
         unknown.sort();
         if let Some(key) = unknown.first() {
             return Err(TriggerError::Unknown {
-                key: (*key).clone(),
+                key: super::error::quote(key),
                 suggestion: suggest(key),
             });
         }
@@ -101,6 +109,47 @@ impl<'a> Metadata<'a> {
             }),
         }
     }
+}
+
+/// The map's size against [`MAX_KEYS`], [`MAX_KEY_BYTES`], [`MAX_VALUE_BYTES`] and
+/// [`MAX_METADATA_BYTES`]; the first bound exceeded is the error (keys in sorted order).
+fn check_bounds(map: &HashMap<String, String>) -> Result<(), TriggerError> {
+    let too_large =
+        |what: String, size: String, limit: String| TriggerError::TooLarge { what, size, limit };
+    if map.len() > MAX_KEYS {
+        return Err(too_large(
+            "scalerMetadata".to_owned(),
+            format!("{} keys", map.len()),
+            format!("{MAX_KEYS} keys"),
+        ));
+    }
+    let mut pairs: Vec<(&String, &String)> = map.iter().collect();
+    pairs.sort();
+    for (key, value) in &pairs {
+        if key.len() > MAX_KEY_BYTES {
+            return Err(too_large(
+                format!("the key {}", super::error::quote(key)),
+                format!("{} bytes", key.len()),
+                format!("{MAX_KEY_BYTES} bytes"),
+            ));
+        }
+        if value.len() > MAX_VALUE_BYTES {
+            return Err(too_large(
+                format!("the value of {key}"),
+                format!("{} bytes", value.len()),
+                format!("{MAX_VALUE_BYTES} bytes"),
+            ));
+        }
+    }
+    let total: usize = pairs.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if total > MAX_METADATA_BYTES {
+        return Err(too_large(
+            "scalerMetadata".to_owned(),
+            format!("{total} bytes of keys and values"),
+            format!("{MAX_METADATA_BYTES} bytes"),
+        ));
+    }
+    Ok(())
 }
 
 /// The known key closest to a misspelt one, if any is close enough to be a likely typo.

@@ -289,3 +289,87 @@ pub(crate) fn assert_error_table(
         }
     }
 }
+
+/// Metadata too large to be a trigger is refused before anything reads it, with an error that
+/// names what was too large, its size and the limit, and stays short whatever the input.
+#[test]
+fn metadata_is_bounded_before_it_is_read() {
+    use crate::trigger::metadata::{MAX_KEYS, MAX_METADATA_BYTES, MAX_VALUE_BYTES};
+    let base = || -> HashMap<String, String> {
+        [
+            ("source", "rabbitmq"),
+            ("host", "amqp://h"),
+            ("queueName", "q"),
+        ]
+        .map(|(k, v)| (k.to_owned(), v.to_owned()))
+        .into_iter()
+        .collect()
+    };
+    let parse = |m: &HashMap<String, String>| TriggerSpec::parse(m, &BTreeMap::new());
+    let mut cases: Vec<(HashMap<String, String>, Vec<String>)> = Vec::new();
+
+    let mut many = base();
+    many.extend((0..MAX_KEYS).map(|i| (format!("k{i}"), "v".to_owned())));
+    cases.push((
+        many,
+        vec!["scalerMetadata".into(), "67 keys".into(), "64 keys".into()],
+    ));
+
+    let mut long_key = base();
+    long_key.insert("k".repeat(200), "v".to_owned());
+    cases.push((
+        long_key,
+        vec![
+            "the key \"kkkk".into(),
+            "(200 bytes)".into(),
+            "128 bytes".into(),
+        ],
+    ));
+
+    let mut long_value = base();
+    long_value.insert("scalerAddress".to_owned(), "x".repeat(100_000));
+    cases.push((
+        long_value,
+        vec![
+            "scalerAddress".into(),
+            "100000 bytes".into(),
+            format!("{MAX_VALUE_BYTES} bytes"),
+        ],
+    ));
+
+    let mut heavy = base();
+    heavy.extend((0..9).map(|i| (format!("k{i}"), "v".repeat(MAX_VALUE_BYTES))));
+    cases.push((
+        heavy,
+        vec![
+            "scalerMetadata".into(),
+            format!("{MAX_METADATA_BYTES} bytes"),
+        ],
+    ));
+
+    let mut long_queue = base();
+    long_queue.insert("queueName".to_owned(), "q".repeat(300));
+    cases.push((
+        long_queue,
+        vec!["queueName".into(), "(300 bytes)".into(), "255 bytes".into()],
+    ));
+
+    let mut long_vhost = base();
+    long_vhost.insert("vhostName".to_owned(), "v".repeat(256));
+    cases.push((long_vhost, vec!["vhostName".into(), "255 bytes".into()]));
+
+    let mut bad_number = base();
+    bad_number.insert("lagThreshold".to_owned(), "9".repeat(4000));
+    cases.push((
+        bad_number,
+        vec!["lagThreshold".into(), "(4000 bytes)".into()],
+    ));
+
+    for (metadata, words) in cases {
+        let error = parse(&metadata).unwrap_err().to_string();
+        assert!(error.len() < 400, "{} bytes: {error}", error.len());
+        for word in words {
+            assert!(error.contains(&word), "{error:?} should contain {word:?}");
+        }
+    }
+}

@@ -190,3 +190,67 @@ async fn failed_get_metrics_within_keda_budget(
     assert!(took < Duration::from_secs(3), "took {took:?}");
     status
 }
+
+/// Oversized and hostile values through the real server: InvalidArgument with a short message
+/// for each, the server unharmed, and `partitionLimitation` over every partition number
+/// answered at once (it is kept as one range).
+#[tokio::test]
+async fn oversized_values_get_short_invalid_argument_errors() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let huge = "x".repeat(100_000);
+    let long_queue = "q".repeat(300);
+    let cases: [(&[(&str, &str)], &str); 4] = [
+        (
+            &[
+                ("source", "rabbitmq"),
+                ("host", "amqp://127.0.0.1"),
+                ("queueName", &huge),
+            ],
+            "the value of queueName is too large: 100000 bytes",
+        ),
+        (
+            &[
+                ("source", "rabbitmq"),
+                ("host", "amqp://127.0.0.1"),
+                ("queueName", &long_queue),
+            ],
+            "queueName",
+        ),
+        (
+            &[
+                ("source", "kafka"),
+                ("bootstrapServers", "127.0.0.1:9"),
+                ("consumerGroup", "g"),
+                ("topic", "no\0nul"),
+            ],
+            "a Kafka topic name",
+        ),
+        (
+            &[("scalerAddress", &huge), ("source", "rabbitmq")],
+            "scalerAddress",
+        ),
+    ];
+    for (metadata, words) in cases {
+        let status = client
+            .get_metric_spec(so("big", metadata))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(status.message().contains(words), "{status:?}");
+        assert!(
+            status.message().len() < 1024,
+            "{} bytes",
+            status.message().len()
+        );
+    }
+    let all_partitions = [
+        ("source", "kafka"),
+        ("bootstrapServers", "127.0.0.1:9"),
+        ("consumerGroup", "g"),
+        ("topic", "t"),
+        ("partitionLimitation", "0-2147483647"),
+    ];
+    let spec = client.get_metric_spec(so("wide", &all_partitions)).await;
+    assert!(spec.is_ok(), "{spec:?}");
+}

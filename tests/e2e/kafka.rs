@@ -157,6 +157,18 @@ async fn unknown_topics_and_partitions_are_not_found() {
             .contains(&format!("partition 4 of topic \"{}\"", s.topic)),
         "{status:?}"
     );
+
+    // Every partition number there is: one range, checked against the topic's 4 partitions
+    // without enumerating two billion numbers.
+    let status = client
+        .get_metrics(s.request(&[("partitionLimitation", "0-2147483647")]))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), Code::NotFound, "{status:?}");
+    assert!(
+        status.message().contains("partition 4 of topic"),
+        "{status:?}"
+    );
 }
 
 /// Requests the brokers received for one refresh of `triggers` triggers spread over two

@@ -46,15 +46,65 @@ pub enum LagAggregate {
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum Partitions {
     All,
-    Only(BTreeSet<i32>),
+    Only(PartitionSet),
 }
 
 impl Partitions {
     pub fn includes(&self, partition: i32) -> bool {
         match self {
             Partitions::All => true,
-            Partitions::Only(set) => set.contains(&partition),
+            Partitions::Only(set) => set.contains(partition),
         }
+    }
+}
+
+/// Partition numbers as sorted, disjoint, non-adjacent inclusive ranges: `0-2147483647` is one
+/// range, never two billion numbers, so no trigger can make lagscale allocate or loop per
+/// partition it names.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartitionSet(Vec<(i32, i32)>);
+
+impl PartitionSet {
+    /// The union of inclusive ranges (each `from <= to`).
+    pub fn from_ranges(mut ranges: Vec<(i32, i32)>) -> PartitionSet {
+        ranges.sort_unstable();
+        let mut merged: Vec<(i32, i32)> = Vec::with_capacity(ranges.len());
+        for (from, to) in ranges {
+            match merged.last_mut() {
+                Some(last) if i64::from(from) <= i64::from(last.1) + 1 => last.1 = last.1.max(to),
+                _ => merged.push((from, to)),
+            }
+        }
+        PartitionSet(merged)
+    }
+
+    pub fn contains(&self, partition: i32) -> bool {
+        let at = self.0.partition_point(|&(_, to)| to < partition);
+        self.0.get(at).is_some_and(|&(from, _)| from <= partition)
+    }
+
+    /// The first partition of the set that `present` lacks, if any; work bounded by the ranges
+    /// and `present`, never by the size of a range.
+    pub fn first_missing(&self, present: &BTreeSet<i32>) -> Option<i32> {
+        for &(from, to) in &self.0 {
+            let mut next = i64::from(from);
+            for &p in present.range(from..=to) {
+                if i64::from(p) != next {
+                    break;
+                }
+                next += 1;
+            }
+            if next <= i64::from(to) {
+                return i32::try_from(next).ok();
+            }
+        }
+        None
+    }
+}
+
+impl<const N: usize> From<[i32; N]> for PartitionSet {
+    fn from(partitions: [i32; N]) -> PartitionSet {
+        PartitionSet::from_ranges(partitions.iter().map(|&p| (p, p)).collect())
     }
 }
 
@@ -265,5 +315,35 @@ mod tests {
         assert_eq!(total_lag(&parts, &max, 10.0).messages, 70);
         assert_eq!(total_lag(&parts, &idle_ok(), 10.0).messages, 100);
         assert_eq!(total_lag(&[], &LagOptions::default(), 10.0).messages, 0);
+    }
+
+    #[test]
+    fn partition_sets_are_ranges_never_materialized() {
+        let set = PartitionSet::from_ranges(vec![(5, 7), (0, 0), (2, 2), (8, 9), (1, 1)]);
+        assert_eq!(set, PartitionSet(vec![(0, 2), (5, 9)]), "sorted and merged");
+        let checks = [
+            (0, true),
+            (2, true),
+            (3, false),
+            (4, false),
+            (5, true),
+            (9, true),
+        ];
+        for (partition, inside) in checks {
+            assert_eq!(set.contains(partition), inside, "{partition}");
+        }
+        assert!(!set.contains(10) && !set.contains(-1));
+
+        let present: BTreeSet<i32> = (0..4).collect();
+        assert_eq!(PartitionSet::from([0, 3]).first_missing(&present), None);
+        assert_eq!(set.first_missing(&present), Some(5));
+        // The whole i32 range: one range, answered without a loop over it.
+        let all = PartitionSet::from_ranges(vec![(0, i32::MAX)]);
+        assert!(all.contains(i32::MAX) && all.contains(0));
+        assert_eq!(all.first_missing(&present), Some(4));
+        assert_eq!(all.first_missing(&BTreeSet::new()), Some(0));
+        let overlapping =
+            PartitionSet::from_ranges(vec![(0, i32::MAX), (3, i32::MAX), (i32::MAX, i32::MAX)]);
+        assert_eq!(overlapping, all);
     }
 }

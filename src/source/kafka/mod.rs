@@ -71,7 +71,7 @@ pub fn lag(
             .iter()
             .map(|p| p.offsets.partition)
             .collect();
-        if let Some(missing) = wanted.iter().find(|p| !present.contains(p)) {
+        if let Some(missing) = wanted.first_missing(&present) {
             return Err(SourceError::NotFound {
                 endpoint: query.endpoint.label(),
                 what: format!(
@@ -116,6 +116,9 @@ pub fn parse(
         "the consumer group whose lag to measure",
     )?;
     let topic = md.optional(keys::TOPIC);
+    if let Some(topic) = topic {
+        check_topic_name(topic)?;
+    }
 
     let offset_reset_policy = match md.optional(keys::OFFSET_RESET_POLICY) {
         None | Some("latest") => OffsetResetPolicy::Latest,
@@ -174,8 +177,29 @@ pub fn parse(
     Ok((query, options))
 }
 
-/// `partitionLimitation`: comma-separated partition numbers and inclusive ranges (`1,2,10-20`).
-fn parse_partitions(value: &str) -> Result<BTreeSet<i32>, TriggerError> {
+/// The longest topic name Kafka accepts.
+pub const MAX_TOPIC_BYTES: usize = 249;
+
+/// Kafka's rule for topic names (`org.apache.kafka.common.internals.Topic.validate`): 1 to
+/// 249 characters of ASCII letters, digits, `.`, `_` and `-`, and not `.` or `..`.
+fn check_topic_name(topic: &str) -> Result<(), TriggerError> {
+    let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
+    let expected = if topic.len() > MAX_TOPIC_BYTES {
+        format!(
+            "at most {MAX_TOPIC_BYTES} characters (Kafka's limit); it has {}",
+            topic.len()
+        )
+    } else if !topic.chars().all(legal) || topic == "." || topic == ".." {
+        "a Kafka topic name: ASCII letters, digits, '.', '_' and '-'".to_owned()
+    } else {
+        return Ok(());
+    };
+    Err(TriggerError::invalid(keys::TOPIC, topic, expected))
+}
+
+/// `partitionLimitation`: comma-separated partition numbers and inclusive ranges (`1,2,10-20`),
+/// kept as ranges (see [`lag::PartitionSet`]).
+fn parse_partitions(value: &str) -> Result<lag::PartitionSet, TriggerError> {
     const EXPECTED: &str = "partition numbers and ranges such as 1,2,10-20";
     let bad = |piece: &str| {
         TriggerError::invalid(
@@ -184,7 +208,7 @@ fn parse_partitions(value: &str) -> Result<BTreeSet<i32>, TriggerError> {
             format!("{EXPECTED} (cannot read {piece:?})"),
         )
     };
-    let mut set = BTreeSet::new();
+    let mut ranges = Vec::new();
     for piece in value.split(',').map(str::trim) {
         let number = |s: &str| {
             s.trim()
@@ -193,20 +217,16 @@ fn parse_partitions(value: &str) -> Result<BTreeSet<i32>, TriggerError> {
                 .filter(|n| *n >= 0)
                 .ok_or_else(|| bad(piece))
         };
-        match piece.split_once('-') {
-            Some((from, to)) => {
-                let (from, to) = (number(from)?, number(to)?);
-                if from > to {
-                    return Err(bad(piece));
-                }
-                set.extend(from..=to);
-            }
-            None => {
-                set.insert(number(piece)?);
-            }
+        let range = match piece.split_once('-') {
+            Some((from, to)) => (number(from)?, number(to)?),
+            None => (number(piece)?, number(piece)?),
+        };
+        if range.0 > range.1 {
+            return Err(bad(piece));
         }
+        ranges.push(range);
     }
-    Ok(set)
+    Ok(lag::PartitionSet::from_ranges(ranges))
 }
 
 #[cfg(test)]

@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
+use super::lag::{LagAggregate, LagOptions, OffsetResetPolicy, PartitionSet, Partitions};
 use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::{LagRule, SourceQuery};
@@ -87,6 +87,21 @@ fn every_key_is_read() {
         }
     );
     assert_eq!(spec.metric_name.as_str(), "kafka-events-billing-orders");
+}
+
+#[test]
+fn a_partition_limitation_over_every_partition_number_is_one_range() {
+    let spec = parse(&[
+        ("cluster", "events"),
+        ("consumerGroup", "g"),
+        ("topic", "orders"),
+        ("partitionLimitation", "0-2147483647,5"),
+    ])
+    .unwrap();
+    assert_eq!(
+        options(&spec).partitions,
+        Partitions::Only(PartitionSet::from_ranges(vec![(0, i32::MAX)]))
+    );
 }
 
 #[test]
@@ -184,6 +199,12 @@ fn errors_name_key_value_and_expectation() {
             vec![("queueName", "q")],
             &["queueName", "not used with source: kafka"],
         ),
+        (
+            vec![("topic", "orders and more")],
+            &["topic", "\"orders and more\"", "ASCII letters, digits"],
+        ),
+        (vec![("topic", "..")], &["topic", "a Kafka topic name"]),
+        (vec![("topic", "a\0b")], &["topic", "a Kafka topic name"]),
         (
             vec![("consumerGrup", "g")],
             &[

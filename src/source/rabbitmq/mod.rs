@@ -19,6 +19,9 @@ use crate::trigger::{
     Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
 };
 
+/// The longest queue or vhost name AMQP can carry (a short string).
+pub const MAX_NAME_BYTES: usize = 255;
+
 /// Where to connect: a profile of the config file, or a URI given inline in the trigger.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Endpoint {
@@ -92,6 +95,19 @@ pub fn parse_query(
     };
     let queue = md.required(keys::QUEUE_NAME, "the name of the queue to measure")?;
     let vhost = md.optional(keys::VHOST_NAME);
+    // AMQP names are short strings: at most 255 bytes on the wire.
+    for (key, name) in [(keys::QUEUE_NAME, Some(queue)), (keys::VHOST_NAME, vhost)] {
+        if let Some(name) = name.filter(|n| n.len() > MAX_NAME_BYTES) {
+            return Err(TriggerError::invalid(
+                key,
+                name,
+                format!(
+                    "at most {MAX_NAME_BYTES} bytes (AMQP's limit); it has {}",
+                    name.len()
+                ),
+            ));
+        }
+    }
     Ok(QueueQuery {
         endpoint,
         vhost: vhost.map(str::to_owned),
