@@ -5,27 +5,32 @@
 
 /// The URI with the password of its user info (if any) replaced by `***`.
 ///
-/// Works on anything shaped `scheme://[user[:password]@]rest`; other strings come back unchanged.
+/// Works on anything shaped `scheme://[user[:password]@]rest`; other strings come back
+/// unchanged. The password may hold any character, encoded or not (`/`, `?`, `#`, `@`, `%`):
+/// everything between the first `:` after the user and the last `@` is hidden. A URI with an
+/// `@` in its path and a port may thus show less than it could, never a password.
 pub fn redact_uri(uri: &str) -> String {
     let Some(scheme_end) = uri.find("://") else {
         return uri.to_owned();
     };
     let authority_start = scheme_end + 3;
     let rest = &uri[authority_start..];
-    let authority_len = rest.find(['/', '?', '#']).unwrap_or(rest.len());
-    let authority = &rest[..authority_len];
-    let Some(at) = authority.rfind('@') else {
+    let Some(at) = rest.rfind('@') else {
         return uri.to_owned();
     };
-    let user_info = &authority[..at];
+    let user_info = &rest[..at];
     let Some(colon) = user_info.find(':') else {
         return uri.to_owned();
     };
+    // A user name ends at the colon; one that holds a path character is no user name.
+    if user_info[..colon].contains(['/', '?', '#']) {
+        return uri.to_owned();
+    }
     format!(
         "{}{}:***{}",
         &uri[..authority_start],
         &user_info[..colon],
-        &uri[authority_start + at..]
+        &rest[at..]
     )
 }
 
@@ -46,9 +51,42 @@ mod tests {
             ("amqp://host:5672", "amqp://host:5672"),
             ("amqp://h/path@x", "amqp://h/path@x"),
             ("not a uri", "not a uri"),
+            // Unencoded path and fragment characters in the password.
+            ("amqp://u:pa/ss@host/vh", "amqp://u:***@host/vh"),
+            ("amqp://u:p?a#s@host:5672/%2f", "amqp://u:***@host:5672/%2f"),
+            ("http://u:%zz/@#?@h:15672", "http://u:***@h:15672"),
         ];
         for (input, want) in table {
             assert_eq!(redact_uri(input), want, "{input}");
+        }
+    }
+
+    /// Random passwords over the whole printable ASCII range, in AMQP and HTTP URIs, with and
+    /// without a port and a path: the password never survives redaction.
+    #[test]
+    fn no_printable_password_survives() {
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..10_000 {
+            let len = 8 + (next() % 24) as usize;
+            let password: String = (0..len)
+                .map(|_| char::from(b' ' + (next() % 95) as u8))
+                .collect();
+            for shape in [
+                "amqp://guest:{}@rabbit:5672/%2f",
+                "amqps://guest:{}@rabbit/vh?heartbeat=10",
+                "http://mon:{}@h:15672",
+                "amqp://guest:{}@rabbit",
+            ] {
+                let uri = shape.replace("{}", &password);
+                let shown = redact_uri(&uri);
+                assert!(!shown.contains(&password), "{uri:?} shown as {shown:?}");
+            }
         }
     }
 }

@@ -34,9 +34,21 @@ impl AmqpUri {
         if !(raw.starts_with("amqp://") || raw.starts_with("amqps://")) {
             return Err("the scheme must be amqp:// or amqps://".to_owned());
         }
-        let mut parsed: AMQPUri = raw
-            .parse()
-            .map_err(|e: String| e.replace(raw, &redact_uri(raw)))?;
+        // The parser's own message may quote a piece of the password (an unencoded `/` ends
+        // the authority early, and the rest is read as a port): only the redacted form's
+        // message is shown.
+        let mut parsed: AMQPUri = match raw.parse() {
+            Ok(parsed) => parsed,
+            Err(_) => {
+                let redacted = redact_uri(raw);
+                return Err(match redacted.parse::<AMQPUri>() {
+                    Err(about_redacted) => about_redacted,
+                    Ok(_) => "the user info cannot be read: percent-encode / ? # @ : and % \
+                              in the password"
+                        .to_owned(),
+                });
+            }
+        };
         if let Some(host) = ip_host(raw) {
             // lapin's parser reads only DNS names and falls back to localhost for IP addresses.
             parsed.authority.host = host;
@@ -110,6 +122,16 @@ mod tests {
         for bad in ["http://u:pw@host", "amqp://u:pw@host:notaport", "host:5672"] {
             let err = AmqpUri::parse(bad).unwrap_err();
             assert!(!err.contains("pw@"), "{bad}: {err}");
+        }
+        // Unencoded characters that end the authority early: no piece of the password shown.
+        for bad in [
+            "amqp://u:s3c/r3t@host/vh",
+            "amqp://u:s3c?r3t@host",
+            "amqp://u:s3c#r3t@h:5672",
+        ] {
+            if let Err(err) = AmqpUri::parse(bad) {
+                assert!(!err.contains("s3c") && !err.contains("r3t"), "{bad}: {err}");
+            }
         }
     }
 
