@@ -42,8 +42,23 @@ pub struct Config {
     pub broker_connect_timeout_ms: u64,
     /// Bound on one broker query on an established connection.
     pub broker_query_timeout_ms: u64,
+    /// Whether triggers may name brokers inline (`host`, `bootstrapServers`): `allow`, or
+    /// `deny` so that lagscale connects only to the brokers of its connection profiles.
+    pub inline_endpoints: InlineEndpoints,
     /// Connection profiles by name, referred to by triggers with `cluster: NAME`.
     pub clusters: BTreeMap<String, ClusterProfile>,
+}
+
+/// `inline_endpoints`: whether a trigger may make lagscale connect to a broker it names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InlineEndpoints {
+    /// Any broker a trigger names (KEDA's scalers behave so).
+    #[default]
+    Allow,
+    /// Only the brokers of the connection profiles: a trigger naming one inline is refused
+    /// before any connection is made.
+    Deny,
 }
 
 impl Default for Config {
@@ -59,6 +74,7 @@ impl Default for Config {
             shutdown_timeout_ms: 10_000,
             broker_connect_timeout_ms: 1_000,
             broker_query_timeout_ms: 1_000,
+            inline_endpoints: InlineEndpoints::Allow,
             clusters: BTreeMap::new(),
         }
     }

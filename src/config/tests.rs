@@ -298,3 +298,17 @@ fn kafka_properties_are_checked_when_the_file_is_read() {
     assert!(error.contains("sasl.username"), "{error}");
     assert!(!error.contains("hunter2"), "{error}");
 }
+
+#[test]
+fn inline_endpoints_is_allow_or_deny() {
+    assert_eq!(parse("").unwrap().inline_endpoints, InlineEndpoints::Allow);
+    let config = parse("inline_endpoints: deny\n").unwrap();
+    assert_eq!(config.inline_endpoints, InlineEndpoints::Deny);
+    let error = parse("inline_endpoints: sometimes\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("inline_endpoints") && error.contains("sometimes") && error.contains("deny"),
+        "{error}"
+    );
+}

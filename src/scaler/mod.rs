@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::cache::{Lookup, SingleFlight};
-use crate::config::Config;
+use crate::config::{Config, InlineEndpoints};
 use crate::error::ScalerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
@@ -22,7 +22,7 @@ use crate::strategy::partition_cap;
 use crate::strategy::rate::{PartitionPoint, Rates};
 use crate::strategy::sampler::Samplers;
 use crate::strategy::step::{Bounds, Decision};
-use crate::trigger::{Strategy, TriggerSpec};
+use crate::trigger::{Strategy, TriggerError, TriggerSpec};
 
 /// One trigger's lag and activity at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -126,7 +126,13 @@ impl Scaler {
         metadata: &HashMap<String, String>,
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
         let parse = || TriggerSpec::parse(metadata, &self.config.clusters);
-        Ok(self.specs.get_or_parse(metadata, parse)?)
+        let spec = self.specs.get_or_parse(metadata, parse)?;
+        if let (InlineEndpoints::Deny, Some(key)) =
+            (self.config.inline_endpoints, spec.query.inline_key())
+        {
+            return Err(TriggerError::InlineDenied { key }.into());
+        }
+        Ok(spec)
     }
 
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker

@@ -56,6 +56,15 @@ impl SourceQuery {
         }
     }
 
+    /// Whether the trigger named its broker inline (`host`, `bootstrapServers`) rather than
+    /// through a connection profile: the key it used, for errors.
+    pub fn inline_key(&self) -> Option<&'static str> {
+        match self {
+            SourceQuery::Rabbitmq(q) => q.endpoint.cluster.is_none().then_some("host"),
+            SourceQuery::Kafka(q) => q.endpoint.cluster.is_none().then_some("bootstrapServers"),
+        }
+    }
+
     /// The metric name used when the trigger sets no `metricName`.
     pub fn default_metric_name(&self) -> MetricName {
         match self {

@@ -22,6 +22,11 @@ pub enum TriggerError {
         key: String,
         suggestion: Option<&'static str>,
     },
+    #[error(
+        "{key}: inline broker addresses are not allowed by this lagscale (inline_endpoints: deny); \
+         name a connection profile with `cluster` instead"
+    )]
+    InlineDenied { key: &'static str },
     #[error("{what} is too large: {size}; the limit is {limit}")]
     TooLarge {
         what: String,

@@ -254,3 +254,58 @@ async fn oversized_values_get_short_invalid_argument_errors() {
     let spec = client.get_metric_spec(so("wide", &all_partitions)).await;
     assert!(spec.is_ok(), "{spec:?}");
 }
+
+/// `inline_endpoints: deny`: a trigger that names its broker inline is refused before any
+/// connection is made; one that names a connection profile is served.
+#[tokio::test]
+async fn denied_inline_endpoints_open_no_connection() {
+    let queue = TestQueue::new("policy").await;
+    queue.publish(2).await;
+    let server = TestServer::start(Config {
+        inline_endpoints: lagscale::config::InlineEndpoints::Deny,
+        clusters: crate::support::clusters(&[("main", &uri())]),
+        ..config()
+    })
+    .await;
+    let mut client = server.client().await;
+    let inline_rabbit = [
+        ("source", "rabbitmq"),
+        ("host", "amqp://127.0.0.1:5672"),
+        ("queueName", queue.name.as_str()),
+    ];
+    let inline_kafka = [
+        ("source", "kafka"),
+        ("bootstrapServers", "127.0.0.1:9092"),
+        ("consumerGroup", "g"),
+    ];
+    for (metadata, key) in [
+        (&inline_rabbit[..], "host"),
+        (&inline_kafka[..], "bootstrapServers"),
+    ] {
+        let status = client
+            .get_metrics(metrics_request(so("inline", metadata), ""))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        assert!(
+            status.message().contains(key) && status.message().contains("inline_endpoints: deny"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(server.queries_sent(), 0, "no broker was asked");
+    assert_eq!(server.scaler.sources().kafka_clients(), 0);
+    assert_eq!(server.scaler.sources().rabbitmq_connections().await, 0);
+
+    let profile = [
+        ("source", "rabbitmq"),
+        ("cluster", "main"),
+        ("queueName", queue.name.as_str()),
+    ];
+    let served = client
+        .get_metrics(metrics_request(so("profile", &profile), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(served.metric_values[0].metric_value_float, 2.0);
+    queue.delete().await;
+}
