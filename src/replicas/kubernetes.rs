@@ -128,7 +128,7 @@ impl KubeReplicas {
             "horizontalpodautoscalers",
         );
         let hpa_api = Api::namespaced_with(client, ns, &hpa_resource);
-        let since_last_scale = match self
+        let last_scale = match self
             .get(
                 hpa_api,
                 "horizontalpodautoscalers.autoscaling",
@@ -142,9 +142,11 @@ impl KubeReplicas {
                 .as_str()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
                 .map(|t| {
-                    SystemTime::now()
+                    let ago = SystemTime::now()
                         .duration_since(SystemTime::from(t))
-                        .unwrap_or_default()
+                        .unwrap_or_default();
+                    let now = tokio::time::Instant::now();
+                    now.checked_sub(ago).unwrap_or(now)
                 }),
             // KEDA creates the HPA when the workload first leaves zero.
             Err(ReplicaError::NotFound { .. }) => None,
@@ -155,7 +157,7 @@ impl KubeReplicas {
             current,
             min,
             max,
-            since_last_scale,
+            last_scale,
         })
     }
 

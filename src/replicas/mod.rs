@@ -9,7 +9,6 @@
 pub mod kubernetes;
 
 use std::pin::Pin;
-use std::time::Duration;
 
 /// A ScaledObject, as KEDA names it in a request.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -35,9 +34,18 @@ pub struct TargetState {
     pub min: u32,
     /// The ScaledObject's `maxReplicaCount` (KEDA's default 100).
     pub max: u32,
-    /// Time since the HPA last changed the replica count (`status.lastScaleTime`), `None` when
-    /// it never did.
-    pub since_last_scale: Option<Duration>,
+    /// When the HPA last changed the replica count (`status.lastScaleTime`), on tokio's clock;
+    /// `None` when it never did. An instant, not an age: a state read from the cache a second
+    /// later must give the same decision as one read now (an age would be a second stale).
+    pub last_scale: Option<tokio::time::Instant>,
+}
+
+impl TargetState {
+    /// How long ago the HPA last changed the replica count, at `now`: the same for a state
+    /// read now and one read from the cache earlier.
+    pub fn since_last_scale(&self, now: tokio::time::Instant) -> Option<std::time::Duration> {
+        self.last_scale.map(|at| now.saturating_duration_since(at))
+    }
 }
 
 /// Why the replicas could not be read. Each names the object, and the permission when one is
@@ -71,4 +79,42 @@ pub trait ReplicaSource: Send + Sync {
         &'a self,
         object: &'a ObjectRef,
     ) -> Pin<Box<dyn Future<Output = Result<TargetState, ReplicaError>> + Send + 'a>>;
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use tokio::time::Instant;
+
+    use super::TargetState;
+
+    /// A state kept in the cache for a while answers for the time of the question, not of the
+    /// read: 590 s after a scale it is 590 s, 15 s later 605 s (an age stored at read time
+    /// would still say 590 s, and a step decision would hold when it should not).
+    #[tokio::test(start_paused = true)]
+    async fn the_time_since_the_last_scale_does_not_depend_on_the_cache() {
+        let read_at = Instant::now();
+        let state = TargetState {
+            target: "Deployment shop/orders".to_owned(),
+            current: 4,
+            min: 1,
+            max: 10,
+            last_scale: read_at.checked_sub(Duration::from_secs(590)),
+        };
+        assert_eq!(
+            state.since_last_scale(Instant::now()),
+            Some(Duration::from_secs(590))
+        );
+        tokio::time::advance(Duration::from_secs(15)).await;
+        assert_eq!(
+            state.since_last_scale(Instant::now()),
+            Some(Duration::from_secs(605))
+        );
+        let never = TargetState {
+            last_scale: None,
+            ..state
+        };
+        assert_eq!(never.since_last_scale(Instant::now()), None);
+    }
 }

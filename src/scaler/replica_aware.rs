@@ -61,7 +61,8 @@ impl Scaler {
             max: max.max(min),
         };
         let now = tokio::time::Instant::now();
-        let decision = policy.decide(&samples, now, state.current, state.since_last_scale, bounds);
+        let since = state.since_last_scale(now);
+        let decision = policy.decide(&samples, now, state.current, since, bounds);
         metrics::replica_decision("step", decision.kind(), decision.reason());
         if !matches!(decision, Decision::Hold { .. }) {
             tracing::info!(

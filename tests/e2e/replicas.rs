@@ -52,7 +52,7 @@ async fn reads_the_scaled_object_its_scale_and_the_hpa_once_per_ttl() {
         .unwrap();
     assert_eq!(state.target, "Deployment shop/orders");
     assert_eq!((state.current, state.min, state.max), (4, 2, 10));
-    let since = state.since_last_scale.unwrap().as_secs();
+    let since = state.last_scale.unwrap().elapsed().as_secs();
     assert!((119..=125).contains(&since), "{since}");
     assert_eq!(
         fake.take_requests(),
@@ -95,7 +95,7 @@ async fn a_statefulset_with_a_named_hpa_that_never_scaled() {
         (3, 0, 100),
         "KEDA's defaults"
     );
-    assert_eq!(state.since_last_scale, None, "no HPA yet: never scaled");
+    assert_eq!(state.last_scale, None, "no HPA yet: never scaled");
     let requests = fake.take_requests();
     assert_eq!(
         requests[2],

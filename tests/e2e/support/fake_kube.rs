@@ -137,7 +137,7 @@ impl FakeReplicas {
             current,
             min,
             max,
-            since_last_scale: Some(Duration::from_secs(3600)),
+            last_scale: tokio::time::Instant::now().checked_sub(Duration::from_secs(3600)),
         };
         self.states
             .lock()
