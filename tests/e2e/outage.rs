@@ -109,6 +109,12 @@ async fn rabbitmq_down_slow_and_back() {
         1,
         "one connection per profile"
     );
+    eventually(
+        Duration::from_secs(10),
+        "one connection through the proxy",
+        || async { (proxy.open() == 1).then_some(()) },
+    )
+    .await;
     // The first connection, one attempt per failed query while down, and the reconnections.
     assert!(
         proxy.accepted() <= 1 + 5 + 3,

@@ -15,6 +15,7 @@ use lapin::types::FieldTable;
 use lapin::{Channel, ConnectionProperties, ErrorKind};
 use tokio::time::timeout;
 
+use super::socket::Socket;
 use super::{AmqpUri, QueueQuery};
 use crate::source::{BrokerTimeouts, SourceError};
 
@@ -43,6 +44,8 @@ struct SharedConnection {
 struct Live {
     connection: lapin::Connection,
     channel: Option<Channel>,
+    /// Ends the socket (and lapin's I/O thread) when this connection is dropped.
+    socket: Socket,
 }
 
 impl Connections {
@@ -137,23 +140,24 @@ impl SharedConnection {
             let properties =
                 ConnectionProperties::default().with_connection_name("lagscale".into());
             let uri = self.uri.to_lapin(self.vhost.as_deref());
-            let connection = timeout(
-                timeouts.connect,
-                lapin::Connection::connect_uri(uri, properties),
-            )
-            .await
-            .map_err(|_| {
-                self.unreachable(format!(
-                    "connect timed out after {} ms",
-                    timeouts.connect.as_millis()
-                ))
-            })?
-            .map_err(|e| self.connect_failed(e))?;
+            // On a timeout or an error, `socket` is dropped here, and with it the half-open
+            // connection and lapin's thread.
+            let socket = Socket::default();
+            let connection = timeout(timeouts.connect, socket.connect(uri, properties))
+                .await
+                .map_err(|_| {
+                    self.unreachable(format!(
+                        "connect timed out after {} ms",
+                        timeouts.connect.as_millis()
+                    ))
+                })?
+                .map_err(|e| self.connect_failed(e))?;
             tracing::info!(endpoint = %self.label, vhost = ?self.vhost, "AMQP connection opened");
             crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), 1.0);
             *live = Some(Live {
                 connection,
                 channel: None,
+                socket,
             });
         }
         let Some(l) = live.as_mut() else {
@@ -230,13 +234,15 @@ impl SharedConnection {
         }
     }
 
-    /// Drops the connection; closing it politely happens in the background.
+    /// Drops the connection: it is closed politely in the background, and its socket shut
+    /// down after at most a second whether the broker answered or not.
     fn reset(&self, live: &mut Option<Live>) {
         if let Some(old) = live.take() {
             crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), -1.0);
             tokio::spawn(async move {
                 let closing = old.connection.close(200, "lagscale reconnects".into());
                 let _ = timeout(std::time::Duration::from_secs(1), closing).await;
+                old.socket.shut_down();
             });
         }
     }

@@ -7,6 +7,7 @@
 
 mod connections;
 pub mod management;
+mod socket;
 mod uri;
 
 use std::collections::BTreeMap;
