@@ -168,7 +168,11 @@ async fn groups_refresh(kafka: &Kafka, topic: &str) {
         profile: lagscale::config::KafkaProfile::inline(&kafka.bootstrap()).unwrap(),
     };
     for groups in [10, 100, 1_000] {
-        let sources = Sources::new(config().broker_timeouts(), Duration::from_secs(600));
+        let sources = Sources::new(
+            config().broker_timeouts(),
+            Duration::from_secs(600),
+            config().idle_client_ttl(),
+        );
         let queries: Vec<SourceQuery> = (0..groups)
             .map(|_| {
                 SourceQuery::Kafka(GroupQuery {
@@ -209,7 +213,11 @@ async fn clients_cost(kafka: &Kafka) {
     );
     let topic = kafka.topic(3);
     let n = 20;
-    let sources = Sources::new(config().broker_timeouts(), Duration::from_secs(600));
+    let sources = Sources::new(
+        config().broker_timeouts(),
+        Duration::from_secs(600),
+        config().idle_client_ttl(),
+    );
     let bootstrap = kafka.bootstrap();
     let servers: Vec<&str> = bootstrap.split(',').collect();
     for i in 0..n {

@@ -20,7 +20,12 @@ use crate::transform::{round_metric, round_target};
 /// Why a check failed.
 #[derive(Debug, thiserror::Error)]
 pub enum CheckError {
-    #[error("{0} (gRPC code {code:?})", code = .0.code())]
+    /// The operator's own terminal: the cause a gRPC caller is not told is shown too.
+    #[error(
+        "{0} (gRPC code {code:?}){cause}",
+        code = .0.code(),
+        cause = .0.detail().map(|d| format!("; cause: {d}")).unwrap_or_default()
+    )]
     Scaler(#[from] ScalerError),
     #[error("cannot write the report: {0}")]
     Output(#[from] io::Error),

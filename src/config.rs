@@ -42,6 +42,9 @@ pub struct Config {
     pub broker_connect_timeout_ms: u64,
     /// Bound on one broker query on an established connection.
     pub broker_query_timeout_ms: u64,
+    /// A broker client (AMQP connection, Kafka client) no trigger used for this long is
+    /// closed; the next query for its endpoint opens a new one.
+    pub idle_client_ttl_ms: u64,
     /// Whether triggers may name brokers inline (`host`, `bootstrapServers`): `allow`, or
     /// `deny` so that lagscale connects only to the brokers of its connection profiles.
     pub inline_endpoints: InlineEndpoints,
@@ -74,6 +77,7 @@ impl Default for Config {
             shutdown_timeout_ms: 10_000,
             broker_connect_timeout_ms: 1_000,
             broker_query_timeout_ms: 1_000,
+            idle_client_ttl_ms: 600_000,
             inline_endpoints: InlineEndpoints::Allow,
             clusters: BTreeMap::new(),
         }
@@ -375,6 +379,7 @@ impl Config {
             ),
             ("broker_connect_timeout_ms", self.broker_connect_timeout_ms),
             ("broker_query_timeout_ms", self.broker_query_timeout_ms),
+            ("idle_client_ttl_ms", self.idle_client_ttl_ms),
         ];
         for (field, value) in positive {
             if value == 0 {
@@ -415,6 +420,10 @@ impl Config {
 
     pub fn stream_check_interval(&self) -> Duration {
         Duration::from_millis(self.stream_check_interval_ms)
+    }
+
+    pub fn idle_client_ttl(&self) -> Duration {
+        Duration::from_millis(self.idle_client_ttl_ms)
     }
 
     pub fn broker_timeouts(&self) -> BrokerTimeouts {

@@ -37,7 +37,9 @@ impl ScalerError {
             ScalerError::RequestTimeout { .. } => Code::DeadlineExceeded,
             ScalerError::Source(source) => match source {
                 SourceError::NotFound { .. } => Code::NotFound,
-                SourceError::Unreachable { .. } | SourceError::Broker { .. } => Code::Unavailable,
+                SourceError::Connection { .. }
+                | SourceError::Unavailable { .. }
+                | SourceError::Broker { .. } => Code::Unavailable,
                 SourceError::AccessRefused { .. } => Code::PermissionDenied,
                 SourceError::Timeout { .. } => Code::DeadlineExceeded,
             },
@@ -49,6 +51,17 @@ impl ScalerError {
                 }
                 ReplicaError::Api { .. } => Code::Unavailable,
             },
+        }
+    }
+}
+
+impl ScalerError {
+    /// What the operating system said about a failed connection: logged beside the error,
+    /// never sent to the caller (see [`SourceError::Connection`]).
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ScalerError::Source(source) => source.detail(),
+            _ => None,
         }
     }
 }
@@ -94,9 +107,18 @@ mod tests {
                 Code::NotFound,
             ),
             (
-                SourceError::Unreachable {
+                SourceError::Connection {
                     endpoint: endpoint.clone(),
-                    reason: "refused".into(),
+                    failure: crate::source::ConnectionFailure::Connect,
+                    detail: "Connection refused (os error 111)".into(),
+                }
+                .into(),
+                Code::Unavailable,
+            ),
+            (
+                SourceError::Unavailable {
+                    endpoint: endpoint.clone(),
+                    reason: "no coordinator".into(),
                 }
                 .into(),
                 Code::Unavailable,
@@ -123,6 +145,9 @@ mod tests {
             let status = Status::from(error.clone());
             assert_eq!(status.code(), code, "{error}");
             assert_eq!(status.message(), error.to_string());
+            if let Some(detail) = error.detail() {
+                assert!(!status.message().contains(detail), "{status:?}");
+            }
         }
     }
 }

@@ -93,6 +93,10 @@ pub async fn serve(
             }
         });
     }
+    let closing_idle = {
+        let scaler = scaler.clone();
+        tokio::spawn(async move { scaler.sources().close_idle_forever().await })
+    };
     let scaler_service = ScalerService::new(scaler, streams_shutdown.clone());
 
     let stopping = streams_shutdown.clone();
@@ -128,13 +132,18 @@ pub async fn serve(
         stopping.cancelled().await;
         tokio::time::sleep(limits.shutdown_timeout).await;
     };
-    tokio::select! {
-        served = serving => served?,
-        () = overdue => tracing::warn!(
-            "calls still in flight after {} ms (shutdown_timeout_ms); stopping anyway",
-            limits.shutdown_timeout.as_millis()
-        ),
-    }
+    let served = tokio::select! {
+        served = serving => served,
+        () = overdue => {
+            tracing::warn!(
+                "calls still in flight after {} ms (shutdown_timeout_ms); stopping anyway",
+                limits.shutdown_timeout.as_millis()
+            );
+            Ok(())
+        }
+    };
+    closing_idle.abort();
+    served?;
     Ok(())
 }
 

@@ -108,6 +108,7 @@ fn served_error(method: &'static str, so: &ScaledObjectRef, error: ScalerError) 
         namespace = %so.namespace,
         name = %so.name,
         code = ?error.code(),
+        cause = error.detail(),
         "{error}"
     );
     Status::from(error)

@@ -99,7 +99,11 @@ impl Scaler {
 
     pub fn with_replicas(config: Config, replicas: Arc<dyn ReplicaSource>) -> Arc<Scaler> {
         Arc::new(Scaler {
-            sources: Sources::new(config.broker_timeouts(), config.cache_ttl()),
+            sources: Sources::new(
+                config.broker_timeouts(),
+                config.cache_ttl(),
+                config.idle_client_ttl(),
+            ),
             cache: SingleFlight::new(config.cache_ttl()),
             replicas,
             samplers: Samplers::default(),

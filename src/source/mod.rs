@@ -4,7 +4,9 @@
 //! each `match` here. [`Sources`] holds the long-lived broker clients (one connection per
 //! connection profile, shared by every trigger) and counts the broker queries it sends.
 
+pub mod backoff;
 pub mod kafka;
+mod pool;
 pub mod rabbitmq;
 
 use std::sync::Arc;
@@ -144,16 +146,46 @@ pub struct BrokerTimeouts {
 pub struct Sources {
     rabbitmq: rabbitmq::Connections,
     kafka: kafka::Clients,
+    idle_ttl: Duration,
     queries_sent: AtomicU64,
 }
 
 impl Sources {
-    /// `refresh`: how long a broker answer is reused (the cache TTL).
-    pub fn new(timeouts: BrokerTimeouts, refresh: Duration) -> Sources {
+    /// `refresh`: how long a broker answer is reused (the cache TTL); `idle_ttl`: how long a
+    /// client no query uses is kept (`idle_client_ttl_ms`).
+    pub fn new(timeouts: BrokerTimeouts, refresh: Duration, idle_ttl: Duration) -> Sources {
         Sources {
-            rabbitmq: rabbitmq::Connections::new(timeouts),
-            kafka: kafka::Clients::new(timeouts, refresh),
+            rabbitmq: rabbitmq::Connections::new(timeouts, idle_ttl),
+            kafka: kafka::Clients::new(timeouts, refresh, idle_ttl),
+            idle_ttl,
             queries_sent: AtomicU64::new(0),
+        }
+    }
+
+    /// Closes the clients and connections no query used for the idle TTL; returns how many.
+    pub fn close_idle(&self) -> usize {
+        self.rabbitmq.close_idle() + self.kafka.close_idle()
+    }
+
+    /// Runs [`Sources::close_idle`] for as long as the returned future is polled: every tenth
+    /// of the idle TTL (at least every 100 ms, at most every minute), so an idle client is
+    /// closed within 1.1 × `idle_client_ttl_ms`.
+    pub async fn close_idle_forever(&self) {
+        let every = (self.idle_ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
+        let mut ticks = tokio::time::interval(every);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            self.close_idle();
+        }
+    }
+
+    /// How many broker clients are kept, by source: AMQP connections (by endpoint and
+    /// vhost), Kafka clients (by endpoint).
+    pub fn clients(&self, source: SourceKind) -> usize {
+        match source {
+            SourceKind::Rabbitmq => self.rabbitmq.count(),
+            SourceKind::Kafka => self.kafka.count(),
         }
     }
 
@@ -172,11 +204,6 @@ impl Sources {
                 .await
                 .map(|s| Observation::Kafka(Arc::new(s))),
         }
-    }
-
-    /// How many Kafka clients exist (one per cluster profile or inline bootstrap list in use).
-    pub fn kafka_clients(&self) -> usize {
-        self.kafka.count()
     }
 
     /// How many Kafka broker connections are open right now (at most one per broker and
@@ -201,12 +228,44 @@ impl Sources {
     }
 }
 
+/// How a connection to a broker failed, in the words a caller sees.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionFailure {
+    /// It could not be opened: refused, reset, a TLS or protocol handshake that failed.
+    Connect,
+    /// It was not open within the connect timeout.
+    ConnectTimeout { after_ms: u128 },
+    /// It was open, and broke.
+    Lost,
+}
+
+impl std::fmt::Display for ConnectionFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            ConnectionFailure::Connect => f.write_str("the connection could not be opened"),
+            ConnectionFailure::ConnectTimeout { after_ms } => {
+                write!(f, "connect timed out after {after_ms} ms")
+            }
+            ConnectionFailure::Lost => f.write_str("the connection was lost"),
+        }
+    }
+}
+
 impl SourceError {
+    /// What the operating system or the handshake said about a connection failure: for the
+    /// log, never for the caller.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            SourceError::Connection { detail, .. } => Some(detail),
+            _ => None,
+        }
+    }
+
     /// A short, bounded name for the kind of failure (a metrics label).
     pub fn kind(&self) -> &'static str {
         match self {
             SourceError::NotFound { .. } => "not_found",
-            SourceError::Unreachable { .. } => "unreachable",
+            SourceError::Connection { .. } | SourceError::Unavailable { .. } => "unreachable",
             SourceError::AccessRefused { .. } => "access_refused",
             SourceError::Timeout { .. } => "timeout",
             SourceError::Broker { .. } => "broker",
@@ -220,8 +279,18 @@ impl SourceError {
 pub enum SourceError {
     #[error("{what} not found on {endpoint}")]
     NotFound { endpoint: String, what: String },
-    #[error("cannot reach {endpoint}: {reason}")]
-    Unreachable { endpoint: String, reason: String },
+    /// No connection to the broker, or it was lost. What the operating system said (refused,
+    /// reset, a TLS or protocol failure) is `detail`, which goes to the log only: a caller
+    /// must not learn from the answer whether something listens at an address it named.
+    #[error("cannot reach the broker {endpoint}: {failure} (the cause is in lagscale's log)")]
+    Connection {
+        endpoint: String,
+        failure: ConnectionFailure,
+        detail: String,
+    },
+    /// The broker answered, and cannot serve the query now (no coordinator, no leader).
+    #[error("{endpoint} is unavailable: {reason}")]
+    Unavailable { endpoint: String, reason: String },
     #[error("{endpoint} refused access: {reason}")]
     AccessRefused { endpoint: String, reason: String },
     #[error("{endpoint} did not answer {operation} within {after_ms} ms")]

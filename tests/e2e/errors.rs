@@ -5,6 +5,7 @@ use std::time::{Duration, Instant};
 use lagscale::config::Config;
 use lagscale::proto::ScaledObjectRef;
 use lagscale::proto::external_scaler_client::ExternalScalerClient;
+use lagscale::source::SourceKind;
 use tonic::Code;
 use tonic::transport::Channel;
 
@@ -293,7 +294,7 @@ async fn denied_inline_endpoints_open_no_connection() {
         );
     }
     assert_eq!(server.queries_sent(), 0, "no broker was asked");
-    assert_eq!(server.scaler.sources().kafka_clients(), 0);
+    assert_eq!(server.scaler.sources().clients(SourceKind::Kafka), 0);
     assert_eq!(server.scaler.sources().rabbitmq_connections().await, 0);
 
     let profile = [
@@ -308,4 +309,76 @@ async fn denied_inline_endpoints_open_no_connection() {
         .into_inner();
     assert_eq!(served.metric_values[0].metric_value_float, 2.0);
     queue.delete().await;
+}
+
+/// Connection errors are no port-scan oracle: a closed port, a port that closes at once and a
+/// port that answers garbage give a caller the same words, "cannot reach the broker", the
+/// endpoint and a stable kind, for AMQP and Kafka alike; the operating system's detail
+/// (refused, reset, parse failure) is left to the log.
+#[tokio::test]
+async fn connection_errors_say_cannot_reach_the_broker_and_nothing_more() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap().port()
+    };
+    let hangs_up = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hangs_up_port = hangs_up.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((socket, _)) = hangs_up.accept().await {
+            drop(socket);
+        }
+    });
+    let garbage = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let garbage_port = garbage.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut socket, _)) = garbage.accept().await {
+            let _ = socket
+                .write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n\xff\xff\xff\xff")
+                .await;
+        }
+    });
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let mut messages = Vec::new();
+    for port in [closed, hangs_up_port, garbage_port] {
+        let amqp = format!("amqp://guest:guest@127.0.0.1:{port}/%2f");
+        let kafka = format!("127.0.0.1:{port}");
+        let triggers = [
+            [
+                ("source", "rabbitmq"),
+                ("host", amqp.as_str()),
+                ("queueName", "jobs"),
+            ],
+            [
+                ("source", "kafka"),
+                ("bootstrapServers", kafka.as_str()),
+                ("consumerGroup", "g"),
+            ],
+        ];
+        for metadata in triggers {
+            let status =
+                failed_get_metrics_within_keda_budget(&mut client, so("scan", &metadata)).await;
+            assert_eq!(status.code(), Code::Unavailable, "{status:?}");
+            let message = status.message().to_owned();
+            assert!(message.contains("cannot reach the broker"), "{message}");
+            assert!(
+                message.contains(&port.to_string()),
+                "names the endpoint: {message}"
+            );
+            for detail in [
+                "refused", "reset", "parse", "os error", "invalid", "eof", "closed",
+            ] {
+                assert!(
+                    !message.to_lowercase().contains(detail),
+                    "{detail:?} leaks: {message}"
+                );
+            }
+            messages.push(message.replace(&port.to_string(), "PORT"));
+        }
+    }
+    // The same two messages (one per source) for the three kinds of port.
+    messages.sort();
+    messages.dedup();
+    assert_eq!(messages.len(), 2, "{messages:#?}");
 }

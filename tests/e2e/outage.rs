@@ -6,6 +6,7 @@ use std::time::{Duration, Instant};
 
 use lagscale::config::Config;
 use lagscale::proto::ScaledObjectRef;
+use lagscale::source::SourceKind;
 use tonic::Code;
 
 use crate::support::kafka::{Kafka, unique};
@@ -173,7 +174,7 @@ async fn kafka_brokers_failing_slow_and_back() {
     rtt(Duration::ZERO);
     assert_recovers(&server, &so, 6.0).await;
     assert_eq!(
-        server.scaler.sources().kafka_clients(),
+        server.scaler.sources().clients(SourceKind::Kafka),
         1,
         "one client per cluster, no leak"
     );
@@ -232,7 +233,11 @@ async fn kafka_brokers_killed_and_restarted_twenty_times() {
     })
     .await;
     let sources = server.scaler.sources();
-    assert_eq!(sources.kafka_clients(), 1, "one client per cluster");
+    assert_eq!(
+        sources.clients(SourceKind::Kafka),
+        1,
+        "one client per cluster"
+    );
     assert!(
         sources.kafka_connections() <= 3,
         "{} connections to 3 brokers",

@@ -18,7 +18,7 @@ use std::time::Duration;
 use futures_util::future::join_all;
 use lagscale::config::{Config, KafkaProfile};
 use lagscale::source::kafka::{Endpoint, GroupQuery};
-use lagscale::source::{Observation, SourceQuery, Sources};
+use lagscale::source::{Observation, SourceKind, SourceQuery, Sources};
 
 use crate::outage::{down_and_back, metric};
 use crate::support::kafka::unique;
@@ -172,7 +172,11 @@ async fn a_refresh_of_100_groups_sends_one_offset_fetch_per_coordinator() {
     for (i, group) in groups.iter().enumerate() {
         tansu.commit(group, &topic, &[(0, (i % 3) as i64), (1, 0)]);
     }
-    let sources = Sources::new(config().broker_timeouts(), Duration::from_secs(60));
+    let sources = Sources::new(
+        config().broker_timeouts(),
+        Duration::from_secs(60),
+        config().idle_client_ttl(),
+    );
     let endpoint = Endpoint {
         cluster: None,
         profile: KafkaProfile::inline(&tansu.bootstrap_servers()).unwrap(),
@@ -243,7 +247,7 @@ async fn killed_and_restarted_twenty_times() {
     })
     .await;
     let sources = server.scaler.sources();
-    assert_eq!(sources.kafka_clients(), 1);
+    assert_eq!(sources.clients(SourceKind::Kafka), 1);
     assert!(
         sources.kafka_connections() <= 1,
         "one broker, one connection"

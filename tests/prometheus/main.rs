@@ -9,14 +9,17 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
+use lagscale::config::{ClusterProfile, Config, KafkaProfile};
 use lagscale::metrics;
 use lagscale::scaler::Scaler;
+use lagscale::source::SourceKind;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use support::fake_kube::FakeReplicas;
 use support::kafka::{Kafka, unique};
+use support::proxy::Proxy;
 use support::rabbit::TestQueue;
-use support::{TestServer, config, eventually, metrics_request, so};
+use support::{TestServer, config, eventually, metrics_request, served_value, so};
 
 async fn scrape(server: &TestServer) -> String {
     let mut stream = tokio::net::TcpStream::connect(server.metrics_addr)
@@ -218,4 +221,75 @@ async fn metrics_describe_what_the_server_does() {
     .await;
     queue.delete().await;
     step_queue.delete().await;
+}
+
+/// A RabbitMQ connection and a Kafka client no trigger uses for `idle_client_ttl_ms` are
+/// closed: the broker sees the connection end, the connections gauge of their profiles falls
+/// to 0, and the next call opens them again and answers.
+#[tokio::test(flavor = "multi_thread")]
+async fn idle_clients_are_closed_and_reopened_on_next_use() {
+    let queue = TestQueue::new("idle").await;
+    queue.publish(4).await;
+    let proxy = Proxy::start("127.0.0.1:5672".parse().unwrap()).await;
+    let kafka = Kafka::start();
+    let topic = kafka.topic(1);
+    let group = unique("idle");
+    kafka.produce(&topic, &[0], 6);
+    kafka.commit(&group, &topic, &[(0, 1)]);
+    let mut clusters = support::clusters(&[(
+        "idle-rabbit",
+        &format!("amqp://guest:guest@{}/%2f", proxy.addr),
+    )]);
+    let profile = KafkaProfile::inline(&kafka.bootstrap()).unwrap();
+    clusters.insert("idle-kafka".to_owned(), ClusterProfile::Kafka(profile));
+    let server = TestServer::start(Config {
+        clusters,
+        idle_client_ttl_ms: 300,
+        ..config()
+    })
+    .await;
+    let rabbit = [
+        ("source", "rabbitmq"),
+        ("cluster", "idle-rabbit"),
+        ("queueName", queue.name.as_str()),
+    ];
+    let kafka_trigger = [
+        ("source", "kafka"),
+        ("cluster", "idle-kafka"),
+        ("consumerGroup", group.as_str()),
+        ("topic", topic.as_str()),
+    ];
+    let gauge = |text: &str, source: &str, cluster: &str| {
+        let labels = [
+            format!("source=\"{source}\""),
+            format!("cluster=\"{cluster}\""),
+        ];
+        let labels: Vec<&str> = labels.iter().map(String::as_str).collect();
+        sample(text, metrics::BROKER_CONNECTIONS, &labels)
+    };
+    for round in 0..2 {
+        let values = (
+            served_value(server.client().await, "orders", &rabbit).await,
+            served_value(server.client().await, "billing", &kafka_trigger).await,
+        );
+        assert_eq!(values, (4.0, 5.0), "round {round}");
+        let text = scrape(&server).await;
+        assert_eq!(gauge(&text, "rabbitmq", "idle-rabbit"), Some(1.0), "{text}");
+        assert_eq!(gauge(&text, "kafka", "idle-kafka"), Some(1.0), "{text}");
+
+        let sources = server.scaler.sources();
+        eventually(Duration::from_secs(10), "idle clients closed", || async {
+            let closed = sources.clients(SourceKind::Rabbitmq) == 0
+                && sources.clients(SourceKind::Kafka) == 0
+                && sources.kafka_connections() == 0
+                && proxy.open() == 0;
+            closed.then_some(())
+        })
+        .await;
+        let text = scrape(&server).await;
+        assert_eq!(gauge(&text, "rabbitmq", "idle-rabbit"), Some(0.0), "{text}");
+        assert_eq!(gauge(&text, "kafka", "idle-kafka"), Some(0.0), "{text}");
+    }
+    assert_eq!(proxy.accepted(), 2, "one AMQP connection per round");
+    queue.delete().await;
 }

@@ -11,6 +11,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use kafka_protocol::messages::ApiKey;
 
@@ -18,6 +19,7 @@ use super::lag::PartitionOffsets;
 use super::wire::{Cluster, GroupFetch, Offsets, Security, Watermark};
 use super::{Endpoint, GroupQuery};
 use crate::cache::SingleFlight;
+use crate::source::pool::Pool;
 use crate::source::{BrokerTimeouts, SourceError};
 
 /// The offsets of every partition of one query at one refresh.
@@ -39,7 +41,7 @@ pub struct TopicPartition {
 /// All Kafka clients, by endpoint.
 pub struct Clients {
     timeouts: BrokerTimeouts,
-    by_endpoint: Mutex<HashMap<Endpoint, Arc<KafkaClient>>>,
+    by_endpoint: Pool<Endpoint, KafkaClient>,
     /// High watermarks by (endpoint, topic), shared by every group reading that topic within
     /// one refresh: N groups on one topic cost one ListOffsets per broker, not N.
     high_watermarks: SingleFlight<(Endpoint, String), Result<Arc<Offsets>, SourceError>>,
@@ -52,10 +54,11 @@ type Committed = Vec<(String, i32, Option<i64>)>;
 
 impl Clients {
     /// `refresh` is how long a topic's high watermarks are reused (the cache TTL).
-    pub fn new(timeouts: BrokerTimeouts, refresh: std::time::Duration) -> Clients {
+    /// `idle_ttl`: a client no query used for this long is closed (see [`Pool`]).
+    pub fn new(timeouts: BrokerTimeouts, refresh: Duration, idle_ttl: Duration) -> Clients {
         Clients {
             timeouts,
-            by_endpoint: Mutex::new(HashMap::new()),
+            by_endpoint: Pool::new(idle_ttl),
             high_watermarks: SingleFlight::new(refresh),
             low_watermarks: SingleFlight::new(refresh),
         }
@@ -63,10 +66,17 @@ impl Clients {
 
     /// How many Kafka clients exist (one per endpoint in use).
     pub fn count(&self) -> usize {
-        self.by_endpoint
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .len()
+        self.by_endpoint.len()
+    }
+
+    /// Closes the clients no query used for the idle TTL: their broker connections end when
+    /// the client is dropped. Returns how many were closed.
+    pub fn close_idle(&self) -> usize {
+        let idle = self.by_endpoint.take_idle();
+        for client in &idle {
+            tracing::info!(endpoint = %client.cluster.label, "closing an idle Kafka client");
+        }
+        idle.len()
     }
 
     /// Requests of one API sent to the brokers of every endpoint so far.
@@ -86,12 +96,7 @@ impl Clients {
     }
 
     fn clients(&self) -> Vec<Arc<KafkaClient>> {
-        self.by_endpoint
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect()
+        self.by_endpoint.clients()
     }
 
     /// Reads the offsets snapshot of a query, within the connect + query timeouts.
@@ -176,21 +181,15 @@ impl Clients {
     }
 
     fn client(&self, endpoint: &Endpoint) -> Result<Arc<KafkaClient>, SourceError> {
-        let mut by_endpoint = self
-            .by_endpoint
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if let Some(client) = by_endpoint.get(endpoint) {
-            return Ok(client.clone());
-        }
-        let client = Arc::new(KafkaClient::new(endpoint, self.timeouts)?);
-        by_endpoint.insert(endpoint.clone(), client.clone());
-        Ok(client)
+        self.by_endpoint
+            .get_or_try_insert(endpoint, || KafkaClient::new(endpoint, self.timeouts))
     }
 }
 
 struct KafkaClient {
     cluster: Arc<Cluster>,
+    /// The profile's name (`None` inline): the `cluster` label of the connections gauge.
+    profile: Option<String>,
     /// Committed offsets seen at the previous refresh, by (group, topic, partition).
     previous: Mutex<HashMap<(String, String, i32), Option<i64>>>,
 }
@@ -218,6 +217,7 @@ impl KafkaClient {
                 security,
                 timeouts,
             )),
+            profile: endpoint.cluster.clone(),
             previous: Mutex::default(),
         })
     }
@@ -253,5 +253,11 @@ impl KafkaClient {
             partitions,
             read_at: tokio::time::Instant::now(),
         }
+    }
+}
+
+impl Drop for KafkaClient {
+    fn drop(&mut self) {
+        crate::metrics::broker_connection("kafka", self.profile.as_deref(), -1.0);
     }
 }

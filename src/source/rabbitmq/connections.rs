@@ -5,24 +5,32 @@
 //! touching the connection; a connection that was lost, or a query that timed out (its channel
 //! is then in an unknown state), is dropped and re-established on the next query. Queries on one
 //! connection are serialized: a 404 on a shared channel would otherwise fail its neighbours.
+//! A connect that failed is not tried again before its [`Backoff`] wait (100 ms doubling to
+//! 2 s): meanwhile queries get its error at once. A connection no query used for the idle TTL
+//! is closed ([`Pool`]).
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
 
 use lapin::options::QueueDeclareOptions;
 use lapin::protocol::{AMQPErrorKind, AMQPSoftError};
 use lapin::types::FieldTable;
 use lapin::{Channel, ConnectionProperties, ErrorKind};
-use tokio::time::timeout;
+use tokio::time::{Instant, timeout};
 
 use super::socket::Socket;
 use super::{AmqpUri, QueueQuery};
-use crate::source::{BrokerTimeouts, SourceError};
+use crate::source::backoff::Backoff;
+use crate::source::pool::Pool;
+use crate::source::{BrokerTimeouts, ConnectionFailure, SourceError};
+
+/// The reply text of a connection closed to be replaced.
+const RECONNECTS: &str = "lagscale reconnects";
 
 /// All AMQP connections, by endpoint and vhost.
 pub struct Connections {
     timeouts: BrokerTimeouts,
-    by_key: Mutex<HashMap<ConnectionKey, Arc<SharedConnection>>>,
+    by_key: Pool<ConnectionKey, SharedConnection>,
 }
 
 #[derive(Clone, PartialEq, Eq, Hash)]
@@ -39,6 +47,8 @@ struct SharedConnection {
     uri: AmqpUri,
     vhost: Option<String>,
     live: tokio::sync::Mutex<Option<Live>>,
+    /// Failed connects; touched only while `live` is locked.
+    backoff: Mutex<Backoff<SourceError>>,
 }
 
 struct Live {
@@ -49,11 +59,32 @@ struct Live {
 }
 
 impl Connections {
-    pub fn new(timeouts: BrokerTimeouts) -> Connections {
+    /// `idle_ttl`: a connection no query used for this long is closed.
+    pub fn new(timeouts: BrokerTimeouts, idle_ttl: Duration) -> Connections {
         Connections {
             timeouts,
-            by_key: Mutex::new(HashMap::new()),
+            by_key: Pool::new(idle_ttl),
         }
+    }
+
+    /// Closes the connections no query used for the idle TTL. Returns how many.
+    pub fn close_idle(&self) -> usize {
+        let idle = self.by_key.take_idle();
+        for shared in &idle {
+            // No query holds it (the pool checked), so the lock is free.
+            if let Ok(mut live) = shared.live.try_lock() {
+                if live.is_some() {
+                    tracing::info!(endpoint = %shared.label, vhost = ?shared.vhost, "closing an idle AMQP connection");
+                }
+                shared.reset(&mut live, "lagscale closes an idle connection");
+            }
+        }
+        idle.len()
+    }
+
+    /// How many connections are kept (open, or to be opened by the next query).
+    pub fn count(&self) -> usize {
+        self.by_key.len()
     }
 
     /// The number of ready messages in the queue.
@@ -64,15 +95,8 @@ impl Connections {
 
     /// How many AMQP connections are open right now.
     pub async fn open_connections(&self) -> usize {
-        let all: Vec<Arc<SharedConnection>> = self
-            .by_key
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .values()
-            .cloned()
-            .collect();
         let mut open = 0;
-        for shared in all {
+        for shared in self.by_key.clients() {
             if let Some(live) = shared.live.lock().await.as_ref() {
                 open += usize::from(live.connection.status().connected());
             }
@@ -85,19 +109,14 @@ impl Connections {
             uri: query.endpoint.uri.clone(),
             vhost: query.vhost.clone(),
         };
-        let mut by_key = self.by_key.lock().unwrap_or_else(PoisonError::into_inner);
-        by_key
-            .entry(key)
-            .or_insert_with(|| {
-                Arc::new(SharedConnection {
-                    label: query.endpoint.label(),
-                    cluster: query.endpoint.cluster.clone(),
-                    uri: query.endpoint.uri.clone(),
-                    vhost: query.vhost.clone(),
-                    live: tokio::sync::Mutex::new(None),
-                })
-            })
-            .clone()
+        self.by_key.get_or_insert_with(&key, || SharedConnection {
+            label: query.endpoint.label(),
+            cluster: query.endpoint.cluster.clone(),
+            uri: query.endpoint.uri.clone(),
+            vhost: query.vhost.clone(),
+            live: tokio::sync::Mutex::new(None),
+            backoff: Mutex::default(),
+        })
     }
 }
 
@@ -114,7 +133,7 @@ impl SharedConnection {
             Ok(Ok(declared)) => Ok(u64::from(declared.message_count())),
             Ok(Err(error)) => Err(self.declare_failed(&mut live, queue, error)),
             Err(_) => {
-                self.reset(&mut live);
+                self.reset(&mut live, RECONNECTS);
                 Err(SourceError::Timeout {
                     endpoint: self.label.clone(),
                     operation: "queue.declare",
@@ -134,34 +153,13 @@ impl SharedConnection {
             .as_ref()
             .is_some_and(|l| !l.connection.status().connected())
         {
-            self.reset(live);
+            self.reset(live, RECONNECTS);
         }
         if live.is_none() {
-            let properties =
-                ConnectionProperties::default().with_connection_name("lagscale".into());
-            let uri = self.uri.to_lapin(self.vhost.as_deref());
-            // On a timeout or an error, `socket` is dropped here, and with it the half-open
-            // connection and lapin's thread.
-            let socket = Socket::default();
-            let connection = timeout(timeouts.connect, socket.connect(uri, properties))
-                .await
-                .map_err(|_| {
-                    self.unreachable(format!(
-                        "connect timed out after {} ms",
-                        timeouts.connect.as_millis()
-                    ))
-                })?
-                .map_err(|e| self.connect_failed(e))?;
-            tracing::info!(endpoint = %self.label, vhost = ?self.vhost, "AMQP connection opened");
-            crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), 1.0);
-            *live = Some(Live {
-                connection,
-                channel: None,
-                socket,
-            });
+            *live = Some(self.connect(timeouts).await?);
         }
         let Some(l) = live.as_mut() else {
-            return Err(self.unreachable("connection lost while opening".to_owned()));
+            return Err(self.lost("connection lost while opening".to_owned()));
         };
         if let Some(channel) = l.channel.as_ref().filter(|c| c.status().connected()) {
             return Ok(channel.clone());
@@ -172,17 +170,61 @@ impl SharedConnection {
                 Ok(channel)
             }
             Ok(Err(e)) => {
-                self.reset(live);
-                Err(self.unreachable(format!("could not open a channel: {e}")))
+                self.reset(live, RECONNECTS);
+                Err(self.lost(format!("could not open a channel: {e}")))
             }
             Err(_) => {
-                self.reset(live);
-                Err(self.unreachable(format!(
+                self.reset(live, RECONNECTS);
+                Err(self.lost(format!(
                     "opening a channel timed out after {} ms",
                     timeouts.query.as_millis()
                 )))
             }
         }
+    }
+
+    /// A new connection, unless the last connect failed and its backoff wait lasts.
+    async fn connect(&self, timeouts: BrokerTimeouts) -> Result<Live, SourceError> {
+        if let Some(error) = self.backoff().waiting(Instant::now()) {
+            return Err(error);
+        }
+        let properties = ConnectionProperties::default().with_connection_name("lagscale".into());
+        let uri = self.uri.to_lapin(self.vhost.as_deref());
+        // On a timeout or an error, `socket` is dropped here, and with it the half-open
+        // connection and lapin's thread.
+        let socket = Socket::default();
+        let connected = match timeout(timeouts.connect, socket.connect(uri, properties)).await {
+            Ok(Ok(connection)) => Ok(connection),
+            Ok(Err(error)) => Err(self.connect_failed(error)),
+            Err(_) => Err(SourceError::Connection {
+                endpoint: self.label.clone(),
+                failure: ConnectionFailure::ConnectTimeout {
+                    after_ms: timeouts.connect.as_millis(),
+                },
+                detail: "no AMQP handshake within the connect timeout".to_owned(),
+            }),
+        };
+        match connected {
+            Ok(connection) => {
+                self.backoff().succeeded();
+                tracing::info!(endpoint = %self.label, vhost = ?self.vhost, "AMQP connection opened");
+                crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), 1.0);
+                Ok(Live {
+                    connection,
+                    channel: None,
+                    socket,
+                })
+            }
+            Err(error) => {
+                let wait = self.backoff().failed(error.clone(), Instant::now());
+                tracing::warn!(endpoint = %self.label, %error, cause = error.detail(), retry_in_ms = wait.as_millis() as u64, "AMQP connect failed");
+                Err(error)
+            }
+        }
+    }
+
+    fn backoff(&self) -> std::sync::MutexGuard<'_, Backoff<SourceError>> {
+        self.backoff.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
     fn declare_failed(
@@ -211,8 +253,8 @@ impl SharedConnection {
             _ => {}
         }
         if error.is_io_error() || error.is_amqp_hard_error() {
-            self.reset(live);
-            return self.unreachable(error.to_string());
+            self.reset(live, RECONNECTS);
+            return self.lost(error.to_string());
         }
         SourceError::Broker {
             endpoint: self.label.clone(),
@@ -230,27 +272,32 @@ impl SharedConnection {
                 reason: error.to_string(),
             }
         } else {
-            self.unreachable(error.to_string())
+            SourceError::Connection {
+                endpoint: self.label.clone(),
+                failure: ConnectionFailure::Connect,
+                detail: error.to_string(),
+            }
         }
     }
 
     /// Drops the connection: it is closed politely in the background, and its socket shut
     /// down after at most a second whether the broker answered or not.
-    fn reset(&self, live: &mut Option<Live>) {
+    fn reset(&self, live: &mut Option<Live>, reason: &'static str) {
         if let Some(old) = live.take() {
             crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), -1.0);
             tokio::spawn(async move {
-                let closing = old.connection.close(200, "lagscale reconnects".into());
+                let closing = old.connection.close(200, reason.into());
                 let _ = timeout(std::time::Duration::from_secs(1), closing).await;
                 old.socket.shut_down();
             });
         }
     }
 
-    fn unreachable(&self, reason: String) -> SourceError {
-        SourceError::Unreachable {
+    fn lost(&self, detail: String) -> SourceError {
+        SourceError::Connection {
             endpoint: self.label.clone(),
-            reason,
+            failure: ConnectionFailure::Lost,
+            detail,
         }
     }
 }

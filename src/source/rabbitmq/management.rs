@@ -18,7 +18,7 @@ use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
 
 use crate::redact::redact_uri;
-use crate::source::SourceError;
+use crate::source::{ConnectionFailure, SourceError};
 
 /// Characters left as they are in a path segment.
 const SEGMENT: &AsciiSet = &NON_ALPHANUMERIC
@@ -171,17 +171,19 @@ impl Management {
         let response = tokio::time::timeout(self.timeout, self.client.request(request))
             .await
             .map_err(|_| timeout("GET /api/queues"))?
-            .map_err(|e| SourceError::Unreachable {
+            .map_err(|e| SourceError::Connection {
                 endpoint: endpoint.clone(),
-                reason: e.to_string(),
+                failure: ConnectionFailure::Connect,
+                detail: e.to_string(),
             })?;
         let status = response.status();
         let body = tokio::time::timeout(self.timeout, response.into_body().collect())
             .await
             .map_err(|_| timeout("reading /api/queues"))?
-            .map_err(|e| SourceError::Unreachable {
+            .map_err(|e| SourceError::Connection {
                 endpoint: endpoint.clone(),
-                reason: e.to_string(),
+                failure: ConnectionFailure::Lost,
+                detail: e.to_string(),
             })?
             .to_bytes();
         match status.as_u16() {

@@ -23,15 +23,11 @@ use super::decode::{self, Reader};
 use super::groups::{CoordinatorLookup, GroupFetch, GroupOffsets, Retry};
 use super::security::Security;
 use crate::cache::SingleFlight;
-use crate::source::{BrokerTimeouts, SourceError};
+use crate::source::backoff::Backoff;
+use crate::source::{BrokerTimeouts, ConnectionFailure, SourceError};
 
 /// How long topic metadata (partitions and leaders) is used before it is read again.
 pub const METADATA_MAX_AGE: Duration = Duration::from_secs(30);
-
-/// The first wait before reconnecting to a broker that could not be reached; it doubles up to
-/// [`MAX_RECONNECT_BACKOFF`].
-const RECONNECT_BACKOFF: Duration = Duration::from_millis(100);
-const MAX_RECONNECT_BACKOFF: Duration = Duration::from_secs(2);
 
 /// Metadata v4-v8: what every broker from Kafka 2.3 to 4.x speaks, without the flexible
 /// encoding (see [`decode`]).
@@ -71,7 +67,7 @@ pub struct Cluster {
 struct Link {
     connection: Mutex<Option<Arc<Connection>>>,
     /// Held while a connection is being opened: concurrent callers wait for that one.
-    opening: tokio::sync::Mutex<Backoff>,
+    opening: tokio::sync::Mutex<Backoff<WireError>>,
 }
 
 impl Link {
@@ -83,13 +79,6 @@ impl Link {
             .clone()
             .filter(|c| c.is_open())
     }
-}
-
-#[derive(Default)]
-struct Backoff {
-    failures: u32,
-    retry_at: Option<Instant>,
-    last_error: Option<WireError>,
 }
 
 /// Requests sent, by API key.
@@ -171,7 +160,7 @@ impl Cluster {
             .get(&id)
             .cloned();
         let Some(address) = address else {
-            return Err(SourceError::Unreachable {
+            return Err(SourceError::Unavailable {
                 endpoint: self.label.clone(),
                 reason: format!("broker {id} is not in the cluster's metadata"),
             });
@@ -204,7 +193,7 @@ impl Cluster {
         }
         Err(match last {
             Some(e) => self.error(e),
-            None => SourceError::Unreachable {
+            None => SourceError::Unavailable {
                 endpoint: self.label.clone(),
                 reason: "no bootstrap servers".to_owned(),
             },
@@ -236,10 +225,8 @@ impl Cluster {
         if let Some(connection) = link.open() {
             return Ok(connection);
         }
-        if let (Some(at), Some(error)) = (backoff.retry_at, &backoff.last_error)
-            && Instant::now() < at
-        {
-            return Err(error.clone());
+        if let Some(error) = backoff.waiting(Instant::now()) {
+            return Err(error);
         }
         let (host, port) = address;
         match Connection::open(host, *port, &self.security, self.timeouts.connect).await {
@@ -250,16 +237,19 @@ impl Cluster {
                     .connection
                     .lock()
                     .unwrap_or_else(PoisonError::into_inner) = Some(connection.clone());
-                *backoff = Backoff::default();
+                backoff.succeeded();
                 Ok(connection)
             }
             Err(error) => {
-                let wait = RECONNECT_BACKOFF
-                    .saturating_mul(1 << backoff.failures.min(5))
-                    .min(MAX_RECONNECT_BACKOFF);
-                backoff.failures += 1;
-                backoff.retry_at = Some(Instant::now() + wait);
-                backoff.last_error = Some(error.clone());
+                // A broker that closed or sent garbage before the connection was up is a
+                // connect that failed, like a refused one: callers are told no more.
+                let error = match error {
+                    WireError::Closed { addr, reason } | WireError::Protocol { addr, reason } => {
+                        WireError::Connect { addr, reason }
+                    }
+                    other => other,
+                };
+                let wait = backoff.failed(error.clone(), Instant::now());
                 tracing::warn!(endpoint = %self.label, %error, retry_in_ms = wait.as_millis() as u64, "Kafka broker unreachable");
                 Err(error)
             }
@@ -379,7 +369,7 @@ impl Cluster {
                 });
             }
             code => {
-                return Err(SourceError::Unreachable {
+                return Err(SourceError::Unavailable {
                     endpoint: self.label.clone(),
                     reason: format!("Metadata of topic {topic:?}: {}", error_name(code)),
                 });
@@ -403,9 +393,15 @@ impl Cluster {
     pub fn error(&self, error: WireError) -> SourceError {
         let endpoint = self.label.clone();
         match error {
-            WireError::Connect { .. } | WireError::Closed { .. } => SourceError::Unreachable {
+            WireError::Connect { .. } => SourceError::Connection {
                 endpoint,
-                reason: error.to_string(),
+                failure: ConnectionFailure::Connect,
+                detail: error.to_string(),
+            },
+            WireError::Closed { .. } => SourceError::Connection {
+                endpoint,
+                failure: ConnectionFailure::Lost,
+                detail: error.to_string(),
             },
             WireError::Timeout {
                 operation,

@@ -79,7 +79,7 @@ impl Cluster {
                     }
                 }
                 Err(Retry::Coordinator(reason)) => {
-                    return Err(SourceError::Unreachable {
+                    return Err(SourceError::Unavailable {
                         endpoint: self.label.clone(),
                         reason: format!("committed offsets of group {:?}: {reason}", fetch.group),
                     });
@@ -436,7 +436,7 @@ impl Cluster {
                     error_name(found.error_code)
                 ),
             }),
-            code => Err(SourceError::Unreachable {
+            code => Err(SourceError::Unavailable {
                 endpoint: self.label.clone(),
                 reason: format!("no coordinator for group {group:?}: {}", error_name(code)),
             }),

@@ -68,7 +68,7 @@ impl Cluster {
             }
             if attempt == 1 {
                 let (topic, partition, code) = &stale[0];
-                return Err(SourceError::Unreachable {
+                return Err(SourceError::Unavailable {
                     endpoint: self.label.clone(),
                     reason: format!(
                         "ListOffsets of topic {topic:?} partition {partition}: {}",
