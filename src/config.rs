@@ -13,6 +13,10 @@ use std::time::Duration;
 
 use serde::{Deserialize, Deserializer};
 
+pub use endpoints::{EndpointPattern, EndpointPolicy, InlineEndpoints, Refusal};
+
+mod endpoints;
+
 use crate::source::BrokerTimeouts;
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::rabbitmq::management::ManagementUrl;
@@ -48,20 +52,11 @@ pub struct Config {
     /// Whether triggers may name brokers inline (`host`, `bootstrapServers`): `allow`, or
     /// `deny` so that lagscale connects only to the brokers of its connection profiles.
     pub inline_endpoints: InlineEndpoints,
+    /// With `inline_endpoints: allow`, the `HOST:PORT` patterns inline brokers must match;
+    /// empty: any (see [`endpoints`]).
+    pub inline_endpoint_allowlist: Vec<EndpointPattern>,
     /// Connection profiles by name, referred to by triggers with `cluster: NAME`.
     pub clusters: BTreeMap<String, ClusterProfile>,
-}
-
-/// `inline_endpoints`: whether a trigger may make lagscale connect to a broker it names.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum InlineEndpoints {
-    /// Any broker a trigger names (KEDA's scalers behave so).
-    #[default]
-    Allow,
-    /// Only the brokers of the connection profiles: a trigger naming one inline is refused
-    /// before any connection is made.
-    Deny,
 }
 
 impl Default for Config {
@@ -79,6 +74,7 @@ impl Default for Config {
             broker_query_timeout_ms: 1_000,
             idle_client_ttl_ms: 600_000,
             inline_endpoints: InlineEndpoints::Allow,
+            inline_endpoint_allowlist: Vec::new(),
             clusters: BTreeMap::new(),
         }
     }
@@ -391,6 +387,16 @@ impl Config {
                 });
             }
         }
+        if self.inline_endpoints == InlineEndpoints::Deny
+            && !self.inline_endpoint_allowlist.is_empty()
+        {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: "inline_endpoint_allowlist",
+                value: format!("{} patterns", self.inline_endpoint_allowlist.len()),
+                expected: "no patterns while inline_endpoints is deny (set inline_endpoints: allow to use them)",
+            });
+        }
         // Kafka client properties are read (and their files loaded) now, so a typo or a
         // missing certificate stops `serve` at start, not at the first query.
         for (name, profile) in &self.clusters {
@@ -420,6 +426,14 @@ impl Config {
 
     pub fn stream_check_interval(&self) -> Duration {
         Duration::from_millis(self.stream_check_interval_ms)
+    }
+
+    /// Which brokers triggers may name inline.
+    pub fn endpoint_policy(&self) -> EndpointPolicy<'_> {
+        EndpointPolicy {
+            inline: self.inline_endpoints,
+            allowlist: &self.inline_endpoint_allowlist,
+        }
     }
 
     pub fn idle_client_ttl(&self) -> Duration {

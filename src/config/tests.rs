@@ -312,3 +312,25 @@ fn inline_endpoints_is_allow_or_deny() {
         "{error}"
     );
 }
+
+#[test]
+fn the_inline_allowlist_takes_patterns_and_needs_allow() {
+    let config = parse("inline_endpoint_allowlist: ['*.kafka.svc:9092', 'rabbit:*']\n").unwrap();
+    assert_eq!(config.inline_endpoint_allowlist.len(), 2);
+    let error = parse("inline_endpoint_allowlist: ['kafka.svc']\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("inline_endpoint_allowlist")
+            && error.contains("\"kafka.svc\"")
+            && error.contains("HOST:PORT"),
+        "{error}"
+    );
+    let error = parse("inline_endpoints: deny\ninline_endpoint_allowlist: ['a:1']\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        error.contains("inline_endpoint_allowlist") && error.contains("inline_endpoints: allow"),
+        "{error}"
+    );
+}

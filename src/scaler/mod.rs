@@ -11,7 +11,7 @@ use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use crate::cache::{Lookup, SingleFlight};
-use crate::config::{Config, InlineEndpoints};
+use crate::config::{Config, Refusal};
 use crate::error::ScalerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
@@ -131,10 +131,15 @@ impl Scaler {
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
         let parse = || TriggerSpec::parse(metadata, &self.config.clusters);
         let spec = self.specs.get_or_parse(metadata, parse)?;
-        if let (InlineEndpoints::Deny, Some(key)) =
-            (self.config.inline_endpoints, spec.query.inline_key())
-        {
-            return Err(TriggerError::InlineDenied { key }.into());
+        if let Some((key, brokers)) = spec.query.inline_endpoints() {
+            match self.config.endpoint_policy().check(&brokers) {
+                Ok(()) => {}
+                Err(Refusal::Denied) => return Err(TriggerError::InlineDenied { key }.into()),
+                Err(Refusal::NotAllowed(broker)) => {
+                    let broker = crate::trigger::quote(&broker);
+                    return Err(TriggerError::InlineNotAllowed { key, broker }.into());
+                }
+            }
         }
         Ok(spec)
     }

@@ -58,12 +58,18 @@ impl SourceQuery {
         }
     }
 
-    /// Whether the trigger named its broker inline (`host`, `bootstrapServers`) rather than
-    /// through a connection profile: the key it used, for errors.
-    pub fn inline_key(&self) -> Option<&'static str> {
+    /// The brokers the trigger named inline (`host`, `bootstrapServers`) rather than through
+    /// a connection profile: the key it used, for errors, and their `host:port`s.
+    pub fn inline_endpoints(&self) -> Option<(&'static str, Vec<(String, u16)>)> {
         match self {
-            SourceQuery::Rabbitmq(q) => q.endpoint.cluster.is_none().then_some("host"),
-            SourceQuery::Kafka(q) => q.endpoint.cluster.is_none().then_some("bootstrapServers"),
+            SourceQuery::Rabbitmq(q) => q.endpoint.cluster.is_none().then(|| {
+                let authority = q.endpoint.uri.to_lapin(None).authority;
+                ("host", vec![(authority.host, authority.port)])
+            }),
+            SourceQuery::Kafka(q) => q.endpoint.cluster.is_none().then(|| {
+                let brokers = q.endpoint.profile.bootstrap_addresses().unwrap_or_default();
+                ("bootstrapServers", brokers)
+            }),
         }
     }
 

@@ -27,6 +27,11 @@ pub enum TriggerError {
          name a connection profile with `cluster` instead"
     )]
     InlineDenied { key: &'static str },
+    #[error(
+        "{key}: {broker} is not in this lagscale's inline_endpoint_allowlist; name a connection \
+         profile with `cluster`, or ask its operators to allow that address"
+    )]
+    InlineNotAllowed { key: &'static str, broker: String },
     #[error("{what} is too large: {size}; the limit is {limit}")]
     TooLarge {
         what: String,

@@ -15,7 +15,7 @@ pub mod strategy;
 use std::collections::{BTreeMap, HashMap};
 
 pub use connection::{Connection, ConnectionKeys, connection};
-pub use error::TriggerError;
+pub use error::{TriggerError, quote};
 pub use metadata::Metadata;
 pub use metric_name::MetricName;
 pub use strategy::Strategy;

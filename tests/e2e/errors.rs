@@ -382,3 +382,69 @@ async fn connection_errors_say_cannot_reach_the_broker_and_nothing_more() {
     messages.dedup();
     assert_eq!(messages.len(), 2, "{messages:#?}");
 }
+
+/// `inline_endpoint_allowlist`: an inline broker that matches a pattern is served; one that
+/// matches none (or a bootstrap list with one such broker) is InvalidArgument naming the key
+/// and the address, and no connection is made for it.
+#[tokio::test]
+async fn inline_endpoints_outside_the_allowlist_open_no_connection() {
+    let queue = TestQueue::new("allowlist").await;
+    queue.publish(3).await;
+    let allowlist = ["127.0.0.1:5672", "*.kafka.example:9092"]
+        .map(|p| lagscale::config::EndpointPattern::try_from(p.to_owned()).unwrap());
+    let server = TestServer::start(Config {
+        inline_endpoint_allowlist: allowlist.to_vec(),
+        ..config()
+    })
+    .await;
+    let mut client = server.client().await;
+    let refused = [
+        (
+            vec![
+                ("source", "rabbitmq"),
+                ("host", "amqp://guest:guest@localhost:5672/%2f"),
+                ("queueName", queue.name.as_str()),
+            ],
+            "host",
+            "localhost:5672",
+        ),
+        (
+            vec![
+                ("source", "kafka"),
+                ("bootstrapServers", "a.kafka.example:9092,127.0.0.1:9092"),
+                ("consumerGroup", "g"),
+            ],
+            "bootstrapServers",
+            "127.0.0.1:9092",
+        ),
+    ];
+    for (metadata, key, broker) in refused {
+        let status = client
+            .get_metrics(metrics_request(so("inline", &metadata), ""))
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
+        let message = status.message();
+        assert!(
+            message.contains(key)
+                && message.contains(broker)
+                && message.contains("inline_endpoint_allowlist"),
+            "{status:?}"
+        );
+    }
+    assert_eq!(server.queries_sent(), 0, "no broker was asked");
+    assert_eq!(server.scaler.sources().clients(SourceKind::Kafka), 0);
+    assert_eq!(server.scaler.sources().clients(SourceKind::Rabbitmq), 0);
+
+    let allowed = [
+        ("source", "rabbitmq"),
+        ("host", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+        ("queueName", queue.name.as_str()),
+    ];
+    let served = client
+        .get_metrics(metrics_request(so("allowed", &allowed), ""))
+        .await
+        .unwrap();
+    assert_eq!(served.into_inner().metric_values[0].metric_value_float, 3.0);
+    queue.delete().await;
+}
