@@ -20,6 +20,7 @@ use kube::api::{Api, ApiResource, DynamicObject, GroupVersionKind};
 use serde_json::Value;
 use tokio::sync::OnceCell;
 
+use super::clock::WallClock;
 use super::{ObjectRef, ReplicaError, ReplicaSource, TargetState};
 use crate::cache::SingleFlight;
 
@@ -28,16 +29,19 @@ pub struct KubeReplicas {
     client: OnceCell<Result<kube::Client, ReplicaError>>,
     timeout: Duration,
     cache: SingleFlight<ObjectRef, Result<TargetState, ReplicaError>>,
+    /// Relates `lastScaleTime` to tokio's clock, once, when the source is made.
+    clock: WallClock,
 }
 
 impl KubeReplicas {
     /// A client inferred on first use. `timeout` bounds each request; answers are reused for
-    /// `ttl`.
+    /// `ttl`. The wall clock is related to tokio's here, once.
     pub fn new(timeout: Duration, ttl: Duration) -> KubeReplicas {
         KubeReplicas {
             client: OnceCell::new(),
             timeout,
             cache: SingleFlight::new(ttl),
+            clock: WallClock::now(),
         }
     }
 
@@ -47,6 +51,7 @@ impl KubeReplicas {
             client: OnceCell::new_with(Some(Ok(client))),
             timeout,
             cache: SingleFlight::new(ttl),
+            clock: WallClock::now(),
         }
     }
 
@@ -138,16 +143,11 @@ impl KubeReplicas {
             )
             .await
         {
+            // One relation of the wall clock to tokio's for every read (see `clock.rs`).
             Ok(hpa) => hpa.data["status"]["lastScaleTime"]
                 .as_str()
                 .and_then(|t| t.parse::<jiff::Timestamp>().ok())
-                .map(|t| {
-                    let ago = SystemTime::now()
-                        .duration_since(SystemTime::from(t))
-                        .unwrap_or_default();
-                    let now = tokio::time::Instant::now();
-                    now.checked_sub(ago).unwrap_or(now)
-                }),
+                .and_then(|t| self.clock.instant(SystemTime::from(t))),
             // KEDA creates the HPA when the workload first leaves zero.
             Err(ReplicaError::NotFound { .. }) => None,
             Err(e) => return Err(e),

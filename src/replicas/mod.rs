@@ -6,6 +6,7 @@
 //! [`ReplicaSource`] is the seam: the server uses Kubernetes, the step strategy's tests use an
 //! in-memory fake that behaves like the HPA.
 
+pub mod clock;
 pub mod kubernetes;
 
 use std::pin::Pin;
@@ -36,7 +37,8 @@ pub struct TargetState {
     pub max: u32,
     /// When the HPA last changed the replica count (`status.lastScaleTime`), on tokio's clock;
     /// `None` when it never did. An instant, not an age: a state read from the cache a second
-    /// later must give the same decision as one read now (an age would be a second stale).
+    /// later must give the same decision as one read now (an age would be a second stale). The
+    /// same `lastScaleTime` is the same instant on every read ([`clock::WallClock`]).
     pub last_scale: Option<tokio::time::Instant>,
 }
 

@@ -8,7 +8,7 @@ use crate::error::ScalerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, TargetState};
 use crate::strategy::sampler::{Probe, Timed};
-use crate::strategy::step::{Bounds, Decision, Sample, StepPolicy, metric_for};
+use crate::strategy::step::{Decision, Sample, StepPolicy, metric_for};
 use crate::trigger::TriggerSpec;
 
 impl Scaler {
@@ -51,18 +51,8 @@ impl Scaler {
             })
             .collect();
         let state = self.target_state(object).await?;
-        let min = state.min.max(1);
-        let max = match evaluation.partitions {
-            Some(partitions) => u64::from(state.max).min(partitions) as u32,
-            None => state.max,
-        };
-        let bounds = Bounds {
-            min,
-            max: max.max(min),
-        };
         let now = tokio::time::Instant::now();
-        let since = state.since_last_scale(now);
-        let decision = policy.decide(&samples, now, state.current, since, bounds);
+        let (bounds, decision) = policy.decide_for(&samples, &state, evaluation.partitions, now);
         metrics::replica_decision("step", decision.kind(), decision.reason());
         if !matches!(decision, Decision::Hold { .. }) {
             tracing::info!(

@@ -15,10 +15,21 @@
 //!
 //! "The last change" is the HPA's `lastScaleTime`, read from Kubernetes, not a memory of this
 //! process: every lagscale replica sees the same one, so no two replicas act on one window.
+//!
+//! A decision is a function of its inputs: the samples, the bounds, the replicas, the
+//! `lastScaleTime` and now. Now is tokio's clock, read once per evaluation (`Scaler::step`)
+//! and passed to [`StepPolicy::decide_for`]; nothing below it reads a clock. The
+//! `lastScaleTime` comes as an instant on that clock, related to the wall clock once per
+//! replica source (`replicas::clock`), so the same `lastScaleTime` is the same instant
+//! whether the replica state was read now or taken from the cache. With the inputs unchanged,
+//! only now moving changes a decision: a cooldown ending, samples entering or leaving the
+//! window (see `step_clock_tests.rs`).
 
 use std::time::Duration;
 
 use tokio::time::Instant;
+
+use crate::replicas::TargetState;
 
 /// The step strategy's settings, valid by construction (see `trigger::strategy`).
 #[derive(Debug, Clone, PartialEq)]
@@ -180,6 +191,29 @@ impl StepPolicy {
         (per_window / 2.0).floor() as usize + 1
     }
 
+    /// Decides at `now` for the workload in `state` (Kafka: with no more replicas than the
+    /// `partitions` consumers can use), and the bounds it moved within.
+    pub fn decide_for(
+        &self,
+        samples: &[Sample],
+        state: &TargetState,
+        partitions: Option<u64>,
+        now: Instant,
+    ) -> (Bounds, Decision) {
+        let min = state.min.max(1);
+        let max = match partitions {
+            Some(partitions) => u64::from(state.max).min(partitions) as u32,
+            None => state.max,
+        };
+        let bounds = Bounds {
+            min,
+            max: max.max(min),
+        };
+        let since = state.since_last_scale(now);
+        let decision = self.decide(samples, now, state.current, since, bounds);
+        (bounds, decision)
+    }
+
     /// Decides at `now` for a workload at `current` replicas whose last change was
     /// `since_last_change` ago (`None`: never). `samples` may hold more than the window.
     pub fn decide(
@@ -242,3 +276,7 @@ impl StepPolicy {
 #[cfg(test)]
 #[path = "step_tests.rs"]
 mod tests;
+
+#[cfg(test)]
+#[path = "step_clock_tests.rs"]
+mod clock_tests;
