@@ -2,9 +2,9 @@
 
 use tonic::{Code, Status};
 
+use crate::metadata::TriggerError;
 use crate::replicas::ReplicaError;
 use crate::source::SourceError;
-use crate::trigger::TriggerError;
 
 /// Anything that can fail a KEDA call.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]

@@ -4,7 +4,8 @@
 //!
 //! - [`server`] runs the gRPC server (ExternalScaler, health, reflection);
 //! - [`service`] implements KEDA's five calls;
-//! - [`trigger`] turns a call's `scalerMetadata` into a validated [`trigger::TriggerSpec`];
+//! - [`metadata`] reads a call's `scalerMetadata` map (bounds, keys, errors; a leaf module),
+//!   and [`trigger`] turns it into a validated [`trigger::TriggerSpec`];
 //! - [`scaler`] evaluates it: lag through the single-flight [`cache`], then [`transform`];
 //! - [`source`] holds the broker clients (RabbitMQ over AMQP and its management API; Kafka
 //!   through lagscale's own protocol client, `source::kafka::wire`), one per profile;
@@ -26,6 +27,7 @@ pub mod check;
 pub mod config;
 pub mod demo;
 pub mod error;
+pub mod metadata;
 pub mod metrics;
 #[allow(unsafe_code)]
 pub mod mock_kafka;

@@ -17,6 +17,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{Instrument, Span};
 
 use crate::error::ScalerError;
+use crate::metadata::TriggerError;
 use crate::metrics;
 use crate::proto::external_scaler_server::ExternalScaler;
 use crate::proto::{
@@ -26,7 +27,7 @@ use crate::proto::{
 use crate::replicas::ObjectRef;
 use crate::scaler::Scaler;
 use crate::transform::{round_metric, round_target};
-use crate::trigger::{TriggerError, TriggerSpec};
+use crate::trigger::TriggerSpec;
 
 type ResponseStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send>>;
 

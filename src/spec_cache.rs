@@ -107,7 +107,7 @@ mod tests {
         .collect()
     }
 
-    fn parse(m: &Metadata) -> Result<TriggerSpec, crate::trigger::TriggerError> {
+    fn parse(m: &Metadata) -> Result<TriggerSpec, crate::metadata::TriggerError> {
         TriggerSpec::parse(m, &BTreeMap::new())
     }
 

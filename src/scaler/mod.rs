@@ -13,6 +13,7 @@ use std::time::Duration;
 use crate::cache::{Lookup, SingleFlight};
 use crate::config::{Config, Refusal};
 use crate::error::ScalerError;
+use crate::metadata::TriggerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
 use crate::source::rabbitmq::management::{Management, ManagementUrl, QueueRates};
@@ -22,7 +23,7 @@ use crate::strategy::partition_cap;
 use crate::strategy::rate::{PartitionPoint, Rates};
 use crate::strategy::sampler::Samplers;
 use crate::strategy::step::{Bounds, Decision};
-use crate::trigger::{Strategy, TriggerError, TriggerSpec};
+use crate::trigger::{Strategy, TriggerSpec};
 
 /// One trigger's lag and activity at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -136,7 +137,7 @@ impl Scaler {
                 Ok(()) => {}
                 Err(Refusal::Denied) => return Err(TriggerError::InlineDenied { key }.into()),
                 Err(Refusal::NotAllowed(broker)) => {
-                    let broker = crate::trigger::quote(&broker);
+                    let broker = crate::metadata::quote(&broker);
                     return Err(TriggerError::InlineNotAllowed { key, broker }.into());
                 }
             }

@@ -13,7 +13,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::trigger::MetricName;
+use crate::metadata::MetricName;
 
 /// Which broker a trigger reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -5,22 +5,14 @@
 //! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own keys
 //! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
 
-mod connection;
-mod error;
-pub mod keys;
-mod metadata;
-mod metric_name;
 pub mod strategy;
 
 use std::collections::{BTreeMap, HashMap};
 
-pub use connection::{Connection, ConnectionKeys, connection};
-pub use error::{TriggerError, quote};
-pub use metadata::Metadata;
-pub use metric_name::MetricName;
 pub use strategy::Strategy;
 
 use crate::config::ClusterProfile;
+use crate::metadata::{Metadata, MetricName, TriggerError, keys};
 use crate::source::{LagRule, SourceKind, SourceQuery, kafka, rabbitmq};
 use crate::transform::{Multiplier, Transform};
 

@@ -294,7 +294,7 @@ pub(crate) fn assert_error_table(
 /// names what was too large, its size and the limit, and stays short whatever the input.
 #[test]
 fn metadata_is_bounded_before_it_is_read() {
-    use crate::trigger::metadata::{MAX_KEYS, MAX_METADATA_BYTES, MAX_VALUE_BYTES};
+    use crate::metadata::{MAX_KEYS, MAX_METADATA_BYTES, MAX_VALUE_BYTES};
     let base = || -> HashMap<String, String> {
         [
             ("source", "rabbitmq"),

@@ -21,11 +21,12 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
+use crate::metadata::keys;
 use crate::source::SourceQuery;
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::rabbitmq::management::ManagementUrl;
 use crate::transform::Transform;
-use crate::trigger::{Strategy, TriggerSpec, keys};
+use crate::trigger::{Strategy, TriggerSpec};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

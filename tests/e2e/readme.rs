@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use lagscale::config::Config;
-use lagscale::trigger::keys;
+use lagscale::metadata::keys;
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()

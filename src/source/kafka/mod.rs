@@ -15,10 +15,10 @@ pub use client::{Clients, GroupSnapshot, TopicPartition};
 use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
 
 use crate::config::{ClusterProfile, KafkaProfile};
-use crate::source::SourceError;
-use crate::trigger::{
+use crate::metadata::{
     Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
 };
+use crate::source::SourceError;
 
 /// Where to connect: a profile of the config file, or bootstrap servers given inline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -99,6 +99,7 @@ pub fn parse(
             ClusterProfile::Kafka(p) => Some(p),
             _ => None,
         },
+        source_of: ClusterProfile::source_name,
     };
     let endpoint = match connection(md, clusters, &keys_of_kafka)? {
         Connection::Profile { name, profile } => Endpoint {

@@ -4,10 +4,11 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::lag::{LagAggregate, LagOptions, OffsetResetPolicy, PartitionSet, Partitions};
 use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
+use crate::metadata::TriggerError;
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::{LagRule, SourceQuery};
+use crate::trigger::TriggerSpec;
 use crate::trigger::tests::{ErrorCase, assert_error_table};
-use crate::trigger::{TriggerError, TriggerSpec};
 
 fn clusters() -> BTreeMap<String, ClusterProfile> {
     let kafka = KafkaProfile {

@@ -16,7 +16,7 @@ pub use connections::Connections;
 pub use uri::AmqpUri;
 
 use crate::config::ClusterProfile;
-use crate::trigger::{
+use crate::metadata::{
     Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
 };
 
@@ -75,6 +75,7 @@ pub fn parse_query(
             ClusterProfile::Rabbitmq(p) => Some(p),
             _ => None,
         },
+        source_of: ClusterProfile::source_name,
     };
     let endpoint = match connection(md, clusters, &keys_of_rabbitmq)? {
         Connection::Profile { name, profile } => Endpoint {

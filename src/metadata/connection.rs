@@ -4,7 +4,6 @@
 use std::collections::BTreeMap;
 
 use super::{Metadata, TriggerError, keys};
-use crate::config::ClusterProfile;
 
 /// Where a trigger connects.
 pub enum Connection<'m, 'c, P> {
@@ -14,8 +13,9 @@ pub enum Connection<'m, 'c, P> {
     Inline { key: &'static str, value: &'m str },
 }
 
-/// What a source needs to read its connection.
-pub struct ConnectionKeys<P> {
+/// What a source needs to read its connection, from connection profiles of type `C` (any
+/// source's) holding this source's profiles of type `P`.
+pub struct ConnectionKeys<C, P> {
     /// The source's name, as `source:` spells it.
     pub source: &'static str,
     /// The inline address key and its `FromEnv` form (e.g. `host`, `hostFromEnv`).
@@ -23,14 +23,16 @@ pub struct ConnectionKeys<P> {
     /// What to say when neither is set.
     pub missing: &'static str,
     /// The source's profile inside a connection profile, if it is one of this source.
-    pub pick: fn(&ClusterProfile) -> Option<&P>,
+    pub pick: fn(&C) -> Option<&P>,
+    /// The source a connection profile is for, as `source:` spells it (for errors).
+    pub source_of: fn(&C) -> &'static str,
 }
 
 /// Reads `cluster` or the inline address: exactly one, naming a profile of this source.
-pub fn connection<'m, 'c, P>(
+pub fn connection<'m, 'c, C, P>(
     md: &mut Metadata<'m>,
-    clusters: &'c BTreeMap<String, ClusterProfile>,
-    wanted: &ConnectionKeys<P>,
+    clusters: &'c BTreeMap<String, C>,
+    wanted: &ConnectionKeys<C, P>,
 ) -> Result<Connection<'m, 'c, P>, TriggerError> {
     let cluster = md.optional(keys::CLUSTER);
     let inline = md.either(wanted.inline.0, wanted.inline.1)?;
@@ -61,7 +63,7 @@ pub fn connection<'m, 'c, P>(
                     format!(
                         "a {} connection profile (this one is {})",
                         wanted.source,
-                        found.source_name()
+                        (wanted.source_of)(found)
                     ),
                 )),
             }

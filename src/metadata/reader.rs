@@ -33,7 +33,7 @@ impl<'a> Metadata<'a> {
         unknown.sort();
         if let Some(key) = unknown.first() {
             return Err(TriggerError::Unknown {
-                key: super::error::quote(key),
+                key: super::quote(key),
                 suggestion: suggest(key),
             });
         }
@@ -128,7 +128,7 @@ fn check_bounds(map: &HashMap<String, String>) -> Result<(), TriggerError> {
     for (key, value) in &pairs {
         if key.len() > MAX_KEY_BYTES {
             return Err(too_large(
-                format!("the key {}", super::error::quote(key)),
+                format!("the key {}", super::quote(key)),
                 format!("{} bytes", key.len()),
                 format!("{MAX_KEY_BYTES} bytes"),
             ));
