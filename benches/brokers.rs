@@ -165,7 +165,7 @@ async fn groups_refresh(kafka: &Kafka, topic: &str) {
     );
     let endpoint = lagscale::source::kafka::Endpoint {
         cluster: None,
-        profile: lagscale::config::KafkaProfile::inline(&kafka.bootstrap()).unwrap(),
+        profile: lagscale::source::kafka::KafkaProfile::inline(&kafka.bootstrap()).unwrap(),
     };
     for groups in [10, 100, 1_000] {
         let sources = Sources::new(
@@ -226,7 +226,7 @@ async fn clients_cost(kafka: &Kafka) {
         let query = SourceQuery::Kafka(GroupQuery {
             endpoint: lagscale::source::kafka::Endpoint {
                 cluster: None,
-                profile: lagscale::config::KafkaProfile::inline(&list).unwrap(),
+                profile: lagscale::source::kafka::KafkaProfile::inline(&list).unwrap(),
             },
             group: unique("cost"),
             topic: Some(topic.clone()),

@@ -82,28 +82,6 @@ fn invalid_values_are_named() {
 }
 
 #[test]
-fn environment_variables_are_interpolated() {
-    let lookup = |name: &str| (name == "PASSWORD").then(|| "s3cret".to_owned());
-    assert_eq!(
-        interpolate("amqp://u:${PASSWORD}@h", lookup).unwrap(),
-        "amqp://u:s3cret@h"
-    );
-    assert_eq!(interpolate("a$$b$c", lookup).unwrap(), "a$b$c");
-    let missing = interpolate("${NOPE}", lookup).unwrap_err();
-    assert!(missing.contains("NOPE is not set"), "{missing}");
-    assert!(
-        interpolate("${BAD NAME}", lookup)
-            .unwrap_err()
-            .contains("not a valid")
-    );
-    assert!(
-        interpolate("${OPEN", lookup)
-            .unwrap_err()
-            .contains("closing")
-    );
-}
-
-#[test]
 fn missing_environment_variable_in_file_names_it() {
     let text = "clusters:\n  a:\n    rabbitmq:\n      uri: amqp://u:${LAGSCALE_TEST_UNSET_VAR}@h\n";
     let error = parse(text).unwrap_err().to_string();

@@ -7,7 +7,11 @@
 pub mod backoff;
 pub mod kafka;
 mod pool;
+mod profile;
 pub mod rabbitmq;
+pub mod secrets;
+
+pub use profile::ClusterProfile;
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -4,7 +4,8 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::{TriggerSpec, keys};
-use crate::config::{ClusterProfile, KafkaProfile};
+use crate::source::ClusterProfile;
+use crate::source::kafka::KafkaProfile;
 
 /// xorshift64*: deterministic, so a failure reproduces.
 struct Rng(u64);

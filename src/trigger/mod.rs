@@ -11,8 +11,8 @@ use std::collections::{BTreeMap, HashMap};
 
 pub use strategy::Strategy;
 
-use crate::config::ClusterProfile;
 use crate::metadata::{Metadata, MetricName, TriggerError, keys};
+use crate::source::ClusterProfile;
 use crate::source::{LagRule, SourceKind, SourceQuery, kafka, rabbitmq};
 use crate::transform::{Multiplier, Transform};
 

@@ -3,8 +3,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::*;
-use crate::config::{ClusterProfile, RabbitmqProfile};
+use crate::source::ClusterProfile;
 use crate::source::rabbitmq::AmqpUri;
+use crate::source::rabbitmq::RabbitmqProfile;
 
 fn clusters() -> BTreeMap<String, ClusterProfile> {
     BTreeMap::from([(

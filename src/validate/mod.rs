@@ -20,10 +20,12 @@ use std::path::Path;
 
 use serde::Deserialize;
 
-use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
 use crate::metadata::keys;
+use crate::source::ClusterProfile;
 use crate::source::SourceQuery;
+use crate::source::kafka::KafkaProfile;
 use crate::source::rabbitmq::AmqpUri;
+use crate::source::rabbitmq::RabbitmqProfile;
 use crate::source::rabbitmq::management::ManagementUrl;
 use crate::transform::Transform;
 use crate::trigger::{Strategy, TriggerSpec};

@@ -16,7 +16,8 @@ use rdkafka::Offset;
 use std::time::Duration;
 
 use futures_util::future::join_all;
-use lagscale::config::{Config, KafkaProfile};
+use lagscale::config::Config;
+use lagscale::source::kafka::KafkaProfile;
 use lagscale::source::kafka::{Endpoint, GroupQuery};
 use lagscale::source::{Observation, SourceKind, SourceQuery, Sources};
 

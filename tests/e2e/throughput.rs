@@ -127,8 +127,10 @@ async fn getmetrics_converges_to_rate_plus_lag_over_drain_seconds() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn rabbitmq_rates_come_from_the_management_api() {
-    use lagscale::config::{ClusterProfile, Config, RabbitmqProfile};
+    use lagscale::config::Config;
+    use lagscale::source::ClusterProfile;
     use lagscale::source::rabbitmq::AmqpUri;
+    use lagscale::source::rabbitmq::RabbitmqProfile;
     use lagscale::source::rabbitmq::management::ManagementUrl;
 
     use crate::support::rabbit::{TestQueue, management_url, uri};

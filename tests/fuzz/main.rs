@@ -11,9 +11,11 @@ mod support;
 
 use std::collections::{BTreeMap, HashMap};
 
-use lagscale::config::{ClusterProfile, Config, InlineEndpoints, KafkaProfile};
+use lagscale::config::{Config, InlineEndpoints};
 use lagscale::proto::ScaledObjectRef;
 use lagscale::proto::external_scaler_client::ExternalScalerClient;
+use lagscale::source::ClusterProfile;
+use lagscale::source::kafka::KafkaProfile;
 use support::{TestServer, config, metrics_request, rss_mib};
 use tonic::Code;
 

@@ -9,10 +9,12 @@ mod support;
 use std::sync::Arc;
 use std::time::Duration;
 
-use lagscale::config::{ClusterProfile, Config, KafkaProfile};
+use lagscale::config::Config;
 use lagscale::metrics;
 use lagscale::scaler::Scaler;
+use lagscale::source::ClusterProfile;
 use lagscale::source::SourceKind;
+use lagscale::source::kafka::KafkaProfile;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 use support::fake_kube::FakeReplicas;

@@ -7,18 +7,19 @@
 
 mod client;
 pub mod lag;
+mod profile;
 pub mod wire;
 
 use std::collections::{BTreeMap, BTreeSet};
 
 pub use client::{Clients, GroupSnapshot, TopicPartition};
 use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
+pub use profile::KafkaProfile;
 
-use crate::config::{ClusterProfile, KafkaProfile};
 use crate::metadata::{
     Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
 };
-use crate::source::SourceError;
+use crate::source::{ClusterProfile, SourceError};
 
 /// Where to connect: a profile of the config file, or bootstrap servers given inline.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]

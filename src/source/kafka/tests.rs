@@ -3,9 +3,11 @@
 use std::collections::{BTreeMap, HashMap};
 
 use super::lag::{LagAggregate, LagOptions, OffsetResetPolicy, PartitionSet, Partitions};
-use crate::config::{ClusterProfile, KafkaProfile, RabbitmqProfile};
 use crate::metadata::TriggerError;
+use crate::source::ClusterProfile;
+use crate::source::kafka::KafkaProfile;
 use crate::source::rabbitmq::AmqpUri;
+use crate::source::rabbitmq::RabbitmqProfile;
 use crate::source::{LagRule, SourceQuery};
 use crate::trigger::TriggerSpec;
 use crate::trigger::tests::{ErrorCase, assert_error_table};

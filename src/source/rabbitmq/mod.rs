@@ -7,18 +7,20 @@
 
 mod connections;
 pub mod management;
+mod profile;
 mod socket;
 mod uri;
 
 use std::collections::BTreeMap;
 
 pub use connections::Connections;
+pub use profile::RabbitmqProfile;
 pub use uri::AmqpUri;
 
-use crate::config::ClusterProfile;
 use crate::metadata::{
     Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
 };
+use crate::source::ClusterProfile;
 
 /// The longest queue or vhost name AMQP can carry (a short string).
 pub const MAX_NAME_BYTES: usize = 255;

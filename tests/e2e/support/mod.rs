@@ -161,17 +161,17 @@ where
 /// Connection profiles for a config: `(name, amqp uri)`.
 pub fn clusters(
     profiles: &[(&str, &str)],
-) -> std::collections::BTreeMap<String, lagscale::config::ClusterProfile> {
+) -> std::collections::BTreeMap<String, lagscale::source::ClusterProfile> {
     profiles
         .iter()
         .map(|(name, uri)| {
-            let profile = lagscale::config::RabbitmqProfile {
+            let profile = lagscale::source::rabbitmq::RabbitmqProfile {
                 uri: lagscale::source::rabbitmq::AmqpUri::parse(uri).unwrap(),
                 management: None,
             };
             (
                 (*name).to_owned(),
-                lagscale::config::ClusterProfile::Rabbitmq(profile),
+                lagscale::source::ClusterProfile::Rabbitmq(profile),
             )
         })
         .collect()

@@ -1,0 +1,49 @@
+//! Connection profiles: the closed set of sources a profile of the config file can name.
+//! Each source owns the shape of its own profile (`rabbitmq::RabbitmqProfile`,
+//! `kafka::KafkaProfile`); this enum adds one arm per source.
+
+use serde::Deserialize;
+
+use super::kafka::KafkaProfile;
+use super::rabbitmq::RabbitmqProfile;
+
+/// One named connection to a broker: a map with exactly one key, the source
+/// (`rabbitmq: {uri: ...}`).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(try_from = "ProfileFields")]
+pub enum ClusterProfile {
+    Rabbitmq(RabbitmqProfile),
+    Kafka(KafkaProfile),
+}
+
+impl ClusterProfile {
+    /// The source this profile connects to, as `source:` names it.
+    pub fn source_name(&self) -> &'static str {
+        match self {
+            ClusterProfile::Rabbitmq(_) => "rabbitmq",
+            ClusterProfile::Kafka(_) => "kafka",
+        }
+    }
+}
+
+/// The YAML shape of a profile, before checking that exactly one source is set.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ProfileFields {
+    rabbitmq: Option<RabbitmqProfile>,
+    kafka: Option<KafkaProfile>,
+}
+
+impl TryFrom<ProfileFields> for ClusterProfile {
+    type Error = &'static str;
+
+    fn try_from(fields: ProfileFields) -> Result<ClusterProfile, Self::Error> {
+        match (fields.rabbitmq, fields.kafka) {
+            (Some(profile), None) => Ok(ClusterProfile::Rabbitmq(profile)),
+            (None, Some(profile)) => Ok(ClusterProfile::Kafka(profile)),
+            _ => Err(
+                "a connection profile needs exactly one source key; expected `rabbitmq` or `kafka`",
+            ),
+        }
+    }
+}
