@@ -6,7 +6,7 @@
 use std::path::Path;
 use std::time::Instant;
 
-use lagscale::simulate::{self, Simulation};
+use lagscale::commands::simulate::{self, Simulation};
 
 fn main() {
     let file = Path::new(env!("CARGO_MANIFEST_DIR")).join("keda-examples/simulate/diurnal.yaml");

@@ -52,7 +52,7 @@ pub struct Config {
     /// `deny` so that lagscale connects only to the brokers of its connection profiles.
     pub inline_endpoints: InlineEndpoints,
     /// With `inline_endpoints: allow`, the `HOST:PORT` patterns inline brokers must match;
-    /// empty: any (see [`endpoints`]).
+    /// empty: any (see `config/endpoints.rs`).
     pub inline_endpoint_allowlist: Vec<EndpointPattern>,
     /// Connection profiles by name, referred to by triggers with `cluster: NAME`.
     pub clusters: BTreeMap<String, ClusterProfile>,

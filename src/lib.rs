@@ -1,31 +1,31 @@
-//! lagscale: a KEDA external scaler that serves consumer lag, raw or as k·log2(lag).
+//! lagscale: a KEDA external scaler that serves consumer lag (RabbitMQ queue depth, Kafka
+//! consumer-group lag), raw, as k·log2(lag), as throughput, or through a step strategy.
 //!
-//! How a KEDA call flows through the crate:
+//! A map of the crate, every module once, in the order a KEDA call meets them:
 //!
-//! - [`server`] runs the gRPC server (ExternalScaler, health, reflection);
-//! - [`service`] implements KEDA's five calls;
-//! - [`metadata`] reads a call's `scalerMetadata` map (bounds, keys, errors; a leaf module),
-//!   and [`trigger`] turns it into a validated [`trigger::TriggerSpec`];
-//! - [`scaler`] evaluates it: lag through the single-flight [`cache`], then [`transform`];
-//! - [`source`] holds the broker clients (RabbitMQ over AMQP and its management API; Kafka
-//!   through lagscale's own protocol client, `source::kafka::wire`), one per profile;
-//! - [`spec_cache`] keeps parsed triggers by metadata; [`strategy`] decides what replica-aware
-//!   and throughput triggers serve; [`replicas`] reads replica counts from Kubernetes;
-//! - [`error`] is the one place that chooses gRPC status codes; [`metrics`] names and
-//!   records every Prometheus metric;
-//! - [`config`] reads lagscale's own config file; [`check`] is `lagscale check`;
-//!   [`demo`] is `lagscale demo`; [`validate`] is `lagscale validate`; [`simulate`] is
-//!   `lagscale simulate`; [`server`] and [`telemetry`] set up serving, logs and tracing;
-//!   [`redact`] keeps passwords out of URIs;
+//! - [`server`] runs the gRPC server (ExternalScaler, health, reflection, graceful shutdown,
+//!   closing idle broker clients); [`service`] implements KEDA's five calls;
+//!   [`error`] is the one place that chooses gRPC status codes;
+//! - [`metadata`] reads a call's `scalerMetadata` map (bounds, every key, trigger errors, the
+//!   `cluster` / inline choice, metric names; a leaf), and [`trigger`] turns it into a
+//!   validated [`trigger::TriggerSpec`] (kept by metadata in [`trigger::memo`]);
+//! - [`scaler`] evaluates it: lag through [`single_flight`] (one broker query per key and
+//!   TTL), then [`transform`]; replica-aware and throughput triggers through [`strategy`],
+//!   with replica counts from Kubernetes ([`replicas`]);
+//! - [`source`] owns the brokers: the closed set of sources, their connection profiles and
+//!   secrets, their clients (RabbitMQ over AMQP and its management API; Kafka through
+//!   lagscale's own protocol client, `source::kafka::wire`), backoff and idle closing;
+//! - [`config`] reads lagscale's own config file and its endpoint policy; [`metrics`] names
+//!   and records every Prometheus metric; [`telemetry`] sets up logs; [`redact`] keeps
+//!   passwords out of URIs;
+//! - [`commands`] holds `check`, `demo`, `validate` and `simulate`;
 //! - [`mock_kafka`] is librdkafka's in-process mock cluster for the demo and the tests, and the
-//!   crate's only `unsafe` code.
+//!   crate's only `unsafe` code; [`proto`] is KEDA's protocol, generated.
 
 #![deny(unsafe_code)] // the one exception: mock_kafka
 
-pub mod cache;
-pub mod check;
+pub mod commands;
 pub mod config;
-pub mod demo;
 pub mod error;
 pub mod metadata;
 pub mod metrics;
@@ -36,14 +36,12 @@ pub mod replicas;
 pub mod scaler;
 pub mod server;
 pub mod service;
-pub mod simulate;
+pub mod single_flight;
 pub mod source;
-pub mod spec_cache;
 pub mod strategy;
 pub mod telemetry;
 pub mod transform;
 pub mod trigger;
-pub mod validate;
 
 /// Code generated from `proto/externalscaler.proto` (KEDA's protocol), server and client.
 pub mod proto {

@@ -103,11 +103,11 @@ enum Command {
     Check {
         /// A trigger metadata entry, as in the ScaledObject (repeat for each key).
         #[arg(long = "set", value_name = "KEY=VALUE", required = true,
-              value_parser = lagscale::check::parse_key_value)]
+              value_parser = lagscale::commands::check::parse_key_value)]
         set: Vec<(String, String)>,
         /// The ScaledObject, for triggers that read its replicas (strategy: step,
         /// replicaAware). Uses the in-cluster service account or the kubeconfig.
-        #[arg(long, value_name = "NAMESPACE/NAME", value_parser = lagscale::check::parse_object)]
+        #[arg(long, value_name = "NAMESPACE/NAME", value_parser = lagscale::commands::check::parse_object)]
         scaled_object: Option<lagscale::replicas::ObjectRef>,
     },
 }
@@ -171,7 +171,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Demo { listen, duration } => {
             let duration = duration.map(std::time::Duration::from_secs);
             let mut out = std::io::stdout();
-            lagscale::demo::run(listen, duration, shutdown_signal(), &mut out).await?;
+            lagscale::commands::demo::run(listen, duration, shutdown_signal(), &mut out).await?;
             Ok(())
         }
         Command::Validate {
@@ -188,15 +188,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let mut findings = Vec::new();
             let mut partition_checks = Vec::new();
             for file in &files {
-                let report = lagscale::validate::validate_file(file, clusters);
+                let report = lagscale::commands::validate::validate_file(file, clusters);
                 findings.extend(report.findings);
                 partition_checks.extend(report.partition_checks);
             }
             if connect {
                 let scaler = Scaler::new(config);
                 let checks = &partition_checks;
-                findings
-                    .extend(lagscale::validate::partitions::check(checks, scaler.sources()).await);
+                findings.extend(
+                    lagscale::commands::validate::partitions::check(checks, scaler.sources()).await,
+                );
             }
             match format {
                 ValidateFormat::Text => {
@@ -208,7 +209,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             }
             let errors = findings
                 .iter()
-                .filter(|f| f.severity == lagscale::validate::Severity::Error)
+                .filter(|f| f.severity == lagscale::commands::validate::Severity::Error)
                 .count();
             if errors > 0 {
                 anyhow::bail!("{errors} error(s) in {} file(s)", files.len());
@@ -217,7 +218,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         }
         Command::Simulate { file, csv, svg } => {
             let mut out = std::io::stdout();
-            lagscale::simulate::command(&file, csv.as_deref(), svg.as_deref(), &mut out)
+            lagscale::commands::simulate::command(&file, csv.as_deref(), svg.as_deref(), &mut out)
                 .map_err(anyhow::Error::msg)?;
             Ok(())
         }
@@ -225,7 +226,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             let metadata: HashMap<String, String> = set.into_iter().collect();
             let scaler = Scaler::new(config);
             let object = scaled_object.as_ref();
-            lagscale::check::check(&scaler, &metadata, object, &mut std::io::stdout()).await?;
+            lagscale::commands::check::check(&scaler, &metadata, object, &mut std::io::stdout())
+                .await?;
             Ok(())
         }
     }

@@ -13,7 +13,7 @@ use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gau
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
-use crate::cache::Lookup;
+use crate::single_flight::Lookup;
 use crate::source::{SourceError, SourceQuery};
 
 pub const LAG: &str = "lagscale_lag_messages";

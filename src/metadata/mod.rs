@@ -13,6 +13,6 @@ mod metric_name;
 mod reader;
 
 pub use connection::{Connection, ConnectionKeys, connection};
-pub use error::{TriggerError, quote};
+pub use error::{QUOTED_CHARS, TriggerError, quote};
 pub use metric_name::MetricName;
 pub use reader::{MAX_KEY_BYTES, MAX_KEYS, MAX_METADATA_BYTES, MAX_VALUE_BYTES, Metadata};

@@ -22,7 +22,7 @@ use tokio::sync::OnceCell;
 
 use super::clock::WallClock;
 use super::{ObjectRef, ReplicaError, ReplicaSource, TargetState};
-use crate::cache::SingleFlight;
+use crate::single_flight::SingleFlight;
 
 /// Replica counts from the Kubernetes API.
 pub struct KubeReplicas {

@@ -10,19 +10,19 @@ use std::collections::HashMap;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use crate::cache::{Lookup, SingleFlight};
 use crate::config::{Config, Refusal};
 use crate::error::ScalerError;
 use crate::metadata::TriggerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
+use crate::single_flight::{Lookup, SingleFlight};
 use crate::source::rabbitmq::management::{Management, ManagementUrl, QueueRates};
 use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
-use crate::spec_cache::SpecCache;
 use crate::strategy::partition_cap;
 use crate::strategy::rate::{PartitionPoint, Rates};
 use crate::strategy::sampler::Samplers;
 use crate::strategy::step::{Bounds, Decision};
+use crate::trigger::memo::TriggerMemo;
 use crate::trigger::{Strategy, TriggerSpec};
 
 /// One trigger's lag and activity at one moment.
@@ -88,7 +88,7 @@ pub struct Scaler {
     /// RabbitMQ's management API, made on first use; its answers, cached like broker answers.
     management: OnceLock<Result<Management, String>>,
     queue_rates: SingleFlight<QueueRatesKey, Result<QueueRates, SourceError>>,
-    specs: SpecCache,
+    specs: TriggerMemo,
 }
 
 impl Scaler {
@@ -111,7 +111,7 @@ impl Scaler {
             offset_samplers: Samplers::default(),
             management: OnceLock::new(),
             queue_rates: SingleFlight::new(config.cache_ttl()),
-            specs: SpecCache::default(),
+            specs: TriggerMemo::default(),
             config,
         })
     }
@@ -125,7 +125,7 @@ impl Scaler {
     }
 
     /// Parses a trigger's metadata against this server's connection profiles (once per
-    /// distinct metadata: see [`SpecCache`]).
+    /// distinct metadata: see [`TriggerMemo`]).
     pub fn trigger(
         &self,
         metadata: &HashMap<String, String>,

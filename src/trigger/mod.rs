@@ -5,6 +5,7 @@
 //! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own keys
 //! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
 
+pub mod memo;
 pub mod strategy;
 
 use std::collections::{BTreeMap, HashMap};

@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 use std::process::Command;
 
-use lagscale::simulate::{self, Outcome, Simulation};
+use lagscale::commands::simulate::{self, Outcome, Simulation};
 
 fn example() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keda-examples/simulate/diurnal.yaml")

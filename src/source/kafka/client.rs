@@ -18,7 +18,7 @@ use kafka_protocol::messages::ApiKey;
 use super::lag::PartitionOffsets;
 use super::wire::{Cluster, GroupFetch, Offsets, Security, Watermark};
 use super::{Endpoint, GroupQuery};
-use crate::cache::SingleFlight;
+use crate::single_flight::SingleFlight;
 use crate::source::pool::Pool;
 use crate::source::{BrokerTimeouts, SourceError};
 
@@ -54,7 +54,7 @@ type Committed = Vec<(String, i32, Option<i64>)>;
 
 impl Clients {
     /// `refresh` is how long a topic's high watermarks are reused (the cache TTL).
-    /// `idle_ttl`: a client no query used for this long is closed (see [`Pool`]).
+    /// `idle_ttl`: a client no query used for this long is closed (see `source::pool`).
     pub fn new(timeouts: BrokerTimeouts, refresh: Duration, idle_ttl: Duration) -> Clients {
         Clients {
             timeouts,

@@ -2,7 +2,7 @@
 //!
 //! One query (the cache key) is a consumer group and, optionally, a topic on one cluster; its
 //! answer is an offsets snapshot of every partition concerned ([`GroupSnapshot`]). Each trigger
-//! then applies its own options to that snapshot ([`lag`]), so triggers with different options
+//! then applies its own options to that snapshot ([`lag()`]), so triggers with different options
 //! on the same group share one broker round trip. Trigger keys follow KEDA's Kafka scaler.
 
 mod client;

@@ -22,7 +22,7 @@ use super::connection::{Connection, WireError, api_name, error_name};
 use super::decode::{self, Reader};
 use super::groups::{CoordinatorLookup, GroupFetch, GroupOffsets, Retry};
 use super::security::Security;
-use crate::cache::SingleFlight;
+use crate::single_flight::SingleFlight;
 use crate::source::backoff::Backoff;
 use crate::source::{BrokerTimeouts, ConnectionFailure, SourceError};
 

@@ -199,8 +199,8 @@ impl PolicyMetric {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::simulate::config::MetricType;
-    use crate::simulate::hpa::{self, Hpa};
+    use crate::commands::simulate::config::MetricType;
+    use crate::commands::simulate::hpa::{self, Hpa};
 
     fn policy(metadata: &[(&str, &str)]) -> Policy {
         Policy {

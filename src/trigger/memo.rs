@@ -21,7 +21,7 @@ type Metadata = HashMap<String, String>;
 type Bucket = Vec<(Metadata, Arc<TriggerSpec>)>;
 
 #[derive(Default)]
-pub struct SpecCache {
+pub struct TriggerMemo {
     entries: Mutex<HashMap<u64, Bucket>>,
     /// Bytes of the keys and values in `entries`.
     bytes: std::sync::atomic::AtomicUsize,
@@ -41,7 +41,7 @@ fn key(metadata: &Metadata) -> u64 {
     })
 }
 
-impl SpecCache {
+impl TriggerMemo {
     /// The spec parsed from `metadata`, parsing it with `parse` the first time.
     pub fn get_or_parse<E>(
         &self,
@@ -113,7 +113,7 @@ mod tests {
 
     #[test]
     fn parses_once_per_metadata_and_stays_bounded() {
-        let cache = SpecCache::default();
+        let cache = TriggerMemo::default();
         let mut parses = 0;
         for _ in 0..3 {
             let m = metadata("a");
@@ -144,7 +144,7 @@ mod tests {
 
     #[test]
     fn stays_bounded_by_bytes_too() {
-        let cache = SpecCache::default();
+        let cache = TriggerMemo::default();
         // Valid triggers with the largest scalerAddress the parser takes (KEDA's key, ignored
         // by lagscale): about 4 KiB each, so the byte bound is reached long before the count.
         let address = "x".repeat(4000);
