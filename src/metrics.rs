@@ -246,15 +246,19 @@ impl Drop for OpenStream {
     }
 }
 
-/// A broker connection opened (`+1`) or closed (`-1`).
-pub fn broker_connection(source: &'static str, cluster: Option<&str>, change: f64) {
-    let cluster = cluster.unwrap_or("inline").to_owned();
-    gauge!(BROKER_CONNECTIONS, "source" => source, "cluster" => cluster).increment(change);
-}
+/// The broker clients' events, recorded as `lagscale_broker_connections` and
+/// `lagscale_kafka_requests_total`.
+pub struct BrokerMetrics;
 
-/// A request was sent to a Kafka broker (`api`: the protocol's name, e.g. `OffsetFetch`).
-pub fn kafka_request(cluster: &str, api: &'static str) {
-    counter!(KAFKA_REQUESTS, "cluster" => cluster.to_owned(), "api" => api).increment(1);
+impl crate::source::BrokerEvents for BrokerMetrics {
+    fn connection(&self, source: &'static str, cluster: Option<&str>, change: f64) {
+        let cluster = cluster.unwrap_or("inline").to_owned();
+        gauge!(BROKER_CONNECTIONS, "source" => source, "cluster" => cluster).increment(change);
+    }
+
+    fn kafka_request(&self, cluster: &str, api: &'static str) {
+        counter!(KAFKA_REQUESTS, "cluster" => cluster.to_owned(), "api" => api).increment(1);
+    }
 }
 
 /// Where to serve metrics; `None` in the config disables them.

@@ -100,10 +100,11 @@ impl Scaler {
 
     pub fn with_replicas(config: Config, replicas: Arc<dyn ReplicaSource>) -> Arc<Scaler> {
         Arc::new(Scaler {
-            sources: Sources::new(
+            sources: Sources::reporting(
                 config.broker_timeouts(),
                 config.cache_ttl(),
                 config.idle_client_ttl(),
+                Arc::new(metrics::BrokerMetrics),
             ),
             cache: SingleFlight::new(config.cache_ttl()),
             replicas,

@@ -152,6 +152,28 @@ pub struct BrokerTimeouts {
     pub query: Duration,
 }
 
+/// What the broker clients report as they work, for the metrics layer to record
+/// (`metrics::BrokerMetrics`): no source names a metric or imports `metrics`.
+pub trait BrokerEvents: Send + Sync {
+    /// A connection (AMQP) or client (Kafka) of `source` opened (`+1`) or closed (`-1`);
+    /// `cluster` is the profile's name, `None` for an inline endpoint.
+    fn connection(&self, source: &'static str, cluster: Option<&str>, change: f64);
+    /// A Kafka request of `api` (its protocol name) was sent for `cluster` (`inline` for an
+    /// inline endpoint).
+    fn kafka_request(&self, cluster: &str, api: &'static str);
+}
+
+/// Reports nothing: for tools and tests that record no metrics.
+pub struct NoEvents;
+
+impl BrokerEvents for NoEvents {
+    fn connection(&self, _: &'static str, _: Option<&str>, _: f64) {}
+    fn kafka_request(&self, _: &str, _: &'static str) {}
+}
+
+/// The receiver of every client's [`BrokerEvents`].
+pub type Events = Arc<dyn BrokerEvents>;
+
 /// The broker clients, shared by all triggers.
 pub struct Sources {
     rabbitmq: rabbitmq::Connections,
@@ -164,9 +186,19 @@ impl Sources {
     /// `refresh`: how long a broker answer is reused (the cache TTL); `idle_ttl`: how long a
     /// client no query uses is kept (`idle_client_ttl_ms`).
     pub fn new(timeouts: BrokerTimeouts, refresh: Duration, idle_ttl: Duration) -> Sources {
+        Sources::reporting(timeouts, refresh, idle_ttl, Arc::new(NoEvents))
+    }
+
+    /// [`Sources::new`], with the clients' events reported to `events`.
+    pub fn reporting(
+        timeouts: BrokerTimeouts,
+        refresh: Duration,
+        idle_ttl: Duration,
+        events: Events,
+    ) -> Sources {
         Sources {
-            rabbitmq: rabbitmq::Connections::new(timeouts, idle_ttl),
-            kafka: kafka::Clients::new(timeouts, refresh, idle_ttl),
+            rabbitmq: rabbitmq::Connections::new(timeouts, idle_ttl, events.clone()),
+            kafka: kafka::Clients::new(timeouts, refresh, idle_ttl, events),
             idle_ttl,
             queries_sent: AtomicU64::new(0),
         }

@@ -20,7 +20,7 @@ use super::wire::{Cluster, GroupFetch, Offsets, Security, Watermark};
 use super::{Endpoint, GroupQuery};
 use crate::single_flight::SingleFlight;
 use crate::source::pool::Pool;
-use crate::source::{BrokerTimeouts, SourceError};
+use crate::source::{BrokerTimeouts, Events, SourceError};
 
 /// The offsets of every partition of one query at one refresh.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,6 +41,7 @@ pub struct TopicPartition {
 /// All Kafka clients, by endpoint.
 pub struct Clients {
     timeouts: BrokerTimeouts,
+    events: Events,
     by_endpoint: Pool<Endpoint, KafkaClient>,
     /// High watermarks by (endpoint, topic), shared by every group reading that topic within
     /// one refresh: N groups on one topic cost one ListOffsets per broker, not N.
@@ -55,9 +56,15 @@ type Committed = Vec<(String, i32, Option<i64>)>;
 impl Clients {
     /// `refresh` is how long a topic's high watermarks are reused (the cache TTL).
     /// `idle_ttl`: a client no query used for this long is closed (see `source::pool`).
-    pub fn new(timeouts: BrokerTimeouts, refresh: Duration, idle_ttl: Duration) -> Clients {
+    pub fn new(
+        timeouts: BrokerTimeouts,
+        refresh: Duration,
+        idle_ttl: Duration,
+        events: Events,
+    ) -> Clients {
         Clients {
             timeouts,
+            events,
             by_endpoint: Pool::new(idle_ttl),
             high_watermarks: SingleFlight::new(refresh),
             low_watermarks: SingleFlight::new(refresh),
@@ -181,8 +188,9 @@ impl Clients {
     }
 
     fn client(&self, endpoint: &Endpoint) -> Result<Arc<KafkaClient>, SourceError> {
-        self.by_endpoint
-            .get_or_try_insert(endpoint, || KafkaClient::new(endpoint, self.timeouts))
+        self.by_endpoint.get_or_try_insert(endpoint, || {
+            KafkaClient::new(endpoint, self.timeouts, self.events.clone())
+        })
     }
 }
 
@@ -190,12 +198,17 @@ struct KafkaClient {
     cluster: Arc<Cluster>,
     /// The profile's name (`None` inline): the `cluster` label of the connections gauge.
     profile: Option<String>,
+    events: Events,
     /// Committed offsets seen at the previous refresh, by (group, topic, partition).
     previous: Mutex<HashMap<(String, String, i32), Option<i64>>>,
 }
 
 impl KafkaClient {
-    fn new(endpoint: &Endpoint, timeouts: BrokerTimeouts) -> Result<KafkaClient, SourceError> {
+    fn new(
+        endpoint: &Endpoint,
+        timeouts: BrokerTimeouts,
+        events: Events,
+    ) -> Result<KafkaClient, SourceError> {
         let invalid = |reason: String| SourceError::Broker {
             endpoint: endpoint.label(),
             operation: "creating the Kafka client",
@@ -208,7 +221,7 @@ impl KafkaClient {
             .bootstrap_addresses()
             .map_err(|e| invalid(e.to_owned()))?;
         tracing::info!(endpoint = %endpoint.label(), "Kafka client created");
-        crate::metrics::broker_connection("kafka", endpoint.cluster.as_deref(), 1.0);
+        events.connection("kafka", endpoint.cluster.as_deref(), 1.0);
         Ok(KafkaClient {
             cluster: Arc::new(Cluster::new(
                 endpoint.label(),
@@ -216,7 +229,9 @@ impl KafkaClient {
                 bootstrap,
                 security,
                 timeouts,
+                events.clone(),
             )),
+            events,
             profile: endpoint.cluster.clone(),
             previous: Mutex::default(),
         })
@@ -258,6 +273,7 @@ impl KafkaClient {
 
 impl Drop for KafkaClient {
     fn drop(&mut self) {
-        crate::metrics::broker_connection("kafka", self.profile.as_deref(), -1.0);
+        self.events
+            .connection("kafka", self.profile.as_deref(), -1.0);
     }
 }

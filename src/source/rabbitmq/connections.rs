@@ -22,7 +22,7 @@ use super::socket::Socket;
 use super::{AmqpUri, QueueQuery};
 use crate::source::backoff::Backoff;
 use crate::source::pool::Pool;
-use crate::source::{BrokerTimeouts, ConnectionFailure, SourceError};
+use crate::source::{BrokerTimeouts, ConnectionFailure, Events, SourceError};
 
 /// The reply text of a connection closed to be replaced.
 const RECONNECTS: &str = "lagscale reconnects";
@@ -30,6 +30,7 @@ const RECONNECTS: &str = "lagscale reconnects";
 /// All AMQP connections, by endpoint and vhost.
 pub struct Connections {
     timeouts: BrokerTimeouts,
+    events: Events,
     by_key: Pool<ConnectionKey, SharedConnection>,
 }
 
@@ -47,6 +48,7 @@ struct SharedConnection {
     uri: AmqpUri,
     vhost: Option<String>,
     live: tokio::sync::Mutex<Option<Live>>,
+    events: Events,
     /// Failed connects; touched only while `live` is locked.
     backoff: Mutex<Backoff<SourceError>>,
 }
@@ -60,9 +62,10 @@ struct Live {
 
 impl Connections {
     /// `idle_ttl`: a connection no query used for this long is closed.
-    pub fn new(timeouts: BrokerTimeouts, idle_ttl: Duration) -> Connections {
+    pub fn new(timeouts: BrokerTimeouts, idle_ttl: Duration, events: Events) -> Connections {
         Connections {
             timeouts,
+            events,
             by_key: Pool::new(idle_ttl),
         }
     }
@@ -115,6 +118,7 @@ impl Connections {
             uri: query.endpoint.uri.clone(),
             vhost: query.vhost.clone(),
             live: tokio::sync::Mutex::new(None),
+            events: self.events.clone(),
             backoff: Mutex::default(),
         })
     }
@@ -208,7 +212,8 @@ impl SharedConnection {
             Ok(connection) => {
                 self.backoff().succeeded();
                 tracing::info!(endpoint = %self.label, vhost = ?self.vhost, "AMQP connection opened");
-                crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), 1.0);
+                self.events
+                    .connection("rabbitmq", self.cluster.as_deref(), 1.0);
                 Ok(Live {
                     connection,
                     channel: None,
@@ -284,7 +289,8 @@ impl SharedConnection {
     /// down after at most a second whether the broker answered or not.
     fn reset(&self, live: &mut Option<Live>, reason: &'static str) {
         if let Some(old) = live.take() {
-            crate::metrics::broker_connection("rabbitmq", self.cluster.as_deref(), -1.0);
+            self.events
+                .connection("rabbitmq", self.cluster.as_deref(), -1.0);
             tokio::spawn(async move {
                 let closing = old.connection.close(200, reason.into());
                 let _ = timeout(std::time::Duration::from_secs(1), closing).await;

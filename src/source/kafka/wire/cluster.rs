@@ -24,7 +24,7 @@ use super::groups::{CoordinatorLookup, GroupFetch, GroupOffsets, Retry};
 use super::security::Security;
 use crate::single_flight::SingleFlight;
 use crate::source::backoff::Backoff;
-use crate::source::{BrokerTimeouts, ConnectionFailure, SourceError};
+use crate::source::{BrokerTimeouts, ConnectionFailure, Events, SourceError};
 
 /// How long topic metadata (partitions and leaders) is used before it is read again.
 pub const METADATA_MAX_AGE: Duration = Duration::from_secs(30);
@@ -48,6 +48,7 @@ pub struct Cluster {
     pub label: String,
     /// The profile's name, or `inline`: the `cluster` label of metrics.
     metrics_name: String,
+    events: Events,
     bootstrap: Vec<Address>,
     pub(super) security: Security,
     pub(super) timeouts: BrokerTimeouts,
@@ -114,10 +115,12 @@ impl Cluster {
         bootstrap: Vec<Address>,
         security: Security,
         timeouts: BrokerTimeouts,
+        events: Events,
     ) -> Cluster {
         Cluster {
             label,
             metrics_name: profile.unwrap_or("inline").to_owned(),
+            events,
             bootstrap,
             security,
             timeouts,
@@ -270,7 +273,7 @@ impl Cluster {
         let version = connection.version(key, ours).map_err(|e| self.error(e))?;
         let request = build(version);
         self.sent.add(key);
-        crate::metrics::kafka_request(&self.metrics_name, api_name(key));
+        self.events.kafka_request(&self.metrics_name, api_name(key));
         let timeout = self.timeouts.query;
         let call = connection.call(key, version, &request);
         let answer = match tokio::time::timeout(timeout, call).await {

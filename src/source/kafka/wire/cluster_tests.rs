@@ -106,6 +106,7 @@ fn cluster(port: u16) -> Arc<Cluster> {
         bootstrap,
         security,
         timeouts,
+        Arc::new(crate::source::NoEvents),
     ))
 }
 
