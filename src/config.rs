@@ -173,17 +173,11 @@ impl Config {
                 expected: "no patterns while inline_endpoints is deny (set inline_endpoints: allow to use them)",
             });
         }
-        // Kafka client properties are read (and their files loaded) now, so a typo or a
-        // missing certificate stops `serve` at start, not at the first query.
         for (name, profile) in &self.clusters {
-            if let ClusterProfile::Kafka(kafka) = profile {
-                crate::source::kafka::wire::Security::from_properties(&kafka.properties).map_err(
-                    |e| ConfigError::Parse {
-                        path: path.to_owned(),
-                        message: format!("clusters.{name}.kafka.{e}"),
-                    },
-                )?;
-            }
+            profile.validate().map_err(|e| ConfigError::Parse {
+                path: path.to_owned(),
+                message: format!("clusters.{name}.{e}"),
+            })?;
         }
         Ok(())
     }

@@ -123,27 +123,14 @@ pub async fn serve(
         .await
 }
 
-/// The bounded labels of a broker query.
+/// The bounded labels of a broker query (the source says their values).
 fn query_labels(query: &SourceQuery) -> [(&'static str, String); 4] {
-    let (source, cluster, name, topic) = match query {
-        SourceQuery::Rabbitmq(q) => (
-            "rabbitmq",
-            q.endpoint.cluster.clone(),
-            q.queue.clone(),
-            String::new(),
-        ),
-        SourceQuery::Kafka(q) => (
-            "kafka",
-            q.endpoint.cluster.clone(),
-            q.group.clone(),
-            q.topic.clone().unwrap_or_default(),
-        ),
-    };
+    let labels = query.labels();
     [
-        ("source", source.to_owned()),
-        ("cluster", cluster.unwrap_or_else(|| "inline".to_owned())),
-        ("name", name),
-        ("topic", topic),
+        ("source", labels.source.to_owned()),
+        ("cluster", labels.cluster.unwrap_or("inline").to_owned()),
+        ("name", labels.name.to_owned()),
+        ("topic", labels.topic.unwrap_or_default().to_owned()),
     ]
 }
 

@@ -17,7 +17,18 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use crate::metadata::MetricName;
+use std::collections::BTreeMap;
+
+use crate::metadata::{Metadata, MetricName, TriggerError};
+
+/// A broker query's metric label values: the source, the profile (`None`: inline), the
+/// queue or consumer group, and the topic if any.
+pub struct QueryLabels<'q> {
+    pub source: &'static str,
+    pub cluster: Option<&'q str>,
+    pub name: &'q str,
+    pub topic: Option<&'q str>,
+}
 
 /// Which broker a trigger reads.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -75,6 +86,43 @@ impl SourceQuery {
                 ("bootstrapServers", brokers)
             }),
         }
+    }
+
+    /// The values of its metric labels: bounded (no ScaledObject among them).
+    pub fn labels(&self) -> QueryLabels<'_> {
+        match self {
+            SourceQuery::Rabbitmq(q) => QueryLabels {
+                source: "rabbitmq",
+                cluster: q.endpoint.cluster.as_deref(),
+                name: &q.queue,
+                topic: None,
+            },
+            SourceQuery::Kafka(q) => QueryLabels {
+                source: "kafka",
+                cluster: q.endpoint.cluster.as_deref(),
+                name: &q.group,
+                topic: q.topic.as_deref(),
+            },
+        }
+    }
+
+    /// Reads the source's own keys of a trigger (`source:` said which): what to ask the
+    /// broker, and how to read lag from its answer.
+    pub fn parse(
+        kind: SourceKind,
+        md: &mut Metadata<'_>,
+        clusters: &BTreeMap<String, ClusterProfile>,
+    ) -> Result<(SourceQuery, LagRule), TriggerError> {
+        Ok(match kind {
+            SourceKind::Rabbitmq => (
+                SourceQuery::Rabbitmq(rabbitmq::parse_query(md, clusters)?),
+                LagRule::QueueDepth,
+            ),
+            SourceKind::Kafka => {
+                let (query, options) = kafka::parse(md, clusters)?;
+                (SourceQuery::Kafka(query), LagRule::Kafka(options))
+            }
+        })
     }
 
     /// The metric name used when the trigger sets no `metricName`.

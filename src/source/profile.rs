@@ -17,6 +17,20 @@ pub enum ClusterProfile {
 }
 
 impl ClusterProfile {
+    /// Checks what can be checked before any connection (Kafka: every client property is
+    /// known and its files readable), so that a bad profile stops `serve` at start, not at
+    /// the first query. `Err`: the property path below the profile and what is wrong.
+    pub fn validate(&self) -> Result<(), String> {
+        match self {
+            ClusterProfile::Rabbitmq(_) => Ok(()),
+            ClusterProfile::Kafka(kafka) => {
+                super::kafka::wire::Security::from_properties(&kafka.properties)
+                    .map(|_| ())
+                    .map_err(|e| format!("kafka.{e}"))
+            }
+        }
+    }
+
     /// The source this profile connects to, as `source:` names it.
     pub fn source_name(&self) -> &'static str {
         match self {

@@ -13,8 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 pub use strategy::Strategy;
 
 use crate::metadata::{Metadata, MetricName, TriggerError, keys};
-use crate::source::ClusterProfile;
-use crate::source::{LagRule, SourceKind, SourceQuery, kafka, rabbitmq};
+use crate::source::{ClusterProfile, LagRule, SourceKind, SourceQuery};
 use crate::transform::{Multiplier, Transform};
 
 /// Default target per replica, in messages (as KEDA's Kafka scaler).
@@ -49,16 +48,7 @@ impl TriggerSpec {
         let source = SourceKind::parse(source_value).ok_or_else(|| {
             TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED)
         })?;
-        let (query, lag_rule) = match source {
-            SourceKind::Rabbitmq => (
-                SourceQuery::Rabbitmq(rabbitmq::parse_query(&mut md, clusters)?),
-                LagRule::QueueDepth,
-            ),
-            SourceKind::Kafka => {
-                let (query, options) = kafka::parse(&mut md, clusters)?;
-                (SourceQuery::Kafka(query), LagRule::Kafka(options))
-            }
-        };
+        let (query, lag_rule) = SourceQuery::parse(source, &mut md, clusters)?;
 
         let (threshold_key, lag_threshold) = match md.either(keys::LAG_THRESHOLD, keys::VALUE)? {
             Some((key, value)) => (key, number(key, value, "a number > 0", |n| n > 0.0)?),

@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::*;
 use crate::source::ClusterProfile;
+use crate::source::rabbitmq;
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::rabbitmq::RabbitmqProfile;
 
