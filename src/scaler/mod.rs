@@ -7,7 +7,7 @@ mod replica_aware;
 mod throughput;
 
 use std::collections::HashMap;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::config::{Config, Refusal};
@@ -16,7 +16,6 @@ use crate::metadata::TriggerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
 use crate::single_flight::{Lookup, SingleFlight};
-use crate::source::rabbitmq::management::{Management, ManagementUrl, QueueRates};
 use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
 use crate::strategy::partition_cap;
 use crate::strategy::rate::{PartitionPoint, Rates};
@@ -73,9 +72,6 @@ type SamplerKey = (SourceQuery, LagRule, Duration, Duration);
 /// What a throughput trigger's offset samples are shared by: the query and the window.
 type OffsetsKey = (SourceQuery, Duration);
 
-/// A queue's rates from a management API: URL, vhost, queue, window.
-type QueueRatesKey = (ManagementUrl, String, String, Duration);
-
 /// Everything needed to answer KEDA: config, broker clients, the shared cache, and for
 /// replica-aware triggers the replica source and the lag samplers.
 pub struct Scaler {
@@ -85,9 +81,6 @@ pub struct Scaler {
     replicas: Arc<dyn ReplicaSource>,
     samplers: Samplers<SamplerKey, u64>,
     offset_samplers: Samplers<OffsetsKey, Arc<[PartitionPoint]>>,
-    /// RabbitMQ's management API, made on first use; its answers, cached like broker answers.
-    management: OnceLock<Result<Management, String>>,
-    queue_rates: SingleFlight<QueueRatesKey, Result<QueueRates, SourceError>>,
     specs: TriggerMemo,
 }
 
@@ -110,8 +103,6 @@ impl Scaler {
             replicas,
             samplers: Samplers::default(),
             offset_samplers: Samplers::default(),
-            management: OnceLock::new(),
-            queue_rates: SingleFlight::new(config.cache_ttl()),
             specs: TriggerMemo::default(),
             config,
         })

@@ -5,13 +5,17 @@
 //! connection profile, shared by every trigger) and counts the broker queries it sends.
 
 pub mod backoff;
+mod events;
 pub mod kafka;
 mod pool;
 mod profile;
 pub mod rabbitmq;
+mod rates;
 pub mod secrets;
 
+pub use events::{BrokerEvents, Events, NoEvents};
 pub use profile::ClusterProfile;
+pub use rates::{BrokerRates, PartitionOffsets};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -200,31 +204,11 @@ pub struct BrokerTimeouts {
     pub query: Duration,
 }
 
-/// What the broker clients report as they work, for the metrics layer to record
-/// (`metrics::BrokerMetrics`): no source names a metric or imports `metrics`.
-pub trait BrokerEvents: Send + Sync {
-    /// A connection (AMQP) or client (Kafka) of `source` opened (`+1`) or closed (`-1`);
-    /// `cluster` is the profile's name, `None` for an inline endpoint.
-    fn connection(&self, source: &'static str, cluster: Option<&str>, change: f64);
-    /// A Kafka request of `api` (its protocol name) was sent for `cluster` (`inline` for an
-    /// inline endpoint).
-    fn kafka_request(&self, cluster: &str, api: &'static str);
-}
-
-/// Reports nothing: for tools and tests that record no metrics.
-pub struct NoEvents;
-
-impl BrokerEvents for NoEvents {
-    fn connection(&self, _: &'static str, _: Option<&str>, _: f64) {}
-    fn kafka_request(&self, _: &str, _: &'static str) {}
-}
-
-/// The receiver of every client's [`BrokerEvents`].
-pub type Events = Arc<dyn BrokerEvents>;
-
 /// The broker clients, shared by all triggers.
 pub struct Sources {
+    timeouts: BrokerTimeouts,
     rabbitmq: rabbitmq::Connections,
+    management: rates::ManagementRates,
     kafka: kafka::Clients,
     idle_ttl: Duration,
     queries_sent: AtomicU64,
@@ -245,7 +229,9 @@ impl Sources {
         events: Events,
     ) -> Sources {
         Sources {
+            timeouts,
             rabbitmq: rabbitmq::Connections::new(timeouts, idle_ttl, events.clone()),
+            management: rates::ManagementRates::new(refresh),
             kafka: kafka::Clients::new(timeouts, refresh, idle_ttl, events),
             idle_ttl,
             queries_sent: AtomicU64::new(0),

@@ -1,0 +1,115 @@
+//! Produce and consume rates where a broker measures them itself: RabbitMQ's management API.
+//! Kafka has no such API; its rates come from offsets sampled over time (`strategy::rate`),
+//! read from [`Observation::partition_offsets`]. The management client is made on first
+//! use, and its answers are cached like broker answers (for the cache TTL).
+
+use std::sync::OnceLock;
+use std::time::Duration;
+
+use super::rabbitmq::management::{Management, ManagementUrl, QueueRates};
+use super::{LagRule, Observation, SourceError, SourceQuery, Sources};
+use crate::single_flight::SingleFlight;
+
+/// A queue's rates from a management API: URL, vhost, queue, window.
+type QueueRatesKey = (ManagementUrl, String, String, Duration);
+
+/// The management API client and its cached answers.
+pub(super) struct ManagementRates {
+    client: OnceLock<Result<Management, String>>,
+    answers: SingleFlight<QueueRatesKey, Result<QueueRates, SourceError>>,
+}
+
+impl ManagementRates {
+    pub(super) fn new(refresh: Duration) -> ManagementRates {
+        ManagementRates {
+            client: OnceLock::new(),
+            answers: SingleFlight::new(refresh),
+        }
+    }
+}
+
+/// What the broker says of a query's rates.
+#[derive(Debug, Clone, PartialEq)]
+pub enum BrokerRates {
+    /// It measures none: sample its offsets instead (Kafka).
+    Sampled,
+    /// Messages per second published, and consumed (when known), over the window.
+    Measured { publish: f64, consume: Option<f64> },
+    /// None known now: no management API in the profile, or it failed (logged).
+    Unknown,
+}
+
+impl Sources {
+    /// The broker's own measure of `query`'s rates over `window`.
+    pub async fn rates(&self, query: &SourceQuery, window: Duration) -> BrokerRates {
+        let SourceQuery::Rabbitmq(query) = query else {
+            return BrokerRates::Sampled;
+        };
+        let Some(url) = query.endpoint.management.as_ref() else {
+            return BrokerRates::Unknown;
+        };
+        let client = self
+            .management
+            .client
+            .get_or_init(|| Management::new(self.timeouts.query));
+        let client = match client {
+            Ok(client) => client,
+            Err(error) => {
+                tracing::warn!(%error, "no management API client");
+                return BrokerRates::Unknown;
+            }
+        };
+        let vhost = query
+            .vhost
+            .clone()
+            .unwrap_or_else(|| query.endpoint.uri.to_lapin(None).vhost);
+        let key = (url.clone(), vhost.clone(), query.queue.clone(), window);
+        let fetch = || client.queue_rates(url, &vhost, &query.queue, window);
+        match self.management.answers.get_or_fetch(&key, fetch).await.0 {
+            Ok(rates) => BrokerRates::Measured {
+                publish: rates.publish,
+                consume: rates.consume,
+            },
+            Err(error) => {
+                tracing::warn!(%error, queue = %query.queue, "management API failed");
+                BrokerRates::Unknown
+            }
+        }
+    }
+}
+
+/// One partition's offsets at one read: (partition, high watermark, committed offset).
+pub type PartitionOffsets = (i32, i64, Option<i64>);
+
+impl Observation {
+    /// The offsets of every partition `query` reads (its topic's, when it names one), for
+    /// rate sampling; `None` for a source without offsets.
+    pub fn partition_offsets(&self, query: &SourceQuery) -> Option<Vec<PartitionOffsets>> {
+        let (Observation::Kafka(snapshot), SourceQuery::Kafka(q)) = (self, query) else {
+            return None;
+        };
+        let offsets = snapshot
+            .partitions
+            .iter()
+            .filter(|p| q.topic.as_ref().is_none_or(|t| *t == p.topic))
+            .map(|p| (p.offsets.partition, p.offsets.high, p.offsets.committed))
+            .collect();
+        Some(offsets)
+    }
+
+    /// When the broker answered, for sources whose answers are timed (Kafka snapshots).
+    pub fn read_at(&self) -> Option<tokio::time::Instant> {
+        match self {
+            Observation::Kafka(snapshot) => Some(snapshot.read_at),
+            Observation::QueueDepth(_) => None,
+        }
+    }
+}
+
+impl LagRule {
+    /// Whether replicas beyond the partition count would idle, so a served value is capped
+    /// at the partitions (Kafka, unless `allowIdleConsumers`).
+    pub fn caps_at_partitions(&self) -> bool {
+        matches!(self, LagRule::Kafka(options) if !options.allow_idle_consumers)
+    }
+}
