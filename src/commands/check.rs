@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::error::ScalerError;
 use crate::replicas::ObjectRef;
 use crate::scaler::{ReplicaView, Scaler};
-use crate::source::SourceQuery;
+use crate::source::RateSource;
 use crate::strategy::rate::time_lag;
 use crate::trigger::Strategy;
 
@@ -77,7 +77,9 @@ pub async fn check(
     out.flush()?;
     let mut evaluation = scaler.evaluate(&spec).await?;
     let mut served = scaler.metric(&spec, &evaluation, object).await?;
-    if let (Strategy::Throughput(policy), SourceQuery::Kafka(_)) = (&spec.strategy, &spec.query) {
+    if let Strategy::Throughput(policy) = &spec.strategy
+        && spec.query.rate_source() == RateSource::SampledOffsets
+    {
         // Kafka rates need offsets read over time: watch for a while, as `serve` does all
         // along. (RabbitMQ's come from its management API at once.)
         let watch = policy.rate_window.min(CHECK_RATE_WATCH);

@@ -15,7 +15,7 @@ pub mod secrets;
 
 pub use events::{BrokerEvents, Events, NoEvents};
 pub use profile::ClusterProfile;
-pub use rates::{BrokerRates, PartitionOffsets};
+pub use rates::{BrokerRates, PartitionOffsets, RateSource};
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -106,6 +106,28 @@ impl Observation {
     }
 }
 
+/// Where `metric: throughput` gets a query's rates.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RateSource {
+    /// From offsets read over time (Kafka): a fresh process needs a while to know them.
+    SampledOffsets,
+    /// From the broker's own API, at once (RabbitMQ's management API).
+    BrokerApi,
+    /// Nowhere: a RabbitMQ endpoint without a management API.
+    Missing,
+}
+
+impl SourceQuery {
+    /// Where this query's rates come from.
+    pub fn rate_source(&self) -> RateSource {
+        match self {
+            SourceQuery::Kafka(_) => RateSource::SampledOffsets,
+            SourceQuery::Rabbitmq(q) if q.endpoint.management.is_some() => RateSource::BrokerApi,
+            SourceQuery::Rabbitmq(_) => RateSource::Missing,
+        }
+    }
+}
+
 impl LagRule {
     /// Whether replicas beyond the partition count would idle, so a served value is capped
     /// at the partitions (Kafka, unless `allowIdleConsumers`).

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use super::{Metadata, TriggerError, keys, number};
-use crate::source::{LagRule, SourceQuery};
+use crate::source::{LagRule, RateSource, SourceQuery};
 use crate::strategy::step::StepPolicy;
 use crate::strategy::throughput::ThroughputPolicy;
 use crate::transform::Transform;
@@ -76,8 +76,8 @@ pub fn parse(
                 });
             }
             let replica_aware = replica_aware.unwrap_or(false);
-            let capped_log2 = matches!(lag_rule, LagRule::Kafka(o) if !o.allow_idle_consumers)
-                && matches!(transform, Transform::Log2 { .. });
+            let capped_log2 =
+                lag_rule.caps_at_partitions() && matches!(transform, Transform::Log2 { .. });
             if replica_aware && !capped_log2 {
                 return Err(TriggerError::invalid(
                     keys::REPLICA_AWARE,
@@ -112,9 +112,7 @@ fn parse_throughput(
     query: &SourceQuery,
     transform: Transform,
 ) -> Result<ThroughputPolicy, TriggerError> {
-    if let SourceQuery::Rabbitmq(q) = query
-        && q.endpoint.management.is_none()
-    {
+    if query.rate_source() == RateSource::Missing {
         return Err(TriggerError::invalid(
             keys::METRIC,
             "throughput",

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 use super::config::Policy;
 use crate::source::kafka::lag::PartitionOffsets;
 use crate::source::kafka::{GroupSnapshot, TopicPartition};
-use crate::source::{LagRule, Observation, SourceQuery};
+use crate::source::{Observation, SourceQuery};
 use crate::strategy::partition_cap;
 use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
 use crate::strategy::sampler::Timed;
@@ -174,9 +174,10 @@ impl PolicyMetric {
             Strategy::Throughput(policy) => {
                 let offsets: Vec<OffsetsSample> = self.offsets.iter().cloned().collect();
                 let rates = rate::rates(&offsets, policy.rate_window);
-                let max_partitions = match &self.spec.lag_rule {
-                    LagRule::Kafka(o) if !o.allow_idle_consumers => partitions,
-                    _ => None,
+                let max_partitions = if self.spec.lag_rule.caps_at_partitions() {
+                    partitions
+                } else {
+                    None
                 };
                 policy.value(messages, rates.as_ref(), max_partitions).value
             }
