@@ -17,12 +17,11 @@ use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
 use crate::single_flight::{Lookup, SingleFlight};
 use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
-use crate::strategy::partition_cap;
-use crate::strategy::rate::{PartitionPoint, Rates};
+use crate::strategy::rate::{self, PartitionPoint, Rates};
 use crate::strategy::sampler::Samplers;
 use crate::strategy::step::{Bounds, Decision};
 use crate::trigger::memo::TriggerMemo;
-use crate::trigger::{Strategy, TriggerSpec};
+use crate::trigger::{Decided, Inputs, Strategy, TriggerSpec};
 
 /// One trigger's lag and activity at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -169,51 +168,127 @@ impl Scaler {
         (observation, lookup)
     }
 
-    /// The metric to serve for `evaluation`. Plain triggers serve the transformed lag with no
-    /// further I/O; replica-aware ones read `object`'s replicas (KEDA names the ScaledObject in
-    /// every request).
+    /// The metric to serve for `evaluation`: the inputs the trigger's strategy needs (the
+    /// replicas of `object`, which KEDA names in every request; lag samples; rates) gathered,
+    /// then [`TriggerSpec::decide`], the policy function `lagscale simulate` calls too.
     pub async fn metric(
         self: &Arc<Self>,
         spec: &TriggerSpec,
         evaluation: &Evaluation,
         object: Option<&ObjectRef>,
     ) -> Result<Served, ScalerError> {
-        let served = match &spec.strategy {
-            Strategy::Direct {
-                replica_aware: false,
-            } => Served {
-                metric: evaluation.metric,
-                replicas: None,
-                rates: None,
-            },
+        let samples = match &spec.strategy {
+            Strategy::Step(policy) => self.step_samples(spec, policy),
+            _ => Vec::new(),
+        };
+        let state = match &spec.strategy {
             Strategy::Direct {
                 replica_aware: true,
-            } => {
-                let state = self.target_state(object).await?;
-                let partitions = evaluation.partitions.unwrap_or(0);
-                let target = spec.target();
-                let metric = partition_cap(evaluation.metric, target, state.current, partitions);
-                let capped = metric < evaluation.metric;
-                let decision = if capped { "capped" } else { "uncapped" };
-                metrics::replica_decision("partition_cap", decision, "");
-                Served {
-                    metric,
-                    replicas: Some(ReplicaView::PartitionCap {
-                        state,
-                        partitions,
-                        capped,
-                    }),
-                    rates: None,
-                }
             }
-            Strategy::Step(policy) => self.step(spec, policy, evaluation, object).await?,
-            Strategy::Throughput(policy) => self.throughput(spec, policy, evaluation).await?,
+            | Strategy::Step(_) => Some(self.target_state(object).await?),
+            _ => None,
         };
+        let rates = match &spec.strategy {
+            Strategy::Throughput(policy) => self.rates(spec, policy).await,
+            _ => None,
+        };
+        let inputs = Inputs {
+            lag: evaluation.lag,
+            partitions: evaluation.partitions,
+            state: state.as_ref(),
+            samples: &samples,
+            rates: rates.as_ref(),
+            now: tokio::time::Instant::now(),
+        };
+        let decided = spec.decide(&inputs);
+        let served = report(
+            spec,
+            evaluation,
+            object,
+            decided,
+            state,
+            samples.len(),
+            rates,
+        );
         // Like the lag, recorded when the broker was asked: KEDA's calls are seconds apart,
         // so that is nearly every call, and bursts of cached calls stay allocation-free.
         if evaluation.lookup == Lookup::Miss {
             metrics::metric_served(&spec.query, spec.metric_kind(), served.metric);
         }
         Ok(served)
+    }
+}
+
+/// What was decided, logged and counted, as the answer and what `check` shows of it.
+fn report(
+    spec: &TriggerSpec,
+    evaluation: &Evaluation,
+    object: Option<&ObjectRef>,
+    decided: Decided,
+    state: Option<TargetState>,
+    samples: usize,
+    rates: Option<Rates>,
+) -> Served {
+    let metric = decided.metric();
+    let replicas = match (decided, state) {
+        (
+            Decided::PartitionCap {
+                partitions, capped, ..
+            },
+            Some(state),
+        ) => {
+            let decision = if capped { "capped" } else { "uncapped" };
+            metrics::replica_decision("partition_cap", decision, "");
+            Some(ReplicaView::PartitionCap {
+                state,
+                partitions,
+                capped,
+            })
+        }
+        (
+            Decided::Step {
+                bounds, decision, ..
+            },
+            Some(state),
+        ) => {
+            metrics::replica_decision("step", decision.kind(), decision.reason());
+            if !matches!(decision, Decision::Hold { .. }) {
+                tracing::info!(
+                    scaled_object = %object.map(ToString::to_string).unwrap_or_default(),
+                    target = %state.target,
+                    decision = decision.kind(),
+                    replicas = decision.replicas(),
+                    reason = decision.reason(),
+                    samples,
+                    "step strategy decided",
+                );
+            }
+            Some(ReplicaView::Step {
+                state,
+                bounds,
+                samples,
+                decision,
+            })
+        }
+        (Decided::Throughput(throughput), _) => {
+            if throughput.without_rate {
+                tracing::info!(
+                    metric_name = %spec.metric_name,
+                    "no produce rate yet (cold start, or the management API failed): serving \
+                     lag / drainSeconds alone"
+                );
+                metrics::throughput_without_rate(&spec.query);
+            }
+            if let Some(rates) = &rates {
+                metrics::time_lag(&spec.query, rate::time_lag(evaluation.lag, rates));
+            }
+            None
+        }
+        _ => None,
+    };
+    Served {
+        metric,
+        replicas,
+        rates,
     }
 }

@@ -1,14 +1,13 @@
-//! What replica-aware triggers serve: the step strategy's decision (the partition cap is
-//! inline in `Scaler::metric`), with the replicas read from the [`ReplicaSource`].
+//! The inputs replica-aware triggers decide from: the replicas, read from the
+//! [`ReplicaSource`](crate::replicas::ReplicaSource), and the step strategy's lag samples.
 
 use std::sync::{Arc, Weak};
 
-use super::{Evaluation, ReplicaView, Scaler, Served};
+use super::Scaler;
 use crate::error::ScalerError;
-use crate::metrics;
 use crate::replicas::{ObjectRef, TargetState};
 use crate::strategy::sampler::{Probe, Timed};
-use crate::strategy::step::{Decision, Sample, StepPolicy, metric_for};
+use crate::strategy::step::{Sample, StepPolicy};
 use crate::trigger::TriggerSpec;
 
 impl Scaler {
@@ -20,15 +19,12 @@ impl Scaler {
         Ok(self.replicas.target_state(object).await?)
     }
 
-    /// `strategy: step`: the replica count decided from the sampled lag, served against a
-    /// target of 1 so that an `AverageValue` HPA lands on exactly that count.
-    pub(super) async fn step(
+    /// `strategy: step`'s lag samples, from the shared sampler of the trigger's query.
+    pub(super) fn step_samples(
         self: &Arc<Self>,
         spec: &TriggerSpec,
         policy: &StepPolicy,
-        evaluation: &Evaluation,
-        object: Option<&ObjectRef>,
-    ) -> Result<Served, ScalerError> {
+    ) -> Vec<Sample> {
         let key = (
             spec.query.clone(),
             spec.lag_rule.clone(),
@@ -36,8 +32,7 @@ impl Scaler {
             policy.lag_collection_range,
         );
         let probe = self.probe(spec);
-        let samples: Vec<Sample> = self
-            .samplers
+        self.samplers
             .samples(
                 &key,
                 probe,
@@ -49,32 +44,7 @@ impl Scaler {
                 at: s.at,
                 lag: s.value,
             })
-            .collect();
-        let state = self.target_state(object).await?;
-        let now = tokio::time::Instant::now();
-        let (bounds, decision) = policy.decide_for(&samples, &state, evaluation.partitions, now);
-        metrics::replica_decision("step", decision.kind(), decision.reason());
-        if !matches!(decision, Decision::Hold { .. }) {
-            tracing::info!(
-                scaled_object = %object.map(ToString::to_string).unwrap_or_default(),
-                target = %state.target,
-                decision = decision.kind(),
-                replicas = decision.replicas(),
-                reason = decision.reason(),
-                samples = samples.len(),
-                "step strategy decided",
-            );
-        }
-        Ok(Served {
-            metric: metric_for(state.current, decision.replicas().max(1)),
-            replicas: Some(ReplicaView::Step {
-                state,
-                bounds,
-                samples: samples.len(),
-                decision,
-            }),
-            rates: None,
-        })
+            .collect()
     }
 
     /// Reads `spec`'s lag for the sampler, through the shared cache. Holds the scaler weakly:

@@ -1,11 +1,9 @@
-//! What `metric: throughput` triggers serve: produce rate + lag / drainSeconds from offsets
-//! sampled in the background, and the time-lag gauge from the same samples.
+//! The rates `metric: throughput` triggers decide from: the broker's own (RabbitMQ's
+//! management API), or from offsets sampled in the background (Kafka).
 
 use std::sync::{Arc, Weak};
 
-use super::{Evaluation, Scaler, Served};
-use crate::error::ScalerError;
-use crate::metrics;
+use super::Scaler;
 use crate::source::{BrokerRates, SourceQuery};
 use crate::strategy::rate::{self, PartitionPoint, Rates};
 use crate::strategy::sampler::{Probe, Timed};
@@ -13,14 +11,15 @@ use crate::strategy::throughput::ThroughputPolicy;
 use crate::trigger::TriggerSpec;
 
 impl Scaler {
-    pub(super) async fn throughput(
+    /// `metric: throughput`'s rates: the broker's own, or from the offsets sampled in the
+    /// background; `None` while none are known (a cold start).
+    pub(super) async fn rates(
         self: &Arc<Self>,
         spec: &TriggerSpec,
         policy: &ThroughputPolicy,
-        evaluation: &Evaluation,
-    ) -> Result<Served, ScalerError> {
+    ) -> Option<Rates> {
         let window = policy.rate_window;
-        let rates = match self.sources.rates(&spec.query, window).await {
+        match self.sources.rates(&spec.query, window).await {
             BrokerRates::Sampled => {
                 let key = (spec.query.clone(), window);
                 let probe = self.offsets_probe(&spec.query);
@@ -34,29 +33,7 @@ impl Scaler {
                 span: window,
             }),
             BrokerRates::Unknown => None,
-        };
-        let max_partitions = if spec.lag_rule.caps_at_partitions() {
-            evaluation.partitions
-        } else {
-            None
-        };
-        let served = policy.value(evaluation.lag, rates.as_ref(), max_partitions);
-        if served.without_rate {
-            tracing::info!(
-                metric_name = %spec.metric_name,
-                "no produce rate yet (cold start, or the management API failed): serving lag / \
-                 drainSeconds alone"
-            );
-            metrics::throughput_without_rate(&spec.query);
         }
-        if let Some(rates) = &rates {
-            metrics::time_lag(&spec.query, rate::time_lag(evaluation.lag, rates));
-        }
-        Ok(Served {
-            metric: served.value,
-            replicas: None,
-            rates,
-        })
     }
 
     /// Reads the query's offsets through the shared cache, stamped with when the broker

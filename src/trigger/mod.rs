@@ -5,11 +5,13 @@
 //! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own keys
 //! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
 
+mod decide;
 pub mod memo;
 pub mod strategy;
 
 use std::collections::{BTreeMap, HashMap};
 
+pub use decide::{Decided, Inputs};
 pub use strategy::Strategy;
 
 use crate::metadata::{Metadata, MetricName, TriggerError, keys};

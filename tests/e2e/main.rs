@@ -16,6 +16,7 @@ mod last_scale;
 mod limits;
 mod metrics;
 mod outage;
+mod parity;
 mod readme;
 mod replicas;
 mod serve;

@@ -16,6 +16,7 @@ use std::path::Path;
 
 pub use config::{Simulation, SimulationError};
 pub use model::Outcome;
+pub use policy::{PolicyMetric, Reading};
 
 /// Runs every policy of `simulation`, in name order.
 pub fn run(simulation: &Simulation, show_progress: bool) -> Result<Vec<Outcome>, String> {

@@ -1,6 +1,7 @@
 //! A policy's metric, computed by lagscale's own code: the trigger parser, the lag rule (with
-//! the Kafka cap) over a snapshot of the simulated group, the transform, the partition cap and
-//! the step strategy. What is simulated is what `serve` would answer.
+//! the Kafka cap) over a snapshot of the simulated group, and the policy function `serve`
+//! calls ([`TriggerSpec::decide`]) with the modelled replicas, samples and rates. What is
+//! simulated is what `serve` would answer.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
@@ -9,14 +10,14 @@ use std::time::Duration;
 use tokio::time::Instant;
 
 use super::config::Policy;
+use crate::replicas::TargetState;
 use crate::source::kafka::lag::PartitionOffsets;
 use crate::source::kafka::{GroupSnapshot, TopicPartition};
 use crate::source::{Observation, SourceQuery};
-use crate::strategy::partition_cap;
 use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
 use crate::strategy::sampler::Timed;
-use crate::strategy::step::{Bounds, Sample, metric_for};
-use crate::trigger::{Strategy, TriggerSpec};
+use crate::strategy::step::{Bounds, Sample};
+use crate::trigger::{Inputs, Strategy, TriggerSpec};
 
 /// The simulated source's connection keys, added when the policy does not name a source.
 const SIMULATED: [(&str, &str); 4] = [
@@ -158,41 +159,31 @@ impl PolicyMetric {
         last_scale: Option<u64>,
     ) -> Reading {
         let (messages, partitions) = self.read_lag(lag);
-        let target = self.spec.target();
-        let metric = match &self.spec.strategy {
-            Strategy::Direct {
-                replica_aware: false,
-            } => self.spec.metric(messages),
-            Strategy::Direct {
-                replica_aware: true,
-            } => partition_cap(
-                self.spec.metric(messages),
-                target,
-                current,
-                partitions.unwrap_or(u64::from(self.partitions)),
-            ),
+        let state = TargetState {
+            target: "the simulated workload".to_owned(),
+            current,
+            min: bounds.min,
+            max: bounds.max,
+            last_scale: last_scale.map(|at| self.instant(at)),
+        };
+        let samples: Vec<Sample> = self.samples.iter().copied().collect();
+        let rates = match &self.spec.strategy {
             Strategy::Throughput(policy) => {
                 let offsets: Vec<OffsetsSample> = self.offsets.iter().cloned().collect();
-                let rates = rate::rates(&offsets, policy.rate_window);
-                let max_partitions = if self.spec.lag_rule.caps_at_partitions() {
-                    partitions
-                } else {
-                    None
-                };
-                policy.value(messages, rates.as_ref(), max_partitions).value
+                rate::rates(&offsets, policy.rate_window)
             }
-            Strategy::Step(policy) => {
-                let max = partitions.map_or(bounds.max, |p| bounds.max.min(p as u32));
-                let bounds = Bounds {
-                    min: bounds.min,
-                    max: max.max(bounds.min),
-                };
-                let samples: Vec<Sample> = self.samples.iter().copied().collect();
-                let since = last_scale.map(|at| Duration::from_secs(t - at));
-                let decision = policy.decide(&samples, self.instant(t), current, since, bounds);
-                metric_for(current, decision.replicas().max(1))
-            }
+            _ => None,
         };
+        let inputs = Inputs {
+            lag: messages,
+            partitions,
+            state: Some(&state),
+            samples: &samples,
+            rates: rates.as_ref(),
+            now: self.instant(t),
+        };
+        let metric = self.spec.decide(&inputs).metric();
+        let target = self.spec.target();
         Reading { metric, target }
     }
 }
@@ -202,6 +193,7 @@ mod tests {
     use super::*;
     use crate::commands::simulate::config::MetricType;
     use crate::commands::simulate::hpa::{self, Hpa};
+    use crate::strategy::step::metric_for;
 
     fn policy(metadata: &[(&str, &str)]) -> Policy {
         Policy {
