@@ -40,10 +40,7 @@ impl Scaler {
                 policy.lag_collection_range,
             )
             .iter()
-            .map(|s| Sample {
-                at: s.at,
-                lag: s.value,
-            })
+            .map(Sample::from)
             .collect()
     }
 

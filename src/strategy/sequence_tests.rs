@@ -47,10 +47,7 @@ async fn druid_sequence_on_the_paused_clock() {
         let samples: Vec<Sample> = samplers
             .samples(&"orders", probe.clone(), interval, range)
             .iter()
-            .map(|s| Sample {
-                at: s.at,
-                lag: s.value,
-            })
+            .map(Sample::from)
             .collect();
         let since = last_scale.map(|at| now.duration_since(at));
         let desired = policy

@@ -69,6 +69,16 @@ pub struct Sample {
     pub lag: u64,
 }
 
+impl From<&crate::strategy::sampler::Timed<u64>> for Sample {
+    /// A lag the sampler read, and when.
+    fn from(timed: &crate::strategy::sampler::Timed<u64>) -> Sample {
+        Sample {
+            at: timed.at,
+            lag: timed.value,
+        }
+    }
+}
+
 /// What the workload may be scaled between.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Bounds {

@@ -116,10 +116,7 @@ async fn served_across_a_last_scale_change(lag: u64) -> (Vec<(u64, f64)>, usize)
         let samples: Vec<Sample> = samplers
             .samples(&"orders", probe.clone(), interval, range)
             .iter()
-            .map(|s| Sample {
-                at: s.at,
-                lag: s.value,
-            })
+            .map(Sample::from)
             .collect();
         let state = replicas.target_state(&object).await.unwrap();
         let (_, decision) = policy.decide_for(&samples, &state, None, Instant::now());
