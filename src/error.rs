@@ -42,6 +42,7 @@ impl ScalerError {
                 | SourceError::Broker { .. } => Code::Unavailable,
                 SourceError::AccessRefused { .. } => Code::PermissionDenied,
                 SourceError::Timeout { .. } => Code::DeadlineExceeded,
+                SourceError::Mismatch { .. } => Code::Internal,
             },
             ScalerError::Replicas(replicas) => match replicas {
                 ReplicaError::Forbidden { .. } => Code::PermissionDenied,

@@ -9,12 +9,14 @@
 //! - [`metadata`] reads a call's `scalerMetadata` map (bounds, every key, trigger errors, the
 //!   `cluster` / inline choice, metric names; a leaf), and [`trigger`] turns it into a
 //!   validated [`trigger::TriggerSpec`] (kept by metadata in [`trigger::memo`]);
-//! - [`scaler`] evaluates it: lag through [`single_flight`] (one broker query per key and
-//!   TTL), then [`transform`]; replica-aware and throughput triggers through [`strategy`],
-//!   with replica counts from Kubernetes ([`replicas`]);
-//! - [`source`] owns the brokers: the closed set of sources, their connection profiles and
-//!   secrets, their clients (RabbitMQ over AMQP and its management API; Kafka through
-//!   lagscale's own protocol client, `source::kafka::wire`), backoff and idle closing;
+//! - [`scaler`] evaluates it: the lag from the broker's shared answer, then the inputs the
+//!   policy function [`trigger::TriggerSpec::decide`] needs (replica counts from Kubernetes,
+//!   [`replicas`]; lag samples and rates), built of [`transform`] and [`strategy`];
+//! - [`source`] owns the brokers and all their I/O ([`source::Sources`], which counts and
+//!   times every request and shares each answer through [`single_flight`] for the TTL): the
+//!   closed set of sources, each one folder with its keys, connection profile and secrets,
+//!   clients (RabbitMQ over AMQP and its management API; Kafka through lagscale's own
+//!   protocol client, `source::kafka::wire`), lag arithmetic and rates; backoff, idle closing;
 //! - [`config`] reads lagscale's own config file and its endpoint policy; [`metrics`] names
 //!   and records every Prometheus metric; [`telemetry`] sets up logs; [`redact`] keeps
 //!   passwords out of URIs;

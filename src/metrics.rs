@@ -46,7 +46,7 @@ pub const ALL: [(&str, &str); 13] = [
     ),
     (
         BROKER_ERRORS,
-        "Failed broker queries, by source, cluster and kind (not_found, unreachable, access_refused, timeout, broker).",
+        "Failed broker queries, by source, cluster and kind (not_found, unreachable, access_refused, timeout, broker, internal).",
     ),
     (
         CACHE_LOOKUPS,
@@ -134,8 +134,8 @@ fn query_labels(query: &SourceQuery) -> [(&'static str, String); 4] {
     ]
 }
 
-/// A broker query finished (one per cache refresh).
-pub fn broker_query(query: &SourceQuery, elapsed: Duration, error: Option<&SourceError>) {
+/// A broker request finished: an answer (one per cache refresh) or a management API's rates.
+fn broker_query(query: &SourceQuery, elapsed: Duration, error: Option<&SourceError>) {
     let [source, cluster, ..] = query_labels(query);
     histogram!(BROKER_QUERY_SECONDS, &[source.clone(), cluster.clone()])
         .record(elapsed.as_secs_f64());
@@ -238,6 +238,10 @@ impl Drop for OpenStream {
 pub struct BrokerMetrics;
 
 impl crate::source::BrokerEvents for BrokerMetrics {
+    fn query(&self, query: &SourceQuery, elapsed: Duration, error: Option<&SourceError>) {
+        broker_query(query, elapsed, error);
+    }
+
     fn connection(&self, source: &'static str, cluster: Option<&str>, change: f64) {
         let cluster = cluster.unwrap_or("inline").to_owned();
         gauge!(BROKER_CONNECTIONS, "source" => source, "cluster" => cluster).increment(change);

@@ -345,3 +345,7 @@ async fn push_activity(
         }
     }
 }
+
+#[cfg(test)]
+#[path = "service_tests.rs"]
+mod tests;

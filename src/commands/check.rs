@@ -11,7 +11,7 @@ use crate::replicas::ObjectRef;
 use crate::scaler::{ReplicaView, Scaler};
 use crate::source::RateSource;
 use crate::strategy::rate::time_lag;
-use crate::trigger::Strategy;
+use crate::trigger::Metric;
 
 /// How long `check` watches a `metric: throughput` trigger's offsets (at most its window).
 const CHECK_RATE_WATCH: std::time::Duration = std::time::Duration::from_secs(10);
@@ -66,7 +66,7 @@ pub async fn check(
 ) -> Result<(), CheckError> {
     let spec = scaler.trigger(metadata)?;
     let target = spec.target();
-    writeln!(out, "query:       {:?}", spec.query)?;
+    writeln!(out, "query:       {:?}", spec.query())?;
     writeln!(out, "metric name: {}", spec.metric_name)?;
     writeln!(out, "transform:   {:?}", spec.transform)?;
     writeln!(
@@ -77,8 +77,8 @@ pub async fn check(
     out.flush()?;
     let mut evaluation = scaler.evaluate(&spec).await?;
     let mut served = scaler.metric(&spec, &evaluation, object).await?;
-    if let Strategy::Throughput(policy) = &spec.strategy
-        && spec.query.rate_source() == RateSource::SampledOffsets
+    if let Metric::Throughput(policy) = &spec.metric
+        && spec.query().rate_source() == RateSource::SampledOffsets
     {
         // Kafka rates need offsets read over time: watch for a while, as `serve` does all
         // along. (RabbitMQ's come from its management API at once.)
@@ -94,7 +94,7 @@ pub async fn check(
         served = scaler.metric(&spec, &evaluation, object).await?;
     }
     writeln!(out, "lag:         {} messages", evaluation.lag)?;
-    if let Strategy::Throughput(policy) = &spec.strategy {
+    if let Metric::Throughput(policy) = &spec.metric {
         match &served.rates {
             Some(rates) => {
                 let burndown = match time_lag(evaluation.lag, rates) {

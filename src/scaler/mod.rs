@@ -1,7 +1,8 @@
 //! The evaluation shared by every RPC and by `lagscale check`: metadata → [`TriggerSpec`] →
-//! lag (through the single-flight cache) → activity, and → the metric served, which for
-//! replica-aware triggers also reads the workload's replicas (`replica_aware.rs`), and for
-//! `metric: throughput` the sampled rates (`throughput.rs`).
+//! lag (from the broker's answer shared by every trigger asking the same, [`Sources::lookup`])
+//! → activity, and → the metric served: the inputs gathered (the workload's replicas and the
+//! step strategy's lag samples, `replica_aware.rs`; `metric: throughput`'s rates,
+//! `throughput.rs`), then the policy function [`TriggerSpec::decide`], then logged and counted.
 
 mod replica_aware;
 mod throughput;
@@ -15,13 +16,13 @@ use crate::error::ScalerError;
 use crate::metadata::TriggerError;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
-use crate::single_flight::{Lookup, SingleFlight};
-use crate::source::{LagRule, Observation, SourceError, SourceQuery, Sources};
+use crate::single_flight::Lookup;
+use crate::source::{Observation, SourceError, SourceQuery, SourceTrigger, Sources};
 use crate::strategy::rate::{self, PartitionPoint, Rates};
 use crate::strategy::sampler::Samplers;
 use crate::strategy::step::{Bounds, Decision};
 use crate::trigger::memo::TriggerMemo;
-use crate::trigger::{Decided, Inputs, Strategy, TriggerSpec};
+use crate::trigger::{Decided, Inputs, Metric, Strategy, TriggerSpec};
 
 /// One trigger's lag and activity at one moment.
 #[derive(Debug, Clone, PartialEq)]
@@ -65,18 +66,17 @@ pub enum ReplicaView {
     },
 }
 
-/// What a step trigger's lag samples are shared by.
-type SamplerKey = (SourceQuery, LagRule, Duration, Duration);
+/// What a step trigger's lag samples are shared by: its source keys, the interval and range.
+type SamplerKey = (SourceTrigger, Duration, Duration);
 
 /// What a throughput trigger's offset samples are shared by: the query and the window.
 type OffsetsKey = (SourceQuery, Duration);
 
-/// Everything needed to answer KEDA: config, broker clients, the shared cache, and for
-/// replica-aware triggers the replica source and the lag samplers.
+/// Everything needed to answer KEDA: config, the broker clients with their shared answers,
+/// and for replica-aware triggers the replica source and the lag samplers.
 pub struct Scaler {
     config: Config,
-    sources: Sources,
-    cache: SingleFlight<SourceQuery, Result<Observation, SourceError>>,
+    sources: Arc<Sources>,
     replicas: Arc<dyn ReplicaSource>,
     samplers: Samplers<SamplerKey, u64>,
     offset_samplers: Samplers<OffsetsKey, Arc<[PartitionPoint]>>,
@@ -91,14 +91,23 @@ impl Scaler {
     }
 
     pub fn with_replicas(config: Config, replicas: Arc<dyn ReplicaSource>) -> Arc<Scaler> {
+        let sources = Sources::reporting(
+            config.broker_timeouts(),
+            config.cache_ttl(),
+            config.idle_client_ttl(),
+            Arc::new(metrics::BrokerMetrics),
+        );
+        Scaler::over(config, sources, replicas)
+    }
+
+    /// A scaler over `sources` (the real brokers, or in unit tests the fake).
+    pub(crate) fn over(
+        config: Config,
+        sources: Sources,
+        replicas: Arc<dyn ReplicaSource>,
+    ) -> Arc<Scaler> {
         Arc::new(Scaler {
-            sources: Sources::reporting(
-                config.broker_timeouts(),
-                config.cache_ttl(),
-                config.idle_client_ttl(),
-                Arc::new(metrics::BrokerMetrics),
-            ),
-            cache: SingleFlight::new(config.cache_ttl()),
+            sources: Arc::new(sources),
             replicas,
             samplers: Samplers::default(),
             offset_samplers: Samplers::default(),
@@ -123,7 +132,7 @@ impl Scaler {
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
         let parse = || TriggerSpec::parse(metadata, &self.config.clusters);
         let spec = self.specs.get_or_parse(metadata, parse)?;
-        if let Some((key, brokers)) = spec.query.inline_endpoints() {
+        if let Some((key, brokers)) = spec.query().inline_endpoints() {
             match self.config.endpoint_policy().check(&brokers) {
                 Ok(()) => {}
                 Err(Refusal::Denied) => return Err(TriggerError::InlineDenied { key }.into()),
@@ -139,58 +148,29 @@ impl Scaler {
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker
     /// query share one broker round trip.
     pub async fn evaluate(&self, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-        let (observation, lookup) = self.observe(&spec.query).await;
-        let lag = spec
-            .lag_rule
-            .lag(&spec.query, &observation?, spec.lag_cap_threshold())?;
-        if lookup == Lookup::Miss {
-            metrics::lag_read(&spec.query, lag.messages);
-        }
-        Ok(Evaluation {
-            lag: lag.messages,
-            partitions: lag.partitions,
-            metric: spec.metric(lag.messages),
-            active: spec.is_active(lag.messages),
-            lookup,
-        })
-    }
-
-    /// The broker's answer to `query`, through the single-flight cache.
-    async fn observe(&self, query: &SourceQuery) -> (Result<Observation, SourceError>, Lookup) {
-        let fetch = || async {
-            let started = tokio::time::Instant::now();
-            let observation = self.sources.observe(query).await;
-            metrics::broker_query(query, started.elapsed(), observation.as_ref().err());
-            observation
-        };
-        let (observation, lookup) = self.cache.get_or_fetch(query, fetch).await;
-        metrics::cache_lookup(lookup);
-        (observation, lookup)
+        evaluate(&self.sources, spec).await
     }
 
     /// The metric to serve for `evaluation`: the inputs the trigger's strategy needs (the
     /// replicas of `object`, which KEDA names in every request; lag samples; rates) gathered,
     /// then [`TriggerSpec::decide`], the policy function `lagscale simulate` calls too.
     pub async fn metric(
-        self: &Arc<Self>,
+        &self,
         spec: &TriggerSpec,
         evaluation: &Evaluation,
         object: Option<&ObjectRef>,
     ) -> Result<Served, ScalerError> {
         let samples = match &spec.strategy {
             Strategy::Step(policy) => self.step_samples(spec, policy),
-            _ => Vec::new(),
+            Strategy::Direct { .. } => Vec::new(),
         };
-        let state = match &spec.strategy {
-            Strategy::Direct {
-                replica_aware: true,
-            }
-            | Strategy::Step(_) => Some(self.target_state(object).await?),
-            _ => None,
+        let state = match spec.strategy.reads_replicas() {
+            true => Some(self.target_state(object).await?),
+            false => None,
         };
-        let rates = match &spec.strategy {
-            Strategy::Throughput(policy) => self.rates(spec, policy).await,
-            _ => None,
+        let rates = match &spec.metric {
+            Metric::Throughput(policy) => self.rates(spec, policy).await,
+            Metric::Lag => None,
         };
         let inputs = Inputs {
             lag: evaluation.lag,
@@ -213,10 +193,37 @@ impl Scaler {
         // Like the lag, recorded when the broker was asked: KEDA's calls are seconds apart,
         // so that is nearly every call, and bursts of cached calls stay allocation-free.
         if evaluation.lookup == Lookup::Miss {
-            metrics::metric_served(&spec.query, spec.metric_kind(), served.metric);
+            metrics::metric_served(spec.query(), spec.metric_kind(), served.metric);
         }
         Ok(served)
     }
+}
+
+/// `spec`'s lag and activity, from the shared answer to its query (counted as a cache hit or
+/// miss; the lag recorded when the broker was asked).
+async fn evaluate(sources: &Sources, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
+    let (observation, lookup) = lookup(sources, spec.query()).await;
+    let lag = spec.source.lag(&observation?, spec.lag_cap_threshold())?;
+    if lookup == Lookup::Miss {
+        metrics::lag_read(spec.query(), lag.messages);
+    }
+    Ok(Evaluation {
+        lag: lag.messages,
+        partitions: lag.partitions,
+        metric: spec.metric(lag.messages),
+        active: spec.is_active(lag.messages),
+        lookup,
+    })
+}
+
+/// The shared answer to `query`, counted as a cache hit or miss.
+async fn lookup(
+    sources: &Sources,
+    query: &SourceQuery,
+) -> (Result<Observation, SourceError>, Lookup) {
+    let (observation, lookup) = sources.lookup(query).await;
+    metrics::cache_lookup(lookup);
+    (observation, lookup)
 }
 
 /// What was decided, logged and counted, as the answer and what `check` shows of it.
@@ -277,10 +284,10 @@ fn report(
                     "no produce rate yet (cold start, or the management API failed): serving \
                      lag / drainSeconds alone"
                 );
-                metrics::throughput_without_rate(&spec.query);
+                metrics::throughput_without_rate(spec.query());
             }
             if let Some(rates) = &rates {
-                metrics::time_lag(&spec.query, rate::time_lag(evaluation.lag, rates));
+                metrics::time_lag(spec.query(), rate::time_lag(evaluation.lag, rates));
             }
             None
         }
@@ -292,3 +299,6 @@ fn report(
         rates,
     }
 }
+
+#[cfg(test)]
+pub(crate) mod tests;

@@ -3,9 +3,10 @@
 
 use std::sync::{Arc, Weak};
 
-use super::Scaler;
+use super::{Scaler, evaluate};
 use crate::error::ScalerError;
 use crate::replicas::{ObjectRef, TargetState};
+use crate::source::Sources;
 use crate::strategy::sampler::{Probe, Timed};
 use crate::strategy::step::{Sample, StepPolicy};
 use crate::trigger::TriggerSpec;
@@ -20,14 +21,9 @@ impl Scaler {
     }
 
     /// `strategy: step`'s lag samples, from the shared sampler of the trigger's query.
-    pub(super) fn step_samples(
-        self: &Arc<Self>,
-        spec: &TriggerSpec,
-        policy: &StepPolicy,
-    ) -> Vec<Sample> {
+    pub(super) fn step_samples(&self, spec: &TriggerSpec, policy: &StepPolicy) -> Vec<Sample> {
         let key = (
-            spec.query.clone(),
-            spec.lag_rule.clone(),
+            spec.source.clone(),
             policy.lag_collection_interval,
             policy.lag_collection_range,
         );
@@ -44,17 +40,17 @@ impl Scaler {
             .collect()
     }
 
-    /// Reads `spec`'s lag for the sampler, through the shared cache. Holds the scaler weakly:
-    /// a sampler never keeps a stopped server alive.
-    fn probe(self: &Arc<Self>, spec: &TriggerSpec) -> Probe<u64> {
-        let scaler: Weak<Scaler> = Arc::downgrade(self);
+    /// Reads `spec`'s lag for the sampler, through the shared answers. Holds the sources
+    /// weakly: a sampler never keeps a stopped server alive.
+    fn probe(&self, spec: &TriggerSpec) -> Probe<u64> {
+        let sources: Weak<Sources> = Arc::downgrade(&self.sources);
         let spec = spec.clone();
         Arc::new(move || {
-            let scaler = scaler.clone();
+            let sources = sources.clone();
             let spec = spec.clone();
             Box::pin(async move {
-                let scaler = scaler.upgrade()?;
-                match scaler.evaluate(&spec).await {
+                let sources = sources.upgrade()?;
+                match evaluate(&sources, &spec).await {
                     Ok(evaluation) => Some(Timed {
                         at: tokio::time::Instant::now(),
                         value: evaluation.lag,

@@ -3,8 +3,8 @@
 
 use std::sync::{Arc, Weak};
 
-use super::Scaler;
-use crate::source::{BrokerRates, SourceQuery};
+use super::{Scaler, lookup};
+use crate::source::{BrokerRates, SourceQuery, Sources};
 use crate::strategy::rate::{self, PartitionPoint, Rates};
 use crate::strategy::sampler::{Probe, Timed};
 use crate::strategy::throughput::ThroughputPolicy;
@@ -14,15 +14,15 @@ impl Scaler {
     /// `metric: throughput`'s rates: the broker's own, or from the offsets sampled in the
     /// background; `None` while none are known (a cold start).
     pub(super) async fn rates(
-        self: &Arc<Self>,
+        &self,
         spec: &TriggerSpec,
         policy: &ThroughputPolicy,
     ) -> Option<Rates> {
         let window = policy.rate_window;
-        match self.sources.rates(&spec.query, window).await {
+        match self.sources.rates(spec.query(), window).await {
             BrokerRates::Sampled => {
-                let key = (spec.query.clone(), window);
-                let probe = self.offsets_probe(&spec.query);
+                let key = (spec.query().clone(), window);
+                let probe = self.offsets_probe(spec.query());
                 let interval = policy.sample_interval();
                 let samples = self.offset_samplers.samples(&key, probe, interval, window);
                 rate::rates(&samples, window)
@@ -36,17 +36,17 @@ impl Scaler {
         }
     }
 
-    /// Reads the query's offsets through the shared cache, stamped with when the broker
-    /// answered. Holds the scaler weakly.
-    fn offsets_probe(self: &Arc<Self>, query: &SourceQuery) -> Probe<Arc<[PartitionPoint]>> {
-        let scaler: Weak<Scaler> = Arc::downgrade(self);
+    /// Reads the query's offsets through the shared answers, stamped with when the broker
+    /// answered. Holds the sources weakly.
+    fn offsets_probe(&self, query: &SourceQuery) -> Probe<Arc<[PartitionPoint]>> {
+        let sources: Weak<Sources> = Arc::downgrade(&self.sources);
         let query = query.clone();
         Arc::new(move || {
-            let scaler = scaler.clone();
+            let sources = sources.clone();
             let query = query.clone();
             Box::pin(async move {
-                let scaler = scaler.upgrade()?;
-                match scaler.observe(&query).await.0 {
+                let sources = sources.upgrade()?;
+                match lookup(&sources, &query).await.0 {
                     Ok(observation) => {
                         let points = observation
                             .partition_offsets(&query)?

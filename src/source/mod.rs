@@ -1,27 +1,32 @@
-//! Lag sources: the closed set of brokers lagscale reads lag from.
+//! Lag sources: the closed set of brokers lagscale reads lag from, and everything about them.
 //!
-//! A source is a variant of [`SourceKind`] and [`SourceQuery`], one module, and one arm in
-//! each `match` here. [`Sources`] holds the long-lived broker clients (one connection per
-//! connection profile, shared by every trigger) and counts the broker queries it sends.
+//! A source is one folder (`rabbitmq/`, `kafka/`) that owns its trigger keys, its connection
+//! profile, its clients, its lag arithmetic and its rates, plus one variant of [`SourceKind`],
+//! [`SourceQuery`] and [`Observation`], and one arm in each `match` of this module. A trigger's
+//! source keys parse into one [`SourceTrigger`]: the query (the cache key) with the rule that
+//! reads this trigger's lag from the answer. [`Sources`] (`sources.rs`) owns all broker I/O.
 
 pub mod backoff;
+mod error;
 mod events;
+#[cfg(test)]
+pub mod fake;
 pub mod kafka;
 mod pool;
 mod profile;
 pub mod rabbitmq;
 mod rates;
 pub mod secrets;
+mod sources;
 
+pub use error::{ConnectionFailure, SourceError};
 pub use events::{BrokerEvents, Events, NoEvents};
 pub use profile::ClusterProfile;
 pub use rates::{BrokerRates, PartitionOffsets, RateSource};
-
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+pub use sources::{BrokerTimeouts, Sources};
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::metadata::{Metadata, MetricName, TriggerError};
 
@@ -110,25 +115,6 @@ impl SourceQuery {
         }
     }
 
-    /// Reads the source's own keys of a trigger (`source:` said which): what to ask the
-    /// broker, and how to read lag from its answer.
-    pub fn parse(
-        kind: SourceKind,
-        md: &mut Metadata<'_>,
-        clusters: &BTreeMap<String, ClusterProfile>,
-    ) -> Result<(SourceQuery, LagRule), TriggerError> {
-        Ok(match kind {
-            SourceKind::Rabbitmq => (
-                SourceQuery::Rabbitmq(rabbitmq::parse_query(md, clusters)?),
-                LagRule::QueueDepth,
-            ),
-            SourceKind::Kafka => {
-                let (query, options) = kafka::parse(md, clusters)?;
-                (SourceQuery::Kafka(query), LagRule::Kafka(options))
-            }
-        })
-    }
-
     /// The metric name used when the trigger sets no `metricName`.
     pub fn default_metric_name(&self) -> MetricName {
         match self {
@@ -145,6 +131,15 @@ pub enum Observation {
     QueueDepth(u64),
     /// The offsets of a consumer group's partitions.
     Kafka(Arc<kafka::GroupSnapshot>),
+}
+
+/// A trigger's source keys, parsed as one value: what to ask the broker (the cache key every
+/// trigger asking the same shares) and how this trigger reads its lag from the answer. Only
+/// [`SourceTrigger::parse`] makes one, so the query and the rule are of the same source.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct SourceTrigger {
+    query: SourceQuery,
+    rule: LagRule,
 }
 
 /// How one trigger reads its lag from an [`Observation`]: the per-trigger options of its source.
@@ -165,16 +160,42 @@ pub struct Lag {
     pub partitions: Option<u64>,
 }
 
-impl LagRule {
+impl SourceTrigger {
+    /// Reads the source's own keys of a trigger (`source:` said which).
+    pub fn parse(
+        kind: SourceKind,
+        md: &mut Metadata<'_>,
+        clusters: &BTreeMap<String, ClusterProfile>,
+    ) -> Result<SourceTrigger, TriggerError> {
+        Ok(match kind {
+            SourceKind::Rabbitmq => SourceTrigger {
+                query: SourceQuery::Rabbitmq(rabbitmq::parse_query(md, clusters)?),
+                rule: LagRule::QueueDepth,
+            },
+            SourceKind::Kafka => {
+                let (query, options) = kafka::parse(md, clusters)?;
+                SourceTrigger {
+                    query: SourceQuery::Kafka(query),
+                    rule: LagRule::Kafka(options),
+                }
+            }
+        })
+    }
+
+    /// What the broker is asked.
+    pub fn query(&self) -> &SourceQuery {
+        &self.query
+    }
+
+    /// How the lag is read from the answer.
+    pub fn rule(&self) -> &LagRule {
+        &self.rule
+    }
+
     /// The lag, for a trigger with `lag_threshold` (the Kafka cap needs it; pass infinity for
-    /// no cap).
-    pub fn lag(
-        &self,
-        query: &SourceQuery,
-        observation: &Observation,
-        lag_threshold: f64,
-    ) -> Result<Lag, SourceError> {
-        match (self, query, observation) {
+    /// no cap). `observation` is the broker's answer to [`SourceTrigger::query`].
+    pub fn lag(&self, observation: &Observation, lag_threshold: f64) -> Result<Lag, SourceError> {
+        match (&self.rule, &self.query, observation) {
             (LagRule::QueueDepth, _, Observation::QueueDepth(depth)) => Ok(Lag {
                 messages: *depth,
                 partitions: None,
@@ -186,199 +207,27 @@ impl LagRule {
                     partitions: Some(lag.partitions),
                 })
             }
-            _ => Err(SourceError::Broker {
-                endpoint: "lagscale".to_owned(),
-                operation: "reading lag",
-                reason: "the answer does not belong to this kind of query".to_owned(),
+            // Only an answer to another query gets here: a bug in the caller, not the broker.
+            (_, query, observation) => Err(SourceError::Mismatch {
+                query: query.kind().name(),
+                answer: observation.kind().name(),
             }),
         }
     }
-}
 
-/// Timeouts for broker I/O.
-#[derive(Debug, Clone, Copy)]
-pub struct BrokerTimeouts {
-    /// Establishing a connection (TCP, TLS, AMQP handshake).
-    pub connect: Duration,
-    /// One query on an established connection.
-    pub query: Duration,
-}
-
-/// The broker clients, shared by all triggers.
-pub struct Sources {
-    timeouts: BrokerTimeouts,
-    rabbitmq: rabbitmq::Connections,
-    management: rates::ManagementRates,
-    kafka: kafka::Clients,
-    idle_ttl: Duration,
-    queries_sent: AtomicU64,
-}
-
-impl Sources {
-    /// `refresh`: how long a broker answer is reused (the cache TTL); `idle_ttl`: how long a
-    /// client no query uses is kept (`idle_client_ttl_ms`).
-    pub fn new(timeouts: BrokerTimeouts, refresh: Duration, idle_ttl: Duration) -> Sources {
-        Sources::reporting(timeouts, refresh, idle_ttl, Arc::new(NoEvents))
-    }
-
-    /// [`Sources::new`], with the clients' events reported to `events`.
-    pub fn reporting(
-        timeouts: BrokerTimeouts,
-        refresh: Duration,
-        idle_ttl: Duration,
-        events: Events,
-    ) -> Sources {
-        Sources {
-            timeouts,
-            rabbitmq: rabbitmq::Connections::new(timeouts, idle_ttl, events.clone()),
-            management: rates::ManagementRates::new(refresh),
-            kafka: kafka::Clients::new(timeouts, refresh, idle_ttl, events),
-            idle_ttl,
-            queries_sent: AtomicU64::new(0),
-        }
-    }
-
-    /// Closes the clients and connections no query used for the idle TTL; returns how many.
-    pub fn close_idle(&self) -> usize {
-        self.rabbitmq.close_idle() + self.kafka.close_idle()
-    }
-
-    /// Runs [`Sources::close_idle`] for as long as the returned future is polled: every tenth
-    /// of the idle TTL (at least every 100 ms, at most every minute), so an idle client is
-    /// closed within 1.1 × `idle_client_ttl_ms`.
-    pub async fn close_idle_forever(&self) {
-        let every = (self.idle_ttl / 10).clamp(Duration::from_millis(100), Duration::from_secs(60));
-        let mut ticks = tokio::time::interval(every);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            self.close_idle();
-        }
-    }
-
-    /// How many broker clients are kept, by source: AMQP connections (by endpoint and
-    /// vhost), Kafka clients (by endpoint).
-    pub fn clients(&self, source: SourceKind) -> usize {
-        match source {
-            SourceKind::Rabbitmq => self.rabbitmq.count(),
-            SourceKind::Kafka => self.kafka.count(),
-        }
-    }
-
-    /// Asks the broker.
-    pub async fn observe(&self, query: &SourceQuery) -> Result<Observation, SourceError> {
-        self.queries_sent.fetch_add(1, Ordering::Relaxed);
-        match query {
-            SourceQuery::Rabbitmq(q) => self
-                .rabbitmq
-                .queue_depth(q)
-                .await
-                .map(Observation::QueueDepth),
-            // Boxed: the Kafka client's futures nest deeply, and every caller's future would
-            // otherwise embed them (the compiler's layout queries hit their depth limit).
-            SourceQuery::Kafka(q) => Box::pin(self.kafka.snapshot(q))
-                .await
-                .map(|s| Observation::Kafka(Arc::new(s))),
-        }
-    }
-
-    /// How many Kafka broker connections are open right now (at most one per broker and
-    /// cluster).
-    pub fn kafka_connections(&self) -> usize {
-        self.kafka.open_connections()
-    }
-
-    /// How many Kafka requests of one API were sent since start (by lagscale's own client).
-    pub fn kafka_requests(&self, api: kafka_protocol::messages::ApiKey) -> u64 {
-        self.kafka.requests_sent(api)
-    }
-
-    /// How many AMQP connections are open right now (one per profile and vhost in use).
-    pub async fn rabbitmq_connections(&self) -> usize {
-        self.rabbitmq.open_connections().await
-    }
-
-    /// How many broker queries were sent since start.
-    pub fn queries_sent(&self) -> u64 {
-        self.queries_sent.load(Ordering::Relaxed)
+    /// Whether replicas beyond the partition count would idle, so a served value is capped
+    /// at the partitions (Kafka, unless `allowIdleConsumers`).
+    pub fn caps_at_partitions(&self) -> bool {
+        matches!(&self.rule, LagRule::Kafka(options) if !options.allow_idle_consumers)
     }
 }
 
-/// How a connection to a broker failed, in the words a caller sees.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ConnectionFailure {
-    /// It could not be opened: refused, reset, a TLS or protocol handshake that failed.
-    Connect,
-    /// It was not open within the connect timeout.
-    ConnectTimeout { after_ms: u128 },
-    /// It was open, and broke.
-    Lost,
-}
-
-impl std::fmt::Display for ConnectionFailure {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+impl Observation {
+    /// The source that answered.
+    pub fn kind(&self) -> SourceKind {
         match self {
-            ConnectionFailure::Connect => f.write_str("the connection could not be opened"),
-            ConnectionFailure::ConnectTimeout { after_ms } => {
-                write!(f, "connect timed out after {after_ms} ms")
-            }
-            ConnectionFailure::Lost => f.write_str("the connection was lost"),
+            Observation::QueueDepth(_) => SourceKind::Rabbitmq,
+            Observation::Kafka(_) => SourceKind::Kafka,
         }
     }
-}
-
-impl SourceError {
-    /// What the operating system or the handshake said about a connection failure: for the
-    /// log, never for the caller.
-    pub fn detail(&self) -> Option<&str> {
-        match self {
-            SourceError::Connection { detail, .. } => Some(detail),
-            _ => None,
-        }
-    }
-
-    /// A short, bounded name for the kind of failure (a metrics label).
-    pub fn kind(&self) -> &'static str {
-        match self {
-            SourceError::NotFound { .. } => "not_found",
-            SourceError::Connection { .. } | SourceError::Unavailable { .. } => "unreachable",
-            SourceError::AccessRefused { .. } => "access_refused",
-            SourceError::Timeout { .. } => "timeout",
-            SourceError::Broker { .. } => "broker",
-        }
-    }
-}
-
-/// A broker query that failed. Clone, because one failed evaluation answers every caller that
-/// was waiting on it. Messages name the endpoint with its password redacted.
-#[derive(Debug, Clone, PartialEq, thiserror::Error)]
-pub enum SourceError {
-    #[error("{what} not found on {endpoint}")]
-    NotFound { endpoint: String, what: String },
-    /// No connection to the broker, or it was lost. What the operating system said (refused,
-    /// reset, a TLS or protocol failure) is `detail`, which goes to the log only: a caller
-    /// must not learn from the answer whether something listens at an address it named.
-    #[error("cannot reach the broker {endpoint}: {failure} (the cause is in lagscale's log)")]
-    Connection {
-        endpoint: String,
-        failure: ConnectionFailure,
-        detail: String,
-    },
-    /// The broker answered, and cannot serve the query now (no coordinator, no leader).
-    #[error("{endpoint} is unavailable: {reason}")]
-    Unavailable { endpoint: String, reason: String },
-    #[error("{endpoint} refused access: {reason}")]
-    AccessRefused { endpoint: String, reason: String },
-    #[error("{endpoint} did not answer {operation} within {after_ms} ms")]
-    Timeout {
-        endpoint: String,
-        operation: &'static str,
-        after_ms: u128,
-    },
-    #[error("{endpoint} failed {operation}: {reason}")]
-    Broker {
-        endpoint: String,
-        operation: &'static str,
-        reason: String,
-    },
 }

@@ -3,26 +3,23 @@
 //! read from [`Observation::partition_offsets`]. The management client is made on first
 //! use, and its answers are cached like broker answers (for the cache TTL).
 
-use std::sync::OnceLock;
 use std::time::Duration;
 
-use super::rabbitmq::management::{Management, ManagementUrl, QueueRates};
-use super::{LagRule, Observation, SourceError, SourceQuery, Sources};
+use super::rabbitmq::management::{ManagementUrl, QueueRates};
+use super::{Observation, SourceError, SourceQuery, Sources};
 use crate::single_flight::SingleFlight;
 
 /// A queue's rates from a management API: URL, vhost, queue, window.
 type QueueRatesKey = (ManagementUrl, String, String, Duration);
 
-/// The management API client and its cached answers.
+/// The management API's cached answers.
 pub(super) struct ManagementRates {
-    client: OnceLock<Result<Management, String>>,
     answers: SingleFlight<QueueRatesKey, Result<QueueRates, SourceError>>,
 }
 
 impl ManagementRates {
     pub(super) fn new(refresh: Duration) -> ManagementRates {
         ManagementRates {
-            client: OnceLock::new(),
             answers: SingleFlight::new(refresh),
         }
     }
@@ -42,36 +39,25 @@ pub enum BrokerRates {
 impl Sources {
     /// The broker's own measure of `query`'s rates over `window`.
     pub async fn rates(&self, query: &SourceQuery, window: Duration) -> BrokerRates {
-        let SourceQuery::Rabbitmq(query) = query else {
+        let SourceQuery::Rabbitmq(queue) = query else {
             return BrokerRates::Sampled;
         };
-        let Some(url) = query.endpoint.management.as_ref() else {
+        let Some(url) = queue.endpoint.management.as_ref() else {
             return BrokerRates::Unknown;
         };
-        let client = self
-            .management
-            .client
-            .get_or_init(|| Management::new(self.timeouts.query));
-        let client = match client {
-            Ok(client) => client,
-            Err(error) => {
-                tracing::warn!(%error, "no management API client");
-                return BrokerRates::Unknown;
-            }
-        };
-        let vhost = query
+        let vhost = queue
             .vhost
             .clone()
-            .unwrap_or_else(|| query.endpoint.uri.to_lapin(None).vhost);
-        let key = (url.clone(), vhost.clone(), query.queue.clone(), window);
-        let fetch = || client.queue_rates(url, &vhost, &query.queue, window);
+            .unwrap_or_else(|| queue.endpoint.uri.to_lapin(None).vhost);
+        let key = (url.clone(), vhost.clone(), queue.queue.clone(), window);
+        let fetch = || self.queue_rates(query, url, &vhost, &queue.queue, window);
         match self.management.answers.get_or_fetch(&key, fetch).await.0 {
             Ok(rates) => BrokerRates::Measured {
                 publish: rates.publish,
                 consume: rates.consume,
             },
             Err(error) => {
-                tracing::warn!(%error, queue = %query.queue, "management API failed");
+                tracing::warn!(%error, queue = %queue.queue, "management API failed");
                 BrokerRates::Unknown
             }
         }
@@ -125,13 +111,5 @@ impl SourceQuery {
             SourceQuery::Rabbitmq(q) if q.endpoint.management.is_some() => RateSource::BrokerApi,
             SourceQuery::Rabbitmq(_) => RateSource::Missing,
         }
-    }
-}
-
-impl LagRule {
-    /// Whether replicas beyond the partition count would idle, so a served value is capped
-    /// at the partitions (Kafka, unless `allowIdleConsumers`).
-    pub fn caps_at_partitions(&self) -> bool {
-        matches!(self, LagRule::Kafka(options) if !options.allow_idle_consumers)
     }
 }

@@ -1,6 +1,8 @@
-//! What a trigger serves once the lag is known, for triggers that look at replicas: the
-//! partition cap of `replicaAware` log2 triggers, and `strategy: step` (see [`step`]), whose
-//! lag is sampled in the background ([`sampler`]). Plain triggers never come here.
+//! The parts the policy function (`trigger::decide`) is made of, beyond the transform: the
+//! partition cap of `replicaAware` log2 triggers (here), `strategy: step` ([`step`]), rates
+//! and time lag ([`rate`]) and `metric: throughput` ([`throughput`]); and the background
+//! sampling of lag and offsets that step and throughput decide from ([`sampler`]). A plain
+//! trigger's metric is its transformed lag, decided in `trigger::decide` alone.
 
 pub mod rate;
 pub mod sampler;

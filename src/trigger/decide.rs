@@ -5,7 +5,7 @@
 
 use tokio::time::Instant;
 
-use super::{Strategy, TriggerSpec};
+use super::{Metric, Strategy, TriggerSpec};
 use crate::replicas::TargetState;
 use crate::strategy::partition_cap;
 use crate::strategy::rate::Rates;
@@ -68,6 +68,14 @@ impl TriggerSpec {
     /// ScaledObject).
     pub fn decide(&self, inputs: &Inputs<'_>) -> Decided {
         let metric = self.metric(inputs.lag);
+        if let Metric::Throughput(policy) = &self.metric {
+            let max_partitions = if self.source.caps_at_partitions() {
+                inputs.partitions
+            } else {
+                None
+            };
+            return Decided::Throughput(policy.value(inputs.lag, inputs.rates, max_partitions));
+        }
         match (&self.strategy, inputs.state) {
             (
                 Strategy::Direct {
@@ -91,14 +99,6 @@ impl TriggerSpec {
                     bounds,
                     decision,
                 }
-            }
-            (Strategy::Throughput(policy), _) => {
-                let max_partitions = if self.lag_rule.caps_at_partitions() {
-                    inputs.partitions
-                } else {
-                    None
-                };
-                Decided::Throughput(policy.value(inputs.lag, inputs.rates, max_partitions))
             }
             _ => Decided::Direct { metric },
         }

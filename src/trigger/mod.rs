@@ -12,10 +12,10 @@ pub mod strategy;
 use std::collections::{BTreeMap, HashMap};
 
 pub use decide::{Decided, Inputs};
-pub use strategy::Strategy;
+pub use strategy::{Metric, Strategy};
 
 use crate::metadata::{Metadata, MetricName, TriggerError, keys};
-use crate::source::{ClusterProfile, LagRule, SourceKind, SourceQuery};
+use crate::source::{ClusterProfile, SourceKind, SourceQuery, SourceTrigger};
 use crate::transform::{Multiplier, Transform};
 
 /// Default target per replica, in messages (as KEDA's Kafka scaler).
@@ -24,16 +24,17 @@ pub const DEFAULT_LAG_THRESHOLD: f64 = 10.0;
 /// One trigger, parsed and valid.
 #[derive(Debug, Clone, PartialEq)]
 pub struct TriggerSpec {
-    /// What to ask the broker: the cache key shared by every trigger that asks the same.
-    pub query: SourceQuery,
-    /// How this trigger reads its lag from the broker's answer.
-    pub lag_rule: LagRule,
+    /// What to ask the broker (the cache key shared by every trigger that asks the same), and
+    /// how this trigger reads its lag from the answer.
+    pub source: SourceTrigger,
     /// Target per replica, in messages: > 0, and > 1 with `transform: log2`.
     pub lag_threshold: f64,
     /// Active when lag (in messages) is greater than this; ≥ 0.
     pub activation_lag_threshold: f64,
     pub transform: Transform,
-    /// How the served metric is chosen from the lag.
+    /// `metric`: the lag, or throughput.
+    pub metric: Metric,
+    /// `strategy`: how a lag metric is served (always direct with `metric: throughput`).
     pub strategy: Strategy,
     pub metric_name: MetricName,
 }
@@ -50,7 +51,7 @@ impl TriggerSpec {
         let source = SourceKind::parse(source_value).ok_or_else(|| {
             TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED)
         })?;
-        let (query, lag_rule) = SourceQuery::parse(source, &mut md, clusters)?;
+        let source_trigger = SourceTrigger::parse(source, &mut md, clusters)?;
 
         let (threshold_key, lag_threshold) = match md.either(keys::LAG_THRESHOLD, keys::VALUE)? {
             Some((key, value)) => (key, number(key, value, "a number > 0", |n| n > 0.0)?),
@@ -71,52 +72,57 @@ impl TriggerSpec {
             ));
         }
 
-        let strategy = strategy::parse(&mut md, &query, &lag_rule, transform)?;
+        let (metric, strategy) = strategy::parse(&mut md, &source_trigger, transform)?;
 
         let metric_name = match md.optional(keys::METRIC_NAME) {
             Some(name) => MetricName::parse(name)
                 .map_err(|expected| TriggerError::invalid(keys::METRIC_NAME, name, expected))?,
-            None => query.default_metric_name(),
+            None => source_trigger.query().default_metric_name(),
         };
 
         md.finish(&format!("with source: {}", source.name()))?;
         Ok(TriggerSpec {
-            query,
-            lag_rule,
+            source: source_trigger,
             lag_threshold,
             activation_lag_threshold,
             transform,
+            metric,
             strategy,
             metric_name,
         })
     }
 
+    /// What the broker is asked.
+    pub fn query(&self) -> &SourceQuery {
+        self.source.query()
+    }
+
     /// The target KEDA gives the HPA, in the metric's units; always > 0. With
     /// `strategy: step` the metric is a replica count and the target 1 per replica.
     pub fn target(&self) -> f64 {
-        match &self.strategy {
-            Strategy::Step(_) => 1.0,
-            Strategy::Throughput(policy) => policy.replica_throughput,
-            Strategy::Direct { .. } => self.transform.target(self.lag_threshold),
+        match (&self.metric, &self.strategy) {
+            (Metric::Throughput(policy), _) => policy.replica_throughput,
+            (Metric::Lag, Strategy::Step(_)) => 1.0,
+            (Metric::Lag, Strategy::Direct { .. }) => self.transform.target(self.lag_threshold),
         }
     }
 
     /// The lagThreshold the Kafka `allowIdleConsumers: false` cap multiplies: none (infinity)
     /// with `strategy: step` and `metric: throughput`, which cap replicas instead of lag.
     pub fn lag_cap_threshold(&self) -> f64 {
-        match self.strategy {
-            Strategy::Step(_) | Strategy::Throughput(_) => f64::INFINITY,
-            Strategy::Direct { .. } => self.lag_threshold,
+        match (&self.metric, &self.strategy) {
+            (Metric::Throughput(_), _) | (_, Strategy::Step(_)) => f64::INFINITY,
+            (Metric::Lag, Strategy::Direct { .. }) => self.lag_threshold,
         }
     }
 
     /// The `transform` metric label: `none`, `log2`, `step` or `throughput`.
     pub fn metric_kind(&self) -> &'static str {
-        match (&self.strategy, self.transform) {
-            (Strategy::Step(_), _) => "step",
-            (Strategy::Throughput(_), _) => "throughput",
-            (_, Transform::None) => "none",
-            (_, Transform::Log2 { .. }) => "log2",
+        match (&self.metric, &self.strategy, self.transform) {
+            (Metric::Throughput(_), _, _) => "throughput",
+            (_, Strategy::Step(_), _) => "step",
+            (_, _, Transform::None) => "none",
+            (_, _, Transform::Log2 { .. }) => "log2",
         }
     }
 

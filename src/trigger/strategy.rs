@@ -1,15 +1,26 @@
-//! `strategy` and `replicaAware`: how the served metric is chosen, and whether that needs the
-//! workload's current replicas (read from Kubernetes, see `replicas`).
+//! `metric`, `strategy` and `replicaAware`: what is measured (lag, or throughput), how a lag
+//! metric is served, and whether that needs the workload's current replicas (read from
+//! Kubernetes, see `replicas`). Two keys, two types: [`Metric`] and [`Strategy`].
 
 use std::time::Duration;
 
 use super::{Metadata, TriggerError, keys, number};
-use crate::source::{LagRule, RateSource, SourceQuery};
+use crate::source::{RateSource, SourceQuery, SourceTrigger};
 use crate::strategy::step::StepPolicy;
 use crate::strategy::throughput::ThroughputPolicy;
 use crate::transform::Transform;
 
-/// How the served metric is chosen.
+/// `metric`: what is measured.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Metric {
+    /// The lag, served as [`Strategy`] says.
+    Lag,
+    /// `metric: throughput`: produce rate + lag / drainSeconds, in messages per second (its
+    /// strategy is always `direct`).
+    Throughput(ThroughputPolicy),
+}
+
+/// `strategy`: how a lag metric is served.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Strategy {
     /// The (transformed) lag, as KEDA's scalers serve it. `replica_aware`: a Kafka log2 metric
@@ -17,8 +28,6 @@ pub enum Strategy {
     Direct { replica_aware: bool },
     /// Apache Druid's lag-based step strategy: the metric is the replica count decided.
     Step(StepPolicy),
-    /// `metric: throughput`: produce rate + lag / drainSeconds, in messages per second.
-    Throughput(ThroughputPolicy),
 }
 
 impl Strategy {
@@ -45,21 +54,32 @@ const THROUGHPUT_KEYS: [&str; 3] = [
 /// Reads `metric`, `strategy` and their keys, and `replicaAware`.
 pub fn parse(
     md: &mut Metadata<'_>,
-    query: &SourceQuery,
-    lag_rule: &LagRule,
+    source: &SourceTrigger,
+    transform: Transform,
+) -> Result<(Metric, Strategy), TriggerError> {
+    match md.optional(keys::METRIC).unwrap_or("lag") {
+        "lag" => parse_strategy(md, source, transform).map(|s| (Metric::Lag, s)),
+        "throughput" => {
+            let policy = parse_throughput(md, source.query(), transform)?;
+            let direct = Strategy::Direct {
+                replica_aware: false,
+            };
+            Ok((Metric::Throughput(policy), direct))
+        }
+        other => Err(TriggerError::invalid(
+            keys::METRIC,
+            other,
+            "one of: lag, throughput",
+        )),
+    }
+}
+
+/// `strategy` and `replicaAware`, with `metric: lag`.
+fn parse_strategy(
+    md: &mut Metadata<'_>,
+    source: &SourceTrigger,
     transform: Transform,
 ) -> Result<Strategy, TriggerError> {
-    match md.optional(keys::METRIC).unwrap_or("lag") {
-        "lag" => {}
-        "throughput" => return parse_throughput(md, query, transform).map(Strategy::Throughput),
-        other => {
-            return Err(TriggerError::invalid(
-                keys::METRIC,
-                other,
-                "one of: lag, throughput",
-            ));
-        }
-    }
     if let Some(key) = THROUGHPUT_KEYS.iter().find(|k| md.optional(k).is_some()) {
         return Err(TriggerError::NotApplicable {
             key: (*key).to_owned(),
@@ -77,7 +97,7 @@ pub fn parse(
             }
             let replica_aware = replica_aware.unwrap_or(false);
             let capped_log2 =
-                lag_rule.caps_at_partitions() && matches!(transform, Transform::Log2 { .. });
+                source.caps_at_partitions() && matches!(transform, Transform::Log2 { .. });
             if replica_aware && !capped_log2 {
                 return Err(TriggerError::invalid(
                     keys::REPLICA_AWARE,

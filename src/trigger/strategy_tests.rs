@@ -197,7 +197,7 @@ fn throughput_keys() {
         drain: Duration::from_secs(300),
         rate_window: Duration::from_secs(120),
     };
-    assert_eq!(spec.strategy, Strategy::Throughput(expected));
+    assert_eq!(spec.metric, Metric::Throughput(expected));
     assert_eq!(spec.target(), 125.0);
     assert_eq!(
         spec.lag_cap_threshold(),
@@ -210,8 +210,8 @@ fn throughput_keys() {
         ("replicaThroughput", "10"),
     ]))
     .unwrap();
-    match defaults.strategy {
-        Strategy::Throughput(p) => {
+    match defaults.metric {
+        Metric::Throughput(p) => {
             assert_eq!((p.drain.as_secs(), p.rate_window.as_secs()), (120, 60));
         }
         other => panic!("{other:?}"),

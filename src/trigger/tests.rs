@@ -40,7 +40,7 @@ fn with(extra: &[(&'static str, &'static str)]) -> Vec<(&'static str, &'static s
 }
 
 fn rabbit(spec: &TriggerSpec) -> &rabbitmq::QueueQuery {
-    match &spec.query {
+    match spec.query() {
         SourceQuery::Rabbitmq(q) => q,
         other => panic!("not a rabbitmq query: {other:?}"),
     }

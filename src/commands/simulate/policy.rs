@@ -17,7 +17,7 @@ use crate::source::{Observation, SourceQuery};
 use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
 use crate::strategy::sampler::Timed;
 use crate::strategy::step::{Bounds, Sample};
-use crate::trigger::{Inputs, Strategy, TriggerSpec};
+use crate::trigger::{Inputs, Metric, Strategy, TriggerSpec};
 
 /// The simulated source's connection keys, added when the policy does not name a source.
 const SIMULATED: [(&str, &str); 4] = [
@@ -69,7 +69,7 @@ impl PolicyMetric {
     /// The lag as the trigger's rule reads it (the Kafka cap included), from `lag` messages
     /// spread evenly over the partitions; and the partitions consumers can use.
     fn read_lag(&self, lag: f64) -> (u64, Option<u64>) {
-        let observation = match &self.spec.query {
+        let observation = match self.spec.query() {
             SourceQuery::Rabbitmq(_) => Observation::QueueDepth(lag as u64),
             SourceQuery::Kafka(_) => {
                 let per = lag / f64::from(self.partitions);
@@ -91,11 +91,11 @@ impl PolicyMetric {
                 }))
             }
         };
-        match self.spec.lag_rule.lag(
-            &self.spec.query,
-            &observation,
-            self.spec.lag_cap_threshold(),
-        ) {
+        match self
+            .spec
+            .source
+            .lag(&observation, self.spec.lag_cap_threshold())
+        {
             Ok(lag) => (lag.messages, lag.partitions),
             Err(_) => (lag as u64, None),
         }
@@ -109,7 +109,7 @@ impl PolicyMetric {
     /// Takes the samples the strategy needs at `t`: the lag (step), or the log-end and
     /// committed offsets, `produced` and `consumed` so far (throughput).
     pub fn sample(&mut self, t: u64, lag: f64, produced: f64, consumed: f64) {
-        if let Strategy::Throughput(policy) = &self.spec.strategy
+        if let Metric::Throughput(policy) = &self.spec.metric
             && t.is_multiple_of(policy.sample_interval().as_secs())
         {
             let at = self.instant(t);
@@ -167,12 +167,12 @@ impl PolicyMetric {
             last_scale: last_scale.map(|at| self.instant(at)),
         };
         let samples: Vec<Sample> = self.samples.iter().copied().collect();
-        let rates = match &self.spec.strategy {
-            Strategy::Throughput(policy) => {
+        let rates = match &self.spec.metric {
+            Metric::Throughput(policy) => {
                 let offsets: Vec<OffsetsSample> = self.offsets.iter().cloned().collect();
                 rate::rates(&offsets, policy.rate_window)
             }
-            _ => None,
+            Metric::Lag => None,
         };
         let inputs = Inputs {
             lag: messages,

@@ -28,7 +28,7 @@ use crate::source::rabbitmq::AmqpUri;
 use crate::source::rabbitmq::RabbitmqProfile;
 use crate::source::rabbitmq::management::ManagementUrl;
 use crate::transform::Transform;
-use crate::trigger::{Strategy, TriggerSpec};
+use crate::trigger::{Metric, Strategy, TriggerSpec};
 
 /// How bad a finding is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -223,7 +223,7 @@ fn validate_document(
             findings.push(finding(index, Severity::Error,
                 "strategy: step with metricType Value: the metric is the replica count decided and needs AverageValue (remove metricType)".to_owned()));
         }
-        let throughput = matches!(spec.strategy, Strategy::Throughput(_));
+        let throughput = matches!(spec.metric, Metric::Throughput(_));
         if throughput && metric_type == "Value" {
             findings.push(finding(index, Severity::Warning,
                 "metric: throughput with metricType Value: the value is messages per second for the whole group, meant for AverageValue (replicas = value / replicaThroughput); remove metricType".to_owned()));
@@ -232,12 +232,12 @@ fn validate_document(
             findings.push(finding(index, Severity::Warning,
                 "external-push on a ScaledJob: KEDA ignores its pushes and only polls; use type: external".to_owned()));
         }
-        if let (false, SourceQuery::Kafka(query)) = (scaled_job, &spec.query)
+        if let (false, SourceQuery::Kafka(query)) = (scaled_job, spec.query())
             && let Some(topic) = &query.topic
         {
             report.partition_checks.push(partitions::PartitionCheck {
                 at: finding(index, Severity::Warning, String::new()),
-                query: spec.query.clone(),
+                query: spec.query().clone(),
                 topic: topic.clone(),
                 max_replicas: max_replica_count(value),
             });

@@ -44,7 +44,7 @@ fn parse(pairs: &[(&str, &str)]) -> Result<TriggerSpec, TriggerError> {
 }
 
 fn options(spec: &TriggerSpec) -> &LagOptions {
-    match &spec.lag_rule {
+    match spec.source.rule() {
         LagRule::Kafka(options) => options,
         other => panic!("not kafka: {other:?}"),
     }
@@ -56,7 +56,7 @@ fn defaults_are_keda_defaults() {
     assert_eq!(options(&spec), &LagOptions::default());
     assert_eq!(spec.lag_threshold, 10.0);
     assert_eq!(spec.metric_name.as_str(), "kafka-events-billing");
-    let SourceQuery::Kafka(query) = &spec.query else {
+    let SourceQuery::Kafka(query) = spec.query() else {
         panic!()
     };
     assert_eq!(query.group, "billing");
@@ -111,7 +111,7 @@ fn a_partition_limitation_over_every_partition_number_is_one_range() {
 fn inline_bootstrap_servers() {
     for key in ["bootstrapServers", "bootstrapServersFromEnv"] {
         let spec = parse(&[("cluster", ""), (key, "127.0.0.1:9092,[::1]:9093")]).unwrap();
-        let SourceQuery::Kafka(query) = &spec.query else {
+        let SourceQuery::Kafka(query) = spec.query() else {
             panic!()
         };
         assert_eq!(query.endpoint.cluster, None);
