@@ -37,6 +37,8 @@ pub use security::Security;
 #[cfg(test)]
 mod cluster_tests;
 #[cfg(test)]
+mod decode_tests;
+#[cfg(test)]
 mod fault_tests;
 #[cfg(test)]
 mod handshake_tests;

@@ -4,9 +4,11 @@ use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
+use base64::engine::general_purpose::STANDARD;
 
 use super::super::sasl::{Sasl, SaslError};
 use super::super::security::Security;
+use super::oidc::{jwt_lifetime, seconds};
 use super::*;
 
 const SECRET: &str = "cl1ent-s3cret";

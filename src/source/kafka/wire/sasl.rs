@@ -4,8 +4,8 @@
 //! [`Sasl`] is one profile's validated settings (built by [`super::security`]); every new broker
 //! connection calls [`Sasl::begin`] and feeds the [`SaslExchange`] the server's answers until it
 //! returns `Ok(None)`. The connection layer owns the framing (`SaslAuthenticate` requests); this
-//! module only produces and checks `auth_bytes`. Passwords, tokens and SCRAM keys never reach a
-//! `Debug` output or a [`SaslError`].
+//! module only produces and checks `auth_bytes` (SCRAM's steps are in `scram`). Passwords,
+//! tokens and SCRAM keys never reach a `Debug` output or a [`SaslError`].
 
 use std::sync::{Arc, Mutex};
 
@@ -15,11 +15,10 @@ use ring::{digest, hmac, pbkdf2};
 
 use super::oauth::TokenSource;
 
-/// The highest SCRAM iteration count we compute: PBKDF2 runs on the connecting task, so a
-/// hostile or misconfigured server must not make us burn seconds of CPU per connection. Kafka
-/// itself accepts 4,096 to 16,384 (`ScramMechanism.maxIterations`); 65,536 costs tens of
-/// milliseconds, once per profile (the salted password is cached).
-const MAX_SCRAM_ITERATIONS: u32 = 65_536;
+#[path = "scram.rs"]
+mod scram;
+
+use scram::{Salted, Scram, ScramStep};
 
 /// One profile's SASL settings. Debug shows the mechanism and user, never a password/secret/token.
 #[derive(Clone)]
@@ -68,13 +67,6 @@ pub(super) static SCRAM_SHA_512: ScramHash = ScramHash {
     pbkdf2: &pbkdf2::PBKDF2_HMAC_SHA512,
     digest: &digest::SHA512,
 };
-
-/// A salted password with the parameters it was computed for.
-struct Salted {
-    salt: Vec<u8>,
-    iterations: u32,
-    key: Vec<u8>,
-}
 
 impl std::fmt::Debug for Sasl {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -216,25 +208,6 @@ enum State {
     Done,
 }
 
-struct Scram {
-    hash: &'static ScramHash,
-    password: Arc<str>,
-    salted: Arc<Mutex<Option<Salted>>>,
-    nonce: String,
-    client_first_bare: String,
-    step: ScramStep,
-}
-
-enum ScramStep {
-    Start,
-    SentFirst,
-    /// What the server's final message must prove it knows.
-    SentFinal {
-        server_key: hmac::Key,
-        auth_message: String,
-    },
-}
-
 impl std::fmt::Debug for SaslExchange {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let step = match &self.state {
@@ -330,119 +303,6 @@ fn oauth_failure(server: &[u8]) -> String {
 /// Server-chosen text for an error message: bounded and without control characters.
 fn printable(text: &str) -> String {
     text.chars().filter(|c| !c.is_control()).take(120).collect()
-}
-
-impl Scram {
-    fn next(&mut self, server: &[u8]) -> Result<Option<Vec<u8>>, String> {
-        let server = std::str::from_utf8(server)
-            .map_err(|_| "the server's message is not UTF-8".to_owned())?;
-        if let Some(error) = server.strip_prefix("e=") {
-            return Err(format!("the server refused: {}", printable(error)));
-        }
-        match std::mem::replace(&mut self.step, ScramStep::Start) {
-            ScramStep::Start => Err("an answer arrived before the first message was sent".into()),
-            ScramStep::SentFirst => self.client_final(server).map(Some),
-            ScramStep::SentFinal {
-                server_key,
-                auth_message,
-            } => {
-                let signature = attribute(server, "v=")
-                    .ok_or("the server's final message has no signature (v=)")?;
-                let signature = STANDARD
-                    .decode(signature)
-                    .map_err(|_| "the server signature (v=) is not base64")?;
-                hmac::verify(&server_key, auth_message.as_bytes(), &signature).map_err(|_| {
-                    "the server signature does not match: the broker does not know this user's \
-                     password (a misconfigured or impostor broker)"
-                })?;
-                Ok(None)
-            }
-        }
-    }
-
-    /// Reads server-first (`r=...,s=...,i=...`) and answers with client-final.
-    fn client_final(&mut self, server_first: &str) -> Result<Vec<u8>, String> {
-        if server_first.starts_with("m=") {
-            return Err("the server requires a SCRAM extension (m=) we do not support".into());
-        }
-        let nonce =
-            attribute(server_first, "r=").ok_or("the server's first message has no nonce (r=)")?;
-        if !nonce.starts_with(&self.nonce) || nonce.len() == self.nonce.len() {
-            return Err("the server's nonce does not extend ours".into());
-        }
-        let salt = attribute(server_first, "s=")
-            .and_then(|s| STANDARD.decode(s).ok())
-            .ok_or("the server's first message has no base64 salt (s=)")?;
-        let iterations = attribute(server_first, "i=")
-            .ok_or("the server's first message has no iteration count (i=)")?;
-        let iterations = iterations
-            .parse::<u32>()
-            .ok()
-            .filter(|i| (1..=MAX_SCRAM_ITERATIONS).contains(i))
-            .ok_or_else(|| {
-                format!(
-                    "the server's iteration count {} is not valid; expected 1 to {MAX_SCRAM_ITERATIONS}",
-                    printable(iterations)
-                )
-            })?;
-        let salted = self.salted_password(&salt, iterations);
-        let alg = *self.hash.hmac;
-        let salted_key = hmac::Key::new(alg, &salted);
-        let client_key = hmac::sign(&salted_key, b"Client Key");
-        let stored_key = digest::digest(self.hash.digest, client_key.as_ref());
-        // c=biws is base64("n,,"): no channel binding, no authzid.
-        let without_proof = format!("c=biws,r={nonce}");
-        let auth_message = format!("{},{server_first},{without_proof}", self.client_first_bare);
-        let signature = hmac::sign(
-            &hmac::Key::new(alg, stored_key.as_ref()),
-            auth_message.as_bytes(),
-        );
-        let proof: Vec<u8> = client_key
-            .as_ref()
-            .iter()
-            .zip(signature.as_ref())
-            .map(|(k, s)| k ^ s)
-            .collect();
-        let server_key = hmac::sign(&salted_key, b"Server Key");
-        self.step = ScramStep::SentFinal {
-            server_key: hmac::Key::new(alg, server_key.as_ref()),
-            auth_message,
-        };
-        Ok(format!("{without_proof},p={}", STANDARD.encode(proof)).into_bytes())
-    }
-
-    /// Hi(password, salt, i), reusing the last result when the salt and count are the same.
-    fn salted_password(&self, salt: &[u8], iterations: u32) -> Vec<u8> {
-        // A poisoned lock only means another connection panicked mid-update; the value is
-        // replaced whole, so it is still consistent.
-        let mut cache = self.salted.lock().unwrap_or_else(|e| e.into_inner());
-        if let Some(hit) = cache
-            .as_ref()
-            .filter(|c| c.salt == salt && c.iterations == iterations)
-        {
-            return hit.key.clone();
-        }
-        let mut key = vec![0u8; self.hash.digest.output_len()];
-        let rounds = std::num::NonZeroU32::new(iterations).unwrap_or(std::num::NonZeroU32::MIN);
-        pbkdf2::derive(
-            *self.hash.pbkdf2,
-            rounds,
-            salt,
-            self.password.as_bytes(),
-            &mut key,
-        );
-        *cache = Some(Salted {
-            salt: salt.to_vec(),
-            iterations,
-            key: key.clone(),
-        });
-        key
-    }
-}
-
-/// The value of the attribute `prefix` (`r=`, `s=`, ...) in a comma-separated SCRAM message.
-fn attribute<'a>(message: &'a str, prefix: &str) -> Option<&'a str> {
-    message.split(',').find_map(|a| a.strip_prefix(prefix))
 }
 
 /// Never contains a secret. `mechanism` + a reason a person can act on.

@@ -1,3 +1,4 @@
+use super::scram::attribute;
 use super::*;
 
 const PASSWORD: &str = "pencil";
