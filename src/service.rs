@@ -2,8 +2,10 @@
 //!
 //! GetMetricSpec and StreamMetricSpec answer from the metadata alone (no broker I/O), so they
 //! work while a broker is down and KEDA's fallback can fire. GetMetrics and IsActive share one
-//! evaluation through the cache. StreamIsActive sends the current state at once and afterwards
-//! only inactive → active edges, because every `true` push restarts KEDA's cooldown.
+//! evaluation through the cache. StreamIsActive pushes only `true`, on each inactive → active
+//! edge (a stream opened while there is work pushes it at once): every `true` push restarts
+//! KEDA's cooldown, and KEDA 2.17 acts on a pushed `false` with a stale ScaledObject (see
+//! [`push_activity`]).
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -298,8 +300,13 @@ impl ExternalScaler for ScalerService {
 }
 
 /// Re-evaluates one StreamIsActive trigger every `stream_check_interval` until the client goes
-/// away or the server shuts down. Sends the first known state, then only `false → true` edges.
-/// Evaluation errors are logged and not pushed: KEDA also polls IsActive, which reports them.
+/// away or the server shuts down, and pushes `true` on each inactive → active edge (the first
+/// evaluation counts as one when it finds work), never `false`. KEDA's push scaler
+/// (`pkg/scalers/external_scaler.go`, `externalPushScaler.Run`) hands every pushed value to
+/// `RequestScale`; 2.18+ ignores `false`, but 2.17 acts on it with a stale ScaledObject and can
+/// scale to zero early, ignoring other active triggers. The polled IsActive covers the
+/// active → inactive direction. Evaluation errors are logged and not pushed: KEDA also polls
+/// IsActive, which reports them.
 async fn push_activity(
     _open: metrics::OpenStream,
     scaler: Arc<Scaler>,
@@ -319,10 +326,7 @@ async fn push_activity(
         };
         match evaluation {
             Ok(evaluation) => {
-                let push = match last {
-                    None => true,
-                    Some(was_active) => !was_active && evaluation.active,
-                };
+                let push = evaluation.active && last != Some(true);
                 last = Some(evaluation.active);
                 if push {
                     let response = IsActiveResponse {

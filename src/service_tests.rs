@@ -209,3 +209,37 @@ async fn a_slow_broker_is_deadline_exceeded() {
     assert_eq!(status.code(), Code::DeadlineExceeded);
     assert_eq!(fake.observed(), 1);
 }
+
+/// StreamIsActive pushes `true` on each inactive → active edge and nothing else: not the idle
+/// state a stream opens on, not a repeated `true`, not active → inactive.
+#[tokio::test(start_paused = true)]
+async fn stream_is_active_pushes_only_true_edges() {
+    use futures_util::FutureExt;
+    use tokio_stream::StreamExt;
+
+    let fake = Arc::new(FakeBrokers::answering(Ok(Observation::QueueDepth(0))));
+    let service = service(&fake, FixedReplicas::current(1));
+    let mut stream = service
+        .stream_is_active(Request::new(so(queue(&[]))))
+        .await
+        .unwrap()
+        .into_inner();
+    let interval = Duration::from_millis(5_000); // stream_check_interval_ms' default
+    let mut pushed = Vec::new();
+    for depth in [0, 0, 3, 5, 0, 0, 2, 4] {
+        fake.answer_all(Ok(Observation::QueueDepth(depth)));
+        tokio::time::advance(interval).await;
+        for _ in 0..10 {
+            tokio::task::yield_now().await;
+        }
+        while let Some(Some(message)) = stream.next().now_or_never() {
+            pushed.push((depth, message.unwrap().result));
+        }
+    }
+    assert_eq!(pushed, vec![(3, true), (2, true)]);
+    assert_eq!(
+        fake.observed(),
+        8,
+        "one evaluation per interval (the first at once)"
+    );
+}

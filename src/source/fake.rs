@@ -51,6 +51,11 @@ impl FakeBrokers {
         self
     }
 
+    /// From now on, answers every query not scripted one by one with `answer`.
+    pub fn answer_all(&self, answer: Answer) {
+        *lock(&self.default) = Some(answer);
+    }
+
     /// From now on, answers `query` with `answer`.
     pub fn answer(&self, query: &SourceQuery, answer: Answer) {
         lock(&self.answers).insert(query.clone(), answer);
