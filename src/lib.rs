@@ -6,15 +6,18 @@
 //! - [`server`] runs the gRPC server (ExternalScaler, health, reflection, graceful shutdown,
 //!   closing idle broker clients); [`service`] implements KEDA's five calls;
 //!   [`error`] is the one place that chooses gRPC status codes;
-//! - [`metadata`] reads a call's `scalerMetadata` map (bounds, every key, trigger errors, the
-//!   `cluster` / inline choice, metric names; a leaf), and [`trigger`] turns it into a
-//!   validated [`trigger::TriggerSpec`] (kept by metadata in [`trigger::memo`]);
+//! - [`metadata`] reads a call's `scalerMetadata` map (bounds, the keys common to every
+//!   source, trigger errors, the `cluster` / inline choice, metric names; a leaf), and
+//!   [`trigger`] turns it into a validated [`trigger::TriggerSpec`] (kept by metadata in
+//!   [`trigger::memo`]; every known key, for the unknown-key check, in
+//!   [`trigger::KNOWN_KEYS`]);
 //! - [`scaler`] evaluates it: lag through [`single_flight`] (one broker query per key and
 //!   TTL), then [`transform`]; replica-aware and throughput triggers through [`strategy`],
 //!   with replica counts from Kubernetes ([`replicas`]);
-//! - [`source`] owns the brokers: the closed set of sources, their connection profiles and
-//!   secrets, their clients (RabbitMQ over AMQP and its management API; Kafka through
-//!   lagscale's own protocol client, `source::kafka::wire`), backoff and idle closing;
+//! - [`source`] owns the brokers: the closed set of sources, each with its own trigger keys
+//!   and their README rows (`source::*::keys`), their connection profiles and secrets, their
+//!   clients (RabbitMQ over AMQP and its management API; Kafka through lagscale's own
+//!   protocol client, `source::kafka::wire`), backoff and idle closing;
 //! - [`config`] reads lagscale's own config file and its endpoint policy; [`metrics`] names
 //!   and records every Prometheus metric; [`telemetry`] sets up logs; [`redact`] keeps
 //!   passwords out of URIs;

@@ -7,6 +7,7 @@
 pub mod backoff;
 mod events;
 pub mod kafka;
+mod keys;
 mod pool;
 mod profile;
 pub mod rabbitmq;
@@ -14,6 +15,7 @@ mod rates;
 pub mod secrets;
 
 pub use events::{BrokerEvents, Events, NoEvents};
+pub use keys::{KEYS, Key, readme_tables};
 pub use profile::ClusterProfile;
 pub use rates::{BrokerRates, PartitionOffsets, RateSource};
 
