@@ -17,23 +17,23 @@
 //! - [`source`] owns the brokers: the closed set of sources, each with its own trigger keys
 //!   and their README rows (`source::*::keys`), their connection profiles and secrets, their
 //!   clients (RabbitMQ over AMQP and its management API; Kafka through lagscale's own
-//!   protocol client, `source::kafka::wire`), backoff and idle closing;
+//!   protocol client, `source::kafka::wire`), backoff and idle closing, and what `validate`
+//!   and `simulate` ask of a source (partitions, a modelled answer);
 //! - [`config`] reads lagscale's own config file and its endpoint policy; [`metrics`] names
 //!   and records every Prometheus metric; [`telemetry`] sets up logs; [`redact`] keeps
 //!   passwords out of URIs;
-//! - [`commands`] holds `check`, `demo`, `validate` and `simulate`;
-//! - [`mock_kafka`] is librdkafka's in-process mock cluster for the demo and the tests, and the
-//!   crate's only `unsafe` code; [`proto`] is KEDA's protocol, generated.
+//! - [`commands`] holds `check`, `demo`, `validate` and `simulate`; the demo's
+//!   [`mock_kafka`] (re-exported here) is librdkafka's in-process mock cluster for the demo
+//!   and the tests, and the crate's only `unsafe` code; [`proto`] is KEDA's protocol,
+//!   generated.
 
-#![deny(unsafe_code)] // the one exception: mock_kafka
+#![deny(unsafe_code)] // the one exception: commands::demo::mock_kafka
 
 pub mod commands;
 pub mod config;
 pub mod error;
 pub mod metadata;
 pub mod metrics;
-#[allow(unsafe_code)]
-pub mod mock_kafka;
 pub mod redact;
 pub mod replicas;
 pub mod scaler;
@@ -45,6 +45,9 @@ pub mod strategy;
 pub mod telemetry;
 pub mod transform;
 pub mod trigger;
+
+/// librdkafka's mock cluster, at its old path for the tests and benches.
+pub use commands::demo::mock_kafka;
 
 /// Code generated from `proto/externalscaler.proto` (KEDA's protocol), server and client.
 pub mod proto {

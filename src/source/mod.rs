@@ -8,6 +8,8 @@ pub mod backoff;
 mod events;
 pub mod kafka;
 mod keys;
+mod modelled;
+mod partitions;
 mod pool;
 mod profile;
 pub mod rabbitmq;
@@ -16,6 +18,7 @@ pub mod secrets;
 
 pub use events::{BrokerEvents, Events, NoEvents};
 pub use keys::{KEYS, Key, readme_tables};
+pub use modelled::MODELLED_TRIGGER;
 pub use profile::ClusterProfile;
 pub use rates::{BrokerRates, PartitionOffsets, RateSource};
 
