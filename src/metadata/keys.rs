@@ -1,5 +1,8 @@
-//! Every trigger metadata key lagscale reads. A key not listed here (nor one of KEDA's own) is
-//! an unknown key. The README's metadata table lists the same keys.
+//! The trigger metadata keys every source shares: `source`, `cluster`, the threshold,
+//! transform and metric-name keys, and the keys of replica awareness, throughput and the step
+//! strategy. Each source owns its own keys and their README rows (`source::rabbitmq::keys`,
+//! `source::kafka::keys`); the list of every key lagscale knows, which the reader is given to
+//! tell an unknown key, is assembled from all of them in `trigger::KNOWN_KEYS`.
 
 pub const SOURCE: &str = "source";
 pub const CLUSTER: &str = "cluster";
@@ -10,25 +13,6 @@ pub const ACTIVATION_VALUE: &str = "activationValue";
 pub const TRANSFORM: &str = "transform";
 pub const LOG2_MULTIPLIER: &str = "log2Multiplier";
 pub const METRIC_NAME: &str = "metricName";
-
-// RabbitMQ
-pub const HOST: &str = "host";
-pub const HOST_FROM_ENV: &str = "hostFromEnv";
-pub const QUEUE_NAME: &str = "queueName";
-pub const VHOST_NAME: &str = "vhostName";
-
-// Kafka
-pub const BOOTSTRAP_SERVERS: &str = "bootstrapServers";
-pub const BOOTSTRAP_SERVERS_FROM_ENV: &str = "bootstrapServersFromEnv";
-pub const CONSUMER_GROUP: &str = "consumerGroup";
-pub const TOPIC: &str = "topic";
-pub const OFFSET_RESET_POLICY: &str = "offsetResetPolicy";
-pub const ALLOW_IDLE_CONSUMERS: &str = "allowIdleConsumers";
-pub const EXCLUDE_PERSISTENT_LAG: &str = "excludePersistentLag";
-pub const SCALE_TO_ZERO_ON_INVALID_OFFSET: &str = "scaleToZeroOnInvalidOffset";
-pub const LIMIT_TO_PARTITIONS_WITH_LAG: &str = "limitToPartitionsWithLag";
-pub const PARTITION_LIMITATION: &str = "partitionLimitation";
-pub const LAG_AGGREGATE: &str = "lagAggregate";
 
 // Replica awareness and the step strategy (names after Apache Druid's lagBased autoscaler)
 pub const REPLICA_AWARE: &str = "replicaAware";
@@ -47,8 +31,8 @@ pub const SCALE_OUT_STEP: &str = "scaleOutStep";
 pub const SCALE_IN_STEP: &str = "scaleInStep";
 pub const MIN_SCALE_ACTION_INTERVAL_SECS: &str = "minScaleActionIntervalSecs";
 
-/// Every key but the step keys.
-const BASE: [&str; 30] = [
+/// The keys of every trigger, whatever its source and strategy.
+pub const COMMON: [&str; 9] = [
     SOURCE,
     CLUSTER,
     LAG_THRESHOLD,
@@ -58,21 +42,11 @@ const BASE: [&str; 30] = [
     TRANSFORM,
     LOG2_MULTIPLIER,
     METRIC_NAME,
-    HOST,
-    HOST_FROM_ENV,
-    QUEUE_NAME,
-    VHOST_NAME,
-    BOOTSTRAP_SERVERS,
-    BOOTSTRAP_SERVERS_FROM_ENV,
-    CONSUMER_GROUP,
-    TOPIC,
-    OFFSET_RESET_POLICY,
-    ALLOW_IDLE_CONSUMERS,
-    EXCLUDE_PERSISTENT_LAG,
-    SCALE_TO_ZERO_ON_INVALID_OFFSET,
-    LIMIT_TO_PARTITIONS_WITH_LAG,
-    PARTITION_LIMITATION,
-    LAG_AGGREGATE,
+];
+
+/// The keys that choose what is served (replica awareness, the strategy, the metric) and the
+/// keys of `metric: throughput`.
+pub const POLICY: [&str; 6] = [
     REPLICA_AWARE,
     STRATEGY,
     METRIC,
@@ -94,11 +68,9 @@ pub const STEP: [&str; 9] = [
     MIN_SCALE_ACTION_INTERVAL_SECS,
 ];
 
-/// All of the above.
-pub const ALL: [&str; 39] = concat(BASE, STEP);
-
-/// `a` then `b`; `N` must be their total length (checked when compiling).
-const fn concat<const A: usize, const B: usize, const N: usize>(
+/// `a` then `b`; `N` must be their total length (checked when compiling). For lists of keys
+/// assembled in constants.
+pub const fn concat<const A: usize, const B: usize, const N: usize>(
     a: [&'static str; A],
     b: [&'static str; B],
 ) -> [&'static str; N] {

@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeSet, HashMap};
 
-use super::{TriggerError, keys};
+use super::TriggerError;
 
 /// Bounds on one trigger's metadata, checked before anything else reads it, so that no call
 /// can make lagscale parse, keep or echo more than this (KEDA's own metadata is far smaller).
@@ -22,19 +22,23 @@ pub struct Metadata<'a> {
 }
 
 impl<'a> Metadata<'a> {
-    /// Starts reading; fails on the first key (in sorted order) that lagscale does not know at
-    /// all, before any other check, so that a typo is reported as a typo.
-    pub fn new(map: &'a HashMap<String, String>) -> Result<Metadata<'a>, TriggerError> {
+    /// Starts reading; fails on the first key (in sorted order) that is neither in `known`
+    /// (every key lagscale reads: `trigger::KNOWN_KEYS`) nor one of KEDA's, before any other
+    /// check, so that a typo is reported as a typo.
+    pub fn new(
+        map: &'a HashMap<String, String>,
+        known: &[&'static str],
+    ) -> Result<Metadata<'a>, TriggerError> {
         check_bounds(map)?;
         let mut unknown: Vec<&String> = map
             .keys()
-            .filter(|k| !keys::ALL.contains(&k.as_str()) && !KEDA_KEYS.contains(&k.as_str()))
+            .filter(|k| !known.contains(&k.as_str()) && !KEDA_KEYS.contains(&k.as_str()))
             .collect();
         unknown.sort();
         if let Some(key) = unknown.first() {
             return Err(TriggerError::Unknown {
                 key: super::quote(key),
-                suggestion: suggest(key),
+                suggestion: suggest(key, known),
             });
         }
         Ok(Metadata {
@@ -152,10 +156,11 @@ fn check_bounds(map: &HashMap<String, String>) -> Result<(), TriggerError> {
     Ok(())
 }
 
-/// The known key closest to a misspelt one, if any is close enough to be a likely typo.
-pub fn suggest(unknown: &str) -> Option<&'static str> {
+/// The key closest to a misspelt one, among `known` and KEDA's own, if any is close enough to
+/// be a likely typo.
+pub fn suggest(unknown: &str, known: &[&'static str]) -> Option<&'static str> {
     let lower = unknown.to_lowercase();
-    let best = keys::ALL
+    let best = known
         .iter()
         .chain(KEDA_KEYS.iter())
         .map(|&known| (edit_distance(&lower, &known.to_lowercase()), known))
@@ -193,21 +198,9 @@ mod tests {
     }
 
     #[test]
-    fn suggestions() {
-        assert_eq!(suggest("lagTreshold"), Some("lagThreshold"));
-        assert_eq!(suggest("queuename"), Some("queueName"));
-        assert_eq!(
-            suggest("activationLagTreshold"),
-            Some("activationLagThreshold")
-        );
-        assert_eq!(suggest("scaleraddress"), Some("scalerAddress"));
-        assert_eq!(suggest("completelyDifferent"), None);
-    }
-
-    #[test]
     fn blank_values_are_absent_but_known() {
         let map = HashMap::from([("queueName".to_owned(), "  ".to_owned())]);
-        let mut md = Metadata::new(&map).unwrap();
+        let mut md = Metadata::new(&map, &["queueName"]).unwrap();
         assert_eq!(md.optional("queueName"), None);
         assert!(md.finish("here").is_ok());
     }

@@ -12,6 +12,9 @@ mod events;
 #[cfg(test)]
 pub mod fake;
 pub mod kafka;
+mod keys;
+mod modelled;
+mod partitions;
 mod pool;
 mod profile;
 pub mod rabbitmq;
@@ -21,6 +24,8 @@ mod sources;
 
 pub use error::{ConnectionFailure, SourceError};
 pub use events::{BrokerEvents, Events, NoEvents};
+pub use keys::{KEYS, Key, readme_tables};
+pub use modelled::MODELLED_TRIGGER;
 pub use profile::ClusterProfile;
 pub use rates::{BrokerRates, PartitionOffsets, RateSource};
 pub use sources::{BrokerTimeouts, Sources};

@@ -4,8 +4,10 @@
 
 use serde::Deserialize;
 
+use super::SourceKind;
 use super::kafka::KafkaProfile;
-use super::rabbitmq::RabbitmqProfile;
+use super::rabbitmq::management::ManagementUrl;
+use super::rabbitmq::{AmqpUri, RabbitmqProfile};
 
 /// One named connection to a broker: a map with exactly one key, the source
 /// (`rabbitmq: {uri: ...}`).
@@ -36,6 +38,21 @@ impl ClusterProfile {
         match self {
             ClusterProfile::Rabbitmq(_) => "rabbitmq",
             ClusterProfile::Kafka(_) => "kafka",
+        }
+    }
+
+    /// A profile of `source` that points nowhere real, for checking a trigger's keys when no
+    /// config file says what its `cluster` is (`lagscale validate` without `--config`). The
+    /// RabbitMQ one has a management API too, so that `metric: throughput` is checked as well.
+    pub fn stand_in(source: SourceKind) -> Option<ClusterProfile> {
+        match source {
+            SourceKind::Kafka => KafkaProfile::inline("stand-in:9092")
+                .ok()
+                .map(ClusterProfile::Kafka),
+            SourceKind::Rabbitmq => AmqpUri::parse("amqp://stand-in").ok().map(|uri| {
+                let management = ManagementUrl::parse("http://stand-in:15672").ok();
+                ClusterProfile::Rabbitmq(RabbitmqProfile { uri, management })
+            }),
         }
     }
 }

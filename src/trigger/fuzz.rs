@@ -3,7 +3,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::{TriggerSpec, keys};
+use super::{KNOWN_KEYS, TriggerSpec, keys};
 use crate::source::ClusterProfile;
 use crate::source::kafka::KafkaProfile;
 
@@ -110,8 +110,8 @@ fn random_map(rng: &mut Rng) -> HashMap<String, String> {
     for _ in 0..rng.below(if base.is_empty() { 10 } else { 3 }) {
         let key = match rng.below(10) {
             0 => rng.pick(VALUES).to_owned(), // junk keys
-            1 => format!("{}x", rng.pick(&keys::ALL)),
-            _ => rng.pick(&keys::ALL).to_owned(),
+            1 => format!("{}x", rng.pick(&KNOWN_KEYS)),
+            _ => rng.pick(&KNOWN_KEYS).to_owned(),
         };
         let value = if rng.below(8) == 0 {
             rng.pick(VALUES).repeat(1 + rng.below(50))

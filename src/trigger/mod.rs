@@ -6,12 +6,14 @@
 //! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
 
 mod decide;
+mod known_keys;
 pub mod memo;
 pub mod strategy;
 
 use std::collections::{BTreeMap, HashMap};
 
 pub use decide::{Decided, Inputs};
+pub use known_keys::KNOWN_KEYS;
 pub use strategy::{Metric, Strategy};
 
 use crate::metadata::{Metadata, MetricName, TriggerError, keys};
@@ -46,7 +48,7 @@ impl TriggerSpec {
         metadata: &HashMap<String, String>,
         clusters: &BTreeMap<String, ClusterProfile>,
     ) -> Result<TriggerSpec, TriggerError> {
-        let mut md = Metadata::new(metadata)?;
+        let mut md = Metadata::new(metadata, &KNOWN_KEYS)?;
         let source_value = md.required(keys::SOURCE, SourceKind::EXPECTED)?;
         let source = SourceKind::parse(source_value).ok_or_else(|| {
             TriggerError::invalid(keys::SOURCE, source_value, SourceKind::EXPECTED)
@@ -182,5 +184,7 @@ pub fn number(
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod kafka_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,10 +1,11 @@
 //! The README is the truth: its tables list every trigger key and config field, and its config
-//! example parses.
+//! example parses. Each source's table is that source's own text (`source::*::keys`), verbatim.
 
 use std::path::Path;
 
 use lagscale::config::Config;
-use lagscale::metadata::keys;
+use lagscale::source;
+use lagscale::trigger::KNOWN_KEYS;
 
 fn readme() -> String {
     std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("README.md")).unwrap()
@@ -13,13 +14,25 @@ fn readme() -> String {
 #[test]
 fn every_trigger_key_is_in_the_metadata_table() {
     let readme = readme();
-    for key in keys::ALL {
+    for key in KNOWN_KEYS {
         assert!(
             readme
                 .lines()
                 .any(|l| l.starts_with(&format!("| `{key}`"))
                     || l.contains(&format!("(alias `{key}`)"))),
             "README's metadata table lacks `{key}`"
+        );
+    }
+}
+
+#[test]
+fn every_source_table_is_in_the_readme_verbatim() {
+    let readme = readme();
+    for (source, table) in source::readme_tables() {
+        assert!(
+            readme.contains(&table),
+            "README lacks the {} table as the source renders it:\n{table}",
+            source.name()
         );
     }
 }

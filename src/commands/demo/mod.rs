@@ -1,13 +1,16 @@
 //! `lagscale demo`: everything in one process, to see lagscale work with one command.
 //!
-//! Starts librdkafka's in-process mock Kafka cluster (a real protocol implementation on
-//! 127.0.0.1), a producer whose rate goes burst → decay → quiet, a consumer-group member that
+//! Starts librdkafka's in-process mock Kafka cluster ([`mock_kafka`], which the tests and
+//! benches use too, as `lagscale::mock_kafka`; a real protocol implementation on 127.0.0.1),
+//! a producer whose rate goes burst → decay → quiet, a consumer-group member that
 //! processes at a fixed rate and commits as it goes, and the gRPC server. Once a second it asks
 //! its own server, over gRPC like KEDA, for three triggers on that group — raw lag, log2 and
 //! `metric: throughput` — and prints lag, the three metrics, the time lag (how long the backlog
 //! takes to drain at the measured consumption rate) and activity, after printing the grpcurl
 //! and `lagscale check` commands that query the same things from outside.
 
+#[allow(unsafe_code)] // the crate's one exception (see the module)
+pub mod mock_kafka;
 mod traffic;
 
 use std::future::Future;
@@ -20,8 +23,8 @@ use std::time::{Duration, Instant};
 use tokio::net::TcpListener;
 use tonic::transport::Channel;
 
+use self::mock_kafka::MockBrokers;
 use crate::config::Config;
-use crate::mock_kafka::MockBrokers;
 use crate::proto::external_scaler_client::ExternalScalerClient;
 use crate::proto::{GetMetricsRequest, ScaledObjectRef};
 use crate::scaler::Scaler;

@@ -11,21 +11,11 @@ use tokio::time::Instant;
 
 use super::config::Policy;
 use crate::replicas::TargetState;
-use crate::source::kafka::lag::PartitionOffsets;
-use crate::source::kafka::{GroupSnapshot, TopicPartition};
-use crate::source::{Observation, SourceQuery};
+use crate::source::MODELLED_TRIGGER;
 use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
 use crate::strategy::sampler::Timed;
 use crate::strategy::step::{Bounds, Sample};
 use crate::trigger::{Inputs, Metric, Strategy, TriggerSpec};
-
-/// The simulated source's connection keys, added when the policy does not name a source.
-const SIMULATED: [(&str, &str); 4] = [
-    ("source", "kafka"),
-    ("bootstrapServers", "simulated:9092"),
-    ("consumerGroup", "simulated"),
-    ("topic", "simulated"),
-];
 
 /// One policy's trigger, with the memory the step strategy needs.
 pub struct PolicyMetric {
@@ -47,7 +37,8 @@ impl PolicyMetric {
     pub fn new(name: &str, policy: &Policy, partitions: u32) -> Result<PolicyMetric, String> {
         let mut metadata: HashMap<String, String> = policy.metadata.clone().into_iter().collect();
         if !metadata.contains_key("source") {
-            for (key, value) in SIMULATED {
+            // No source named: the modelled one, with its connection keys.
+            for (key, value) in MODELLED_TRIGGER {
                 metadata.insert(key.to_owned(), value.to_owned());
             }
         }
@@ -69,28 +60,10 @@ impl PolicyMetric {
     /// The lag as the trigger's rule reads it (the Kafka cap included), from `lag` messages
     /// spread evenly over the partitions; and the partitions consumers can use.
     fn read_lag(&self, lag: f64) -> (u64, Option<u64>) {
-        let observation = match self.spec.query() {
-            SourceQuery::Rabbitmq(_) => Observation::QueueDepth(lag as u64),
-            SourceQuery::Kafka(_) => {
-                let per = lag / f64::from(self.partitions);
-                let partitions = (0..self.partitions as i32)
-                    .map(|partition| TopicPartition {
-                        topic: "simulated".to_owned(),
-                        offsets: PartitionOffsets {
-                            partition,
-                            committed: Some(0),
-                            previous_committed: None,
-                            high: per.round() as i64,
-                            low: Some(0),
-                        },
-                    })
-                    .collect();
-                Observation::Kafka(Arc::new(GroupSnapshot {
-                    partitions,
-                    read_at: self.epoch,
-                }))
-            }
-        };
+        let observation = self
+            .spec
+            .query()
+            .modelled_observation(lag, self.partitions, self.epoch);
         match self
             .spec
             .source

@@ -21,12 +21,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use crate::metadata::keys;
-use crate::source::ClusterProfile;
-use crate::source::SourceQuery;
-use crate::source::kafka::KafkaProfile;
-use crate::source::rabbitmq::AmqpUri;
-use crate::source::rabbitmq::RabbitmqProfile;
-use crate::source::rabbitmq::management::ManagementUrl;
+use crate::source::{ClusterProfile, SourceKind};
 use crate::transform::Transform;
 use crate::trigger::{Metric, Strategy, TriggerSpec};
 
@@ -232,13 +227,11 @@ fn validate_document(
             findings.push(finding(index, Severity::Warning,
                 "external-push on a ScaledJob: KEDA ignores its pushes and only polls; use type: external".to_owned()));
         }
-        if let (false, SourceQuery::Kafka(query)) = (scaled_job, spec.query())
-            && let Some(topic) = &query.topic
-        {
+        if !scaled_job && let Some(topic) = spec.query().partitioned_topic() {
             report.partition_checks.push(partitions::PartitionCheck {
                 at: finding(index, Severity::Warning, String::new()),
                 query: spec.query().clone(),
-                topic: topic.clone(),
+                topic: topic.to_owned(),
                 max_replicas: max_replica_count(value),
             });
         }
@@ -259,17 +252,10 @@ fn stand_in_profiles(metadata: &HashMap<String, String>) -> BTreeMap<String, Clu
     let Some(name) = metadata.get(keys::CLUSTER) else {
         return BTreeMap::new();
     };
-    let profile = match metadata.get(keys::SOURCE).map(String::as_str) {
-        Some("kafka") => KafkaProfile::inline("stand-in:9092")
-            .ok()
-            .map(ClusterProfile::Kafka),
-        Some("rabbitmq") => AmqpUri::parse("amqp://stand-in").ok().map(|uri| {
-            // A stand-in management API too, so `metric: throughput` is checked as well.
-            let management = ManagementUrl::parse("http://stand-in:15672").ok();
-            ClusterProfile::Rabbitmq(RabbitmqProfile { uri, management })
-        }),
-        _ => None,
-    };
+    let profile = metadata
+        .get(keys::SOURCE)
+        .and_then(|source| SourceKind::parse(source))
+        .and_then(ClusterProfile::stand_in);
     profile
         .map(|p| BTreeMap::from([(name.trim().to_owned(), p)]))
         .unwrap_or_default()

@@ -5,7 +5,7 @@
 //! it runs only when asked.
 
 use super::Finding;
-use crate::source::{Observation, SourceQuery, Sources};
+use crate::source::{SourceQuery, Sources};
 
 /// One Kafka trigger of a ScaledObject, to check once the brokers answer.
 #[derive(Debug, Clone)]
@@ -13,6 +13,7 @@ pub struct PartitionCheck {
     /// Where the trigger is, as a warning with no message yet.
     pub at: Finding,
     pub query: SourceQuery,
+    /// The topic whose partitions are counted ([`SourceQuery::partitioned_topic`]).
     pub topic: String,
     /// `maxReplicaCount` (KEDA's default 100 when unset).
     pub max_replicas: u64,
@@ -24,12 +25,10 @@ pub async fn check(checks: &[PartitionCheck], sources: &Sources) -> Vec<Finding>
     let mut findings = Vec::new();
     for check in checks {
         let message = match sources.observe(&check.query).await {
-            Ok(Observation::Kafka(snapshot)) => {
-                let partitions = snapshot
-                    .partitions
-                    .iter()
-                    .filter(|p| p.topic == check.topic)
-                    .count() as u64;
+            Ok(observation) => {
+                let Some(partitions) = observation.partition_count(&check.topic) else {
+                    continue;
+                };
                 if check.max_replicas <= partitions {
                     continue;
                 }
@@ -39,7 +38,6 @@ pub async fn check(checks: &[PartitionCheck], sources: &Sources) -> Vec<Finding>
                     check.max_replicas, check.topic
                 )
             }
-            Ok(_) => continue,
             Err(error) => format!(
                 "maxReplicaCount not checked against topic {:?}: {error}",
                 check.topic

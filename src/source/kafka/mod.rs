@@ -6,6 +6,7 @@
 //! on the same group share one broker round trip. Trigger keys follow KEDA's Kafka scaler.
 
 mod client;
+pub mod keys;
 pub mod lag;
 mod profile;
 pub mod wire;
@@ -16,9 +17,7 @@ pub use client::{Clients, GroupSnapshot, TopicPartition};
 use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
 pub use profile::KafkaProfile;
 
-use crate::metadata::{
-    Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
-};
+use crate::metadata::{Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection};
 use crate::source::{ClusterProfile, SourceError};
 
 /// Where to connect: a profile of the config file, or bootstrap servers given inline.
@@ -230,6 +229,3 @@ fn parse_partitions(value: &str) -> Result<lag::PartitionSet, TriggerError> {
     }
     Ok(lag::PartitionSet::from_ranges(ranges))
 }
-
-#[cfg(test)]
-mod tests;

@@ -6,6 +6,7 @@
 //! `vhostName`; or `cluster`, a connection profile of the config file.
 
 mod connections;
+pub mod keys;
 pub mod management;
 mod profile;
 mod socket;
@@ -17,9 +18,7 @@ pub use connections::Connections;
 pub use profile::RabbitmqProfile;
 pub use uri::AmqpUri;
 
-use crate::metadata::{
-    Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, keys,
-};
+use crate::metadata::{Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection};
 use crate::source::ClusterProfile;
 
 /// The longest queue or vhost name AMQP can carry (a short string).

@@ -1,11 +1,14 @@
-//! Table tests for the Kafka trigger keys.
+//! Table tests for the Kafka trigger keys, through the whole trigger parser (here, not in
+//! `source::kafka`: a source does not depend on `trigger`).
 
 use std::collections::{BTreeMap, HashMap};
 
-use super::lag::{LagAggregate, LagOptions, OffsetResetPolicy, PartitionSet, Partitions};
 use crate::metadata::TriggerError;
 use crate::source::ClusterProfile;
 use crate::source::kafka::KafkaProfile;
+use crate::source::kafka::lag::{
+    LagAggregate, LagOptions, OffsetResetPolicy, PartitionSet, Partitions,
+};
 use crate::source::rabbitmq::AmqpUri;
 use crate::source::rabbitmq::RabbitmqProfile;
 use crate::source::{LagRule, SourceQuery};

@@ -1,0 +1,94 @@
+//! Each source owns its trigger keys, as one table per source (`rabbitmq::keys`,
+//! `kafka::keys`): per key its name and its row of the README's table for that source, so
+//! that the README's text of a key has one owner (tests/e2e/readme.rs checks that the README
+//! has each table verbatim). [`KEYS`] names every source's keys, for the reader's unknown-key
+//! check and suggestions (`trigger::KNOWN_KEYS` adds the common keys).
+
+use super::{SourceKind, kafka, rabbitmq};
+use crate::metadata::keys::concat;
+
+/// One trigger key of a source with its README row: the name, when it is required, its
+/// default and what it means (Markdown; empty where the README's cell is empty).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Key {
+    pub name: &'static str,
+    pub required: &'static str,
+    pub default: &'static str,
+    pub meaning: &'static str,
+}
+
+impl Key {
+    /// Its row of the README's table: ``| `name` | required | default | meaning |``, an empty
+    /// cell written `| |`.
+    pub fn readme_row(&self) -> String {
+        let mut row = format!("| `{}` |", self.name);
+        for cell in [self.required, self.default, self.meaning] {
+            if cell.is_empty() {
+                row.push_str(" |");
+            } else {
+                row.push(' ');
+                row.push_str(cell);
+                row.push_str(" |");
+            }
+        }
+        row
+    }
+}
+
+/// The names of a table's keys, in its order.
+pub const fn names<const N: usize>(table: &[Key; N]) -> [&'static str; N] {
+    let mut names = [""; N];
+    let mut i = 0;
+    while i < N {
+        names[i] = table[i].name;
+        i += 1;
+    }
+    names
+}
+
+/// A source's table as the README's "Trigger metadata" section has it: the header line, the
+/// separator, then one row per key; every line ends with a newline.
+pub fn readme_table(table: &[Key]) -> String {
+    let mut text = String::from("| key | required | default | meaning |\n|---|---|---|---|\n");
+    for key in table {
+        text.push_str(&key.readme_row());
+        text.push('\n');
+    }
+    text
+}
+
+/// Every source's keys: RabbitMQ's, then Kafka's.
+pub const KEYS: [&str; rabbitmq::keys::NAMES.len() + kafka::keys::NAMES.len()] =
+    concat(rabbitmq::keys::NAMES, kafka::keys::NAMES);
+
+/// Every source's README table of its keys (header and rows, as the README has them), with
+/// the source.
+pub fn readme_tables() -> [(SourceKind, String); 2] {
+    [
+        (SourceKind::Rabbitmq, rabbitmq::keys::readme_table()),
+        (SourceKind::Kafka, kafka::keys::readme_table()),
+    ]
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rows_write_empty_cells_as_the_readme_does() {
+        let key = Key {
+            name: "k",
+            required: "",
+            default: "`1`",
+            meaning: "m",
+        };
+        assert_eq!(key.readme_row(), "| `k` | | `1` | m |");
+    }
+
+    #[test]
+    fn every_source_key_once() {
+        for (i, key) in KEYS.iter().enumerate() {
+            assert!(!KEYS[..i].contains(key), "{key} twice");
+        }
+    }
+}
