@@ -211,7 +211,7 @@ async fn evaluate(sources: &Sources, spec: &TriggerSpec) -> Result<Evaluation, S
         lag: lag.messages,
         partitions: lag.partitions,
         metric: spec.metric(lag.messages),
-        active: spec.is_active(lag.messages),
+        active: spec.is_active(lag.activation),
         lookup,
     })
 }

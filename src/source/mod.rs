@@ -163,6 +163,10 @@ pub struct Lag {
     pub messages: u64,
     /// Kafka: the partitions consumers can use (see [`kafka::lag::GroupLag`]).
     pub partitions: Option<u64>,
+    /// What activation compares with `activationLagThreshold`, in messages: for Kafka the lag
+    /// before the cap and with persistent partitions counted, as KEDA does
+    /// ([`kafka::lag::GroupLag::activation`]); otherwise `messages`.
+    pub activation: u64,
 }
 
 impl SourceTrigger {
@@ -204,12 +208,14 @@ impl SourceTrigger {
             (LagRule::QueueDepth, _, Observation::QueueDepth(depth)) => Ok(Lag {
                 messages: *depth,
                 partitions: None,
+                activation: *depth,
             }),
             (LagRule::Kafka(options), SourceQuery::Kafka(query), Observation::Kafka(snapshot)) => {
                 let lag = kafka::lag(snapshot, query, options, lag_threshold)?;
                 Ok(Lag {
                     messages: lag.messages,
                     partitions: Some(lag.partitions),
+                    activation: lag.activation,
                 })
             }
             // Only an answer to another query gets here: a bug in the caller, not the broker.

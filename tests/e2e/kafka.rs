@@ -125,6 +125,81 @@ async fn a_brand_new_group_activates_the_workload() {
     );
 }
 
+/// Activation reads the lag before the cap, as KEDA's Kafka scaler (`GetMetricsAndActivity`
+/// compares `totalLagWithPersistent`): 4 partitions × lagThreshold 10 cap the metric at 40,
+/// and a lag of 70 still activates with activationLagThreshold 50.
+#[tokio::test(flavor = "multi_thread")]
+async fn activation_compares_the_lag_before_the_cap() {
+    let kafka = Kafka::start();
+    let topic = kafka.topic(4);
+    kafka.produce(&topic, &[0, 1], 20);
+    kafka.produce(&topic, &[2, 3], 15);
+    let group = unique("group");
+    kafka.commit(&group, &topic, &[(0, 0), (1, 0), (2, 0), (3, 0)]);
+    let server = TestServer::start(config()).await;
+    let bootstrap = kafka.bootstrap();
+    let metadata = |activation: &'static str| {
+        vec![
+            ("source", "kafka"),
+            ("bootstrapServers", bootstrap.as_str()),
+            ("consumerGroup", group.as_str()),
+            ("topic", topic.as_str()),
+            ("lagThreshold", "10"),
+            ("activationLagThreshold", activation),
+        ]
+    };
+    let mut client = server.client().await;
+    let served = client
+        .get_metrics(metrics_request(so("capped", &metadata("50")), ""))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(served.metric_values[0].metric_value_float, 40.0);
+    let active = |activation| {
+        let mut client = client.clone();
+        let so = so("capped", &metadata(activation));
+        async move { client.is_active(so).await.unwrap().into_inner().result }
+    };
+    assert!(active("50").await, "70 > 50, though the metric is 40");
+    assert!(!active("70").await, "70 is not > 70");
+}
+
+/// With `excludePersistentLag`, a group whose workload is at zero commits nothing, so every
+/// partition looks persistent and the metric drops to 0; activation still counts that lag, so
+/// the workload wakes (KEDA: `lagWithPersistent`).
+#[tokio::test(flavor = "multi_thread")]
+async fn a_never_committed_group_with_persistent_lag_excluded_is_active_while_it_has_a_backlog() {
+    let kafka = Kafka::start();
+    let topic = kafka.topic(2);
+    kafka.produce(&topic, &[0, 1], 30);
+    let group = unique("asleep");
+    let server = TestServer::start(config()).await;
+    let bootstrap = kafka.bootstrap();
+    let metadata = [
+        ("source", "kafka"),
+        ("bootstrapServers", bootstrap.as_str()),
+        ("consumerGroup", group.as_str()),
+        ("topic", topic.as_str()),
+        ("offsetResetPolicy", "earliest"),
+        ("excludePersistentLag", "true"),
+        ("activationLagThreshold", "10"),
+    ];
+    let mut client = server.client().await;
+    let mut values = Vec::new();
+    for _ in 0..3 {
+        let served = client
+            .get_metrics(metrics_request(so("asleep", &metadata), ""))
+            .await
+            .unwrap()
+            .into_inner();
+        values.push(served.metric_values[0].metric_value_float);
+        let active = client.is_active(so("asleep", &metadata)).await.unwrap();
+        assert!(active.into_inner().result, "a backlog of 60 > 10 activates");
+    }
+    assert_eq!(values.first(), Some(&20.0), "first refresh: capped at 2 × 10");
+    assert_eq!(values.last(), Some(&0.0), "then persistent: excluded from the metric");
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn unknown_topics_and_partitions_are_not_found() {
     let s = Setup::new().await;

@@ -11,7 +11,7 @@ use tokio::time::Instant;
 
 use super::config::Policy;
 use crate::replicas::TargetState;
-use crate::source::MODELLED_TRIGGER;
+use crate::source::{Lag, MODELLED_TRIGGER};
 use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
 use crate::strategy::sampler::Timed;
 use crate::strategy::step::{Bounds, Sample};
@@ -58,8 +58,9 @@ impl PolicyMetric {
     }
 
     /// The lag as the trigger's rule reads it (the Kafka cap included), from `lag` messages
-    /// spread evenly over the partitions; and the partitions consumers can use.
-    fn read_lag(&self, lag: f64) -> (u64, Option<u64>) {
+    /// spread evenly over the partitions; the partitions consumers can use; and the lag
+    /// activation reads.
+    fn read_lag(&self, lag: f64) -> Lag {
         let observation = self
             .spec
             .query()
@@ -69,14 +70,18 @@ impl PolicyMetric {
             .source
             .lag(&observation, self.spec.lag_cap_threshold())
         {
-            Ok(lag) => (lag.messages, lag.partitions),
-            Err(_) => (lag as u64, None),
+            Ok(lag) => lag,
+            Err(_) => Lag {
+                messages: lag as u64,
+                partitions: None,
+                activation: lag as u64,
+            },
         }
     }
 
     /// Whether KEDA activates the workload at this lag.
     pub fn is_active(&self, lag: f64) -> bool {
-        self.spec.is_active(self.read_lag(lag).0)
+        self.spec.is_active(self.read_lag(lag).activation)
     }
 
     /// Takes the samples the strategy needs at `t`: the lag (step), or the log-end and
@@ -108,7 +113,7 @@ impl PolicyMetric {
             let (interval, range) = (policy.lag_collection_interval, policy.lag_collection_range);
             if t.is_multiple_of(interval.as_secs()) {
                 let at = self.instant(t);
-                let lag = self.read_lag(lag).0;
+                let lag = self.read_lag(lag).messages;
                 self.samples.push_back(Sample { at, lag });
                 while self
                     .samples
@@ -131,7 +136,11 @@ impl PolicyMetric {
         bounds: Bounds,
         last_scale: Option<u64>,
     ) -> Reading {
-        let (messages, partitions) = self.read_lag(lag);
+        let Lag {
+            messages,
+            partitions,
+            ..
+        } = self.read_lag(lag);
         let state = TargetState {
             target: "the simulated workload".to_owned(),
             current,

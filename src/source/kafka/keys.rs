@@ -53,13 +53,13 @@ pub const TABLE: [Key; 11] = [
         name: ALLOW_IDLE_CONSUMERS,
         required: "",
         default: "`false`",
-        meaning: "`false`: lag is capped at partitions × lagThreshold, so replicas never exceed partitions; **the cap applies to the raw lag, before any transform**",
+        meaning: "`false`: lag is capped at partitions × lagThreshold, so replicas never exceed partitions; **the cap applies to the raw lag, before any transform**; activation reads the lag before the cap, as KEDA's",
     },
     Key {
         name: EXCLUDE_PERSISTENT_LAG,
         required: "",
         default: "`false`",
-        meaning: "a partition whose committed offset did not move since the previous refresh counts 0; **also partitions that have no commit**",
+        meaning: "a partition whose committed offset did not move since the previous refresh counts 0 in the metric; **also partitions that have no commit**; activation still counts them, as KEDA's, so a workload at zero wakes on its backlog",
     },
     Key {
         name: SCALE_TO_ZERO_ON_INVALID_OFFSET,

@@ -9,6 +9,12 @@
 //!   those already deleted by retention;
 //! - `excludePersistentLag` also covers partitions with no commit;
 //! - the `allowIdleConsumers: false` cap applies to the raw lag, before any transform.
+//!
+//! As KEDA does it: activation reads the lag *before* the cap and *with* persistent partitions
+//! ([`GroupLag::activation`]; KEDA's `kafka_scaler.go`, `getTotalLag` returns
+//! `totalLagWithPersistent`, which `GetMetricsAndActivity` compares with
+//! `activationLagThreshold`). Only the metric is capped and excludes persistent lag, so a
+//! workload scaled to zero, which commits nothing, still wakes on its backlog.
 
 use std::collections::BTreeSet;
 
@@ -137,6 +143,16 @@ impl Default for LagOptions {
 /// The lag of one partition under `options`; never negative.
 pub fn partition_lag(p: &PartitionOffsets, options: &LagOptions) -> u64 {
     let persistent = options.exclude_persistent_lag && p.previous_committed == Some(p.committed);
+    if persistent {
+        0
+    } else {
+        lag_with_persistent(p, options)
+    }
+}
+
+/// The lag of one partition under `options`, counting it even when it is persistent (what
+/// activation reads); never negative.
+pub fn lag_with_persistent(p: &PartitionOffsets, options: &LagOptions) -> u64 {
     let lag = match p.committed {
         Some(committed) => p.high.saturating_sub(committed),
         None if options.scale_to_zero_on_invalid_offset => 0,
@@ -145,11 +161,7 @@ pub fn partition_lag(p: &PartitionOffsets, options: &LagOptions) -> u64 {
             OffsetResetPolicy::Earliest => p.high.saturating_sub(p.low.unwrap_or(0)),
         },
     };
-    if persistent || lag <= 0 {
-        0
-    } else {
-        lag as u64
-    }
+    lag.max(0) as u64
 }
 
 /// The trigger's lag, and the partitions its consumers can use.
@@ -160,6 +172,9 @@ pub struct GroupLag {
     /// The partitions the cap counts: those the trigger counts, or only those with lag
     /// (`limitToPartitionsWithLag`). More consumers than this would sit idle.
     pub partitions: u64,
+    /// What activation compares with `activationLagThreshold`: the lag before the cap, with
+    /// persistent partitions counted (as KEDA's `totalLagWithPersistent`).
+    pub activation: u64,
 }
 
 /// The trigger's lag over the partitions it counts, capped at partitions × lagThreshold unless
@@ -169,15 +184,16 @@ pub fn total_lag(
     options: &LagOptions,
     lag_threshold: f64,
 ) -> GroupLag {
-    let lags: Vec<u64> = partitions
-        .iter()
-        .filter(|p| options.partitions.includes(p.partition))
-        .map(|p| partition_lag(p, options))
-        .collect();
-    let lag = match options.aggregate {
-        LagAggregate::Sum => lags.iter().fold(0u64, |sum, l| sum.saturating_add(*l)),
-        LagAggregate::Max => lags.iter().copied().max().unwrap_or(0),
+    let counted = || {
+        partitions
+            .iter()
+            .filter(|p| options.partitions.includes(p.partition))
     };
+    let lags: Vec<u64> = counted().map(|p| partition_lag(p, options)).collect();
+    let lag = options.aggregate.of(lags.iter().copied());
+    let activation = options
+        .aggregate
+        .of(counted().map(|p| lag_with_persistent(p, options)));
     let counted = if options.limit_to_partitions_with_lag {
         lags.iter().filter(|l| **l > 0).count()
     } else {
@@ -192,158 +208,20 @@ pub fn total_lag(
     GroupLag {
         messages,
         partitions: counted,
+        activation,
+    }
+}
+
+impl LagAggregate {
+    /// Partition lags combined: their sum (saturating), or the largest.
+    fn of(self, lags: impl Iterator<Item = u64>) -> u64 {
+        match self {
+            LagAggregate::Sum => lags.fold(0u64, |sum, l| sum.saturating_add(l)),
+            LagAggregate::Max => lags.max().unwrap_or(0),
+        }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn p(partition: i32, committed: Option<i64>, high: i64) -> PartitionOffsets {
-        PartitionOffsets {
-            partition,
-            committed,
-            previous_committed: None,
-            high,
-            low: Some(0),
-        }
-    }
-
-    fn idle_ok() -> LagOptions {
-        LagOptions {
-            allow_idle_consumers: true,
-            ..LagOptions::default()
-        }
-    }
-
-    #[test]
-    fn committed_partitions_count_high_minus_committed_never_negative() {
-        let o = idle_ok();
-        assert_eq!(partition_lag(&p(0, Some(40), 100), &o), 60);
-        assert_eq!(partition_lag(&p(0, Some(100), 100), &o), 0);
-        // The committed offset was read after the high watermark: no negative lag.
-        assert_eq!(partition_lag(&p(0, Some(105), 100), &o), 0);
-    }
-
-    #[test]
-    fn uncommitted_partitions_follow_the_reset_policy() {
-        let latest = idle_ok();
-        let earliest = LagOptions {
-            offset_reset_policy: OffsetResetPolicy::Earliest,
-            ..idle_ok()
-        };
-        let zero = LagOptions {
-            scale_to_zero_on_invalid_offset: true,
-            ..earliest.clone()
-        };
-        let mut retained = p(0, None, 1_000);
-        retained.low = Some(900); // 900 messages already deleted by retention
-        assert_eq!(partition_lag(&retained, &latest), 1);
-        assert_eq!(partition_lag(&retained, &earliest), 100);
-        assert_eq!(partition_lag(&retained, &zero), 0);
-        let empty = p(0, None, 0);
-        assert_eq!(partition_lag(&empty, &latest), 1);
-        assert_eq!(partition_lag(&empty, &earliest), 0);
-    }
-
-    #[test]
-    fn persistent_lag_is_excluded_also_without_commits() {
-        let o = LagOptions {
-            exclude_persistent_lag: true,
-            ..idle_ok()
-        };
-        let mut stuck = p(0, Some(10), 50);
-        stuck.previous_committed = Some(Some(10));
-        assert_eq!(partition_lag(&stuck, &o), 0);
-        let mut moving = p(0, Some(20), 50);
-        moving.previous_committed = Some(Some(10));
-        assert_eq!(partition_lag(&moving, &o), 30);
-        let mut first_seen = p(0, Some(10), 50);
-        first_seen.previous_committed = None;
-        assert_eq!(partition_lag(&first_seen, &o), 40);
-        let mut never_committed = p(0, None, 50);
-        never_committed.previous_committed = Some(None);
-        assert_eq!(partition_lag(&never_committed, &o), 0);
-        // Without the option a stuck partition counts.
-        assert_eq!(partition_lag(&stuck, &idle_ok()), 40);
-    }
-
-    /// The KEDA vector: 4 partitions, lagThreshold 10, total lag 1,000 → 40.
-    #[test]
-    fn cap_at_partitions_times_threshold() {
-        let parts: Vec<_> = (0..4).map(|i| p(i, Some(0), 250)).collect();
-        let capped = total_lag(&parts, &LagOptions::default(), 10.0);
-        assert_eq!(
-            capped,
-            GroupLag {
-                messages: 40,
-                partitions: 4
-            }
-        );
-        assert_eq!(total_lag(&parts, &idle_ok(), 10.0).messages, 1_000);
-    }
-
-    #[test]
-    fn cap_with_partitions_that_have_lag() {
-        let parts = [p(0, Some(0), 500), p(1, Some(10), 10), p(2, Some(5), 5)];
-        let o = LagOptions {
-            limit_to_partitions_with_lag: true,
-            ..LagOptions::default()
-        };
-        assert_eq!(
-            total_lag(&parts, &o, 10.0),
-            GroupLag {
-                messages: 10,
-                partitions: 1
-            }
-        );
-        assert_eq!(total_lag(&parts, &LagOptions::default(), 10.0).messages, 30);
-    }
-
-    #[test]
-    fn partition_limitation_and_aggregates() {
-        let parts = [p(0, Some(0), 5), p(1, Some(0), 70), p(2, Some(0), 25)];
-        let only = LagOptions {
-            partitions: Partitions::Only([0, 2].into()),
-            ..idle_ok()
-        };
-        assert_eq!(total_lag(&parts, &only, 10.0).messages, 30);
-        let max = LagOptions {
-            aggregate: LagAggregate::Max,
-            ..idle_ok()
-        };
-        assert_eq!(total_lag(&parts, &max, 10.0).messages, 70);
-        assert_eq!(total_lag(&parts, &idle_ok(), 10.0).messages, 100);
-        assert_eq!(total_lag(&[], &LagOptions::default(), 10.0).messages, 0);
-    }
-
-    #[test]
-    fn partition_sets_are_ranges_never_materialized() {
-        let set = PartitionSet::from_ranges(vec![(5, 7), (0, 0), (2, 2), (8, 9), (1, 1)]);
-        assert_eq!(set, PartitionSet(vec![(0, 2), (5, 9)]), "sorted and merged");
-        let checks = [
-            (0, true),
-            (2, true),
-            (3, false),
-            (4, false),
-            (5, true),
-            (9, true),
-        ];
-        for (partition, inside) in checks {
-            assert_eq!(set.contains(partition), inside, "{partition}");
-        }
-        assert!(!set.contains(10) && !set.contains(-1));
-
-        let present: BTreeSet<i32> = (0..4).collect();
-        assert_eq!(PartitionSet::from([0, 3]).first_missing(&present), None);
-        assert_eq!(set.first_missing(&present), Some(5));
-        // The whole i32 range: one range, answered without a loop over it.
-        let all = PartitionSet::from_ranges(vec![(0, i32::MAX)]);
-        assert!(all.contains(i32::MAX) && all.contains(0));
-        assert_eq!(all.first_missing(&present), Some(4));
-        assert_eq!(all.first_missing(&BTreeSet::new()), Some(0));
-        let overlapping =
-            PartitionSet::from_ranges(vec![(0, i32::MAX), (3, i32::MAX), (i32::MAX, i32::MAX)]);
-        assert_eq!(overlapping, all);
-    }
-}
+#[path = "lag_tests.rs"]
+mod tests;
