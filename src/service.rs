@@ -1,7 +1,13 @@
 //! The `externalscaler.ExternalScaler` gRPC service: KEDA's five calls.
 //!
 //! GetMetricSpec and StreamMetricSpec answer from the metadata alone (no broker I/O), so they
-//! work while a broker is down and KEDA's fallback can fire. GetMetrics and IsActive share one
+//! work while a broker is down and KEDA's fallback can fire. They answer metadata that does
+//! not parse too, with a placeholder spec ([`placeholder_spec`]): KEDA drops a trigger whose
+//! GetMetricSpec fails with only the event "got empty metric spec" (`scalers_cache.go`,
+//! `GetMetricSpecForScalingForScaler`) and builds the HPA without it (`controllers/keda/hpa.go`,
+//! `getScaledObjectMetricSpecs`), while it records GetMetrics and IsActive errors as events with
+//! their message (`pkg/scaling/scale_handler.go`, `getScalerState`): so those two carry the
+//! parser's InvalidArgument, and `kubectl describe` shows it. GetMetrics and IsActive share one
 //! evaluation through the cache. StreamIsActive pushes only `true`, on each inactive → active
 //! edge (a stream opened while there is work pushes it at once): every `true` push restarts
 //! KEDA's cooldown, and KEDA 2.17 acts on a pushed `false` with a stale ScaledObject (see
@@ -19,7 +25,7 @@ use tonic::{Code, Request, Response, Status};
 use tracing::{Instrument, Span};
 
 use crate::error::ScalerError;
-use crate::metadata::TriggerError;
+use crate::metadata::{MetricName, TriggerError};
 use crate::metrics;
 use crate::proto::external_scaler_server::ExternalScaler;
 use crate::proto::{
@@ -81,6 +87,39 @@ impl ScalerService {
         self.scaler
             .trigger(&so.scaler_metadata)
             .map_err(|e| served_error(method, so, e))
+    }
+
+    /// The metric spec of `so`'s trigger; for metadata that does not parse, the placeholder
+    /// (the error is logged, and GetMetrics and IsActive return it).
+    fn metric_spec(
+        &self,
+        method: &'static str,
+        so: &ScaledObjectRef,
+    ) -> Result<GetMetricSpecResponse, Status> {
+        match self.scaler.trigger(&so.scaler_metadata) {
+            Ok(spec) => Ok(metric_spec(&spec)),
+            Err(ScalerError::Trigger(error)) => {
+                served_error(method, so, error.into());
+                Ok(placeholder_spec(so))
+            }
+            Err(other) => Err(served_error(method, so, other)),
+        }
+    }
+}
+
+/// What GetMetricSpec answers for metadata that does not parse: a stable name from the
+/// metadata (`metricName` when valid, see [`MetricName::for_invalid`]) and a target of 1. The
+/// HPA then asks for that metric, and GetMetrics fails with the parser's message: the HPA
+/// keeps the replicas (with other metrics it may still scale up on them, never down:
+/// `computeReplicasForMetrics` in kubernetes' `pkg/controller/podautoscaler/horizontal.go`),
+/// KEDA records the message as an event, and `fallback` counts the failures.
+fn placeholder_spec(so: &ScaledObjectRef) -> GetMetricSpecResponse {
+    GetMetricSpecResponse {
+        metric_specs: vec![MetricSpec {
+            metric_name: MetricName::for_invalid(&so.scaler_metadata).to_string(),
+            target_size: 1,
+            target_size_float: 1.0,
+        }],
     }
 }
 
@@ -194,8 +233,7 @@ impl ExternalScaler for ScalerService {
             rpc_span("GetMetricSpec", Some(request.get_ref())),
             async move {
                 let so = request.into_inner();
-                let spec = self.trigger("GetMetricSpec", &so)?;
-                Ok(Response::new(metric_spec(&spec)))
+                Ok(Response::new(self.metric_spec("GetMetricSpec", &so)?))
             },
         )
         .await
@@ -276,7 +314,7 @@ impl ExternalScaler for ScalerService {
             rpc_span("StreamMetricSpec", Some(request.get_ref())),
             async move {
                 let so = request.into_inner();
-                let spec = self.trigger("StreamMetricSpec", &so)?;
+                let spec = self.metric_spec("StreamMetricSpec", &so)?;
                 let (tx, rx) = mpsc::channel(1);
                 let shutdown = self.streams_shutdown.clone();
                 // The spec depends only on the metadata, which cannot change during a stream: send it
@@ -284,7 +322,7 @@ impl ExternalScaler for ScalerService {
                 let open = metrics::OpenStream::new("StreamMetricSpec");
                 tokio::spawn(async move {
                     let _open = open;
-                    if tx.send(Ok(metric_spec(&spec))).await.is_ok() {
+                    if tx.send(Ok(spec)).await.is_ok() {
                         tokio::select! {
                             _ = shutdown.cancelled() => {}
                             _ = tx.closed() => {}

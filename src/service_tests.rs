@@ -148,6 +148,51 @@ async fn bad_metadata_is_invalid_argument_and_asks_nothing() {
     assert!(fake.calls().is_empty());
 }
 
+/// A typo'd key: GetMetricSpec answers a placeholder spec (KEDA would drop a trigger whose
+/// spec fails, and say only "got empty metric spec"), and GetMetrics and IsActive fail with
+/// InvalidArgument naming the key and the suggestion, which KEDA records as events.
+#[tokio::test(start_paused = true)]
+async fn a_typo_gets_a_spec_and_fails_where_keda_shows_it() {
+    let fake = Arc::new(FakeBrokers::answering(Ok(Observation::QueueDepth(1))));
+    let service = service(&fake, FixedReplicas::current(1));
+    let typo = so(queue(&[("lagTreshold", "5")]));
+    let spec = service
+        .get_metric_spec(Request::new(typo.clone()))
+        .await
+        .unwrap()
+        .into_inner();
+    let name = &spec.metric_specs[0].metric_name;
+    assert!(name.starts_with("invalid-trigger-"), "{name}");
+    assert_eq!(spec.metric_specs[0].target_size_float, 1.0);
+    let again = service.get_metric_spec(Request::new(typo.clone())).await;
+    assert_eq!(
+        &again.unwrap().into_inner().metric_specs[0].metric_name,
+        name
+    );
+    let request = Request::new(GetMetricsRequest {
+        scaled_object_ref: Some(typo.clone()),
+        metric_name: name.clone(),
+    });
+    let statuses = [
+        service.get_metrics(request).await.unwrap_err(),
+        service.is_active(Request::new(typo)).await.unwrap_err(),
+    ];
+    for status in statuses {
+        assert_eq!(status.code(), Code::InvalidArgument);
+        assert!(
+            status.message().contains("\"lagTreshold\""),
+            "{}",
+            status.message()
+        );
+        assert!(
+            status.message().contains("did you mean `lagThreshold`"),
+            "{}",
+            status.message()
+        );
+    }
+    assert!(fake.calls().is_empty());
+}
+
 /// A replica-aware trigger reads the ScaledObject KEDA names; when Kubernetes refuses, the
 /// call fails with the code for that (and the broker's answer is still shared).
 #[tokio::test(start_paused = true)]

@@ -3,7 +3,10 @@
 //! KEDA prefixes it with `s<index>-` for the HPA and strips the prefix again before GetMetrics,
 //! and Kubernetes requires a valid path segment (no `/`, no `%`, not `.` or `..`).
 
+use std::collections::HashMap;
 use std::fmt;
+
+use super::{MAX_KEY_BYTES, MAX_KEYS, MAX_VALUE_BYTES, keys};
 
 /// Longest metric name accepted or derived.
 const MAX_LEN: usize = 200;
@@ -50,6 +53,32 @@ impl MetricName {
         MetricName(name)
     }
 
+    /// The name served for metadata that does not parse (so that GetMetricSpec still answers
+    /// and KEDA shows the parser's error from GetMetrics and IsActive): its `metricName` when
+    /// that is valid, else `invalid-trigger-` and a hash of the metadata, the same in every
+    /// process. Bounded work whatever arrives: at most `MAX_KEYS + 1` keys, in sorted order,
+    /// each key and value cut to its bound.
+    pub fn for_invalid(map: &HashMap<String, String>) -> MetricName {
+        if let Some(name) = map.get(keys::METRIC_NAME)
+            && let Ok(name) = MetricName::parse(name)
+        {
+            return name;
+        }
+        let mut pairs: Vec<(&String, &String)> = map.iter().collect();
+        pairs.sort_unstable();
+        let hash = pairs
+            .iter()
+            .take(MAX_KEYS + 1)
+            .fold(FNV_OFFSET, |hash, (key, value)| {
+                let key = &key.as_bytes()[..key.len().min(MAX_KEY_BYTES)];
+                let value = &value.as_bytes()[..value.len().min(MAX_VALUE_BYTES)];
+                [key, b"=", value, b"\n"]
+                    .iter()
+                    .fold(hash, |h, part| fnv1a_on(h, part))
+            });
+        MetricName(format!("invalid-trigger-{hash:08x}"))
+    }
+
     pub fn as_str(&self) -> &str {
         &self.0
     }
@@ -66,10 +95,17 @@ impl fmt::Display for MetricName {
     }
 }
 
+const FNV_OFFSET: u32 = 0x811c_9dc5;
+
 /// 32-bit FNV-1a: a hash that is the same in every build (std's hasher is not guaranteed to be).
 fn fnv1a(s: &str) -> u32 {
-    s.bytes().fold(0x811c_9dc5, |hash, byte| {
-        (hash ^ u32::from(byte)).wrapping_mul(0x0100_0193)
+    fnv1a_on(FNV_OFFSET, s.as_bytes())
+}
+
+/// FNV-1a of `bytes`, continuing from `hash`.
+fn fnv1a_on(hash: u32, bytes: &[u8]) -> u32 {
+    bytes.iter().fold(hash, |hash, byte| {
+        (hash ^ u32::from(*byte)).wrapping_mul(0x0100_0193)
     })
 }
 
@@ -96,6 +132,39 @@ mod tests {
         let name = MetricName::derive(&["rabbitmq", &long]);
         assert_eq!(name.as_str().len(), MAX_LEN);
         assert!(MetricName::parse(name.as_str()).is_ok());
+    }
+
+    #[test]
+    fn invalid_metadata_gets_a_stable_name() {
+        let map = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        let typo = map(&[("source", "rabbitmq"), ("lagTreshold", "5")]);
+        let name = MetricName::for_invalid(&typo);
+        assert_eq!(name, MetricName::for_invalid(&typo.clone()));
+        assert!(name.as_str().starts_with("invalid-trigger-"), "{name}");
+        assert!(MetricName::parse(name.as_str()).is_ok());
+        let other = map(&[("source", "rabbitmq"), ("lagTreshold", "6")]);
+        assert_ne!(name, MetricName::for_invalid(&other));
+        // A valid metricName is kept, an invalid one is not.
+        let named = map(&[("metricName", "orders"), ("bogus", "1")]);
+        assert_eq!(MetricName::for_invalid(&named).as_str(), "orders");
+        let bad_name = map(&[("metricName", "a/b")]);
+        assert!(
+            MetricName::for_invalid(&bad_name)
+                .as_str()
+                .starts_with("invalid-trigger-")
+        );
+        // Huge metadata costs no more than its bounds.
+        let huge = map(&[("source", &"x".repeat(1_000_000))]);
+        assert!(
+            MetricName::for_invalid(&huge)
+                .as_str()
+                .starts_with("invalid-trigger-")
+        );
     }
 
     #[test]

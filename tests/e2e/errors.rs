@@ -12,6 +12,10 @@ use tonic::transport::Channel;
 use crate::support::rabbit::{TestQueue, uri};
 use crate::support::{TestServer, config, metrics_request, so};
 
+/// Metadata that does not parse: GetMetricSpec and StreamMetricSpec still answer (a
+/// placeholder spec, so KEDA keeps the trigger in the HPA), and GetMetrics, IsActive and
+/// StreamIsActive fail with InvalidArgument naming the key: KEDA records those errors as
+/// events on the ScaledObject, where `kubectl describe` shows them.
 #[tokio::test]
 async fn bad_metadata_is_invalid_argument_naming_the_key() {
     let server = TestServer::start(config()).await;
@@ -46,15 +50,23 @@ async fn bad_metadata_is_invalid_argument_naming_the_key() {
     ];
     for (metadata, words) in cases {
         let so = so("bad", metadata);
+        let spec = client.get_metric_spec(so.clone()).await.unwrap();
+        let spec = spec.into_inner().metric_specs;
+        assert_eq!(spec.len(), 1);
+        assert!(
+            spec[0].metric_name.starts_with("invalid-trigger-"),
+            "{spec:?}"
+        );
+        let mut stream = client.stream_metric_spec(so.clone()).await.unwrap();
+        let streamed = stream.get_mut().message().await.unwrap().unwrap();
+        assert_eq!(streamed.metric_specs, spec, "the same placeholder");
         let statuses = [
-            client.get_metric_spec(so.clone()).await.unwrap_err(),
             client.is_active(so.clone()).await.unwrap_err(),
             client
-                .get_metrics(metrics_request(so.clone(), ""))
+                .get_metrics(metrics_request(so.clone(), &spec[0].metric_name))
                 .await
                 .unwrap_err(),
             client.stream_is_active(so.clone()).await.unwrap_err(),
-            client.stream_metric_spec(so.clone()).await.unwrap_err(),
         ];
         for status in statuses {
             assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
@@ -234,7 +246,7 @@ async fn oversized_values_get_short_invalid_argument_errors() {
     ];
     for (metadata, words) in cases {
         let status = client
-            .get_metric_spec(so("big", metadata))
+            .get_metrics(metrics_request(so("big", metadata), ""))
             .await
             .unwrap_err();
         assert_eq!(status.code(), Code::InvalidArgument, "{status:?}");
