@@ -196,8 +196,16 @@ async fn a_never_committed_group_with_persistent_lag_excluded_is_active_while_it
         let active = client.is_active(so("asleep", &metadata)).await.unwrap();
         assert!(active.into_inner().result, "a backlog of 60 > 10 activates");
     }
-    assert_eq!(values.first(), Some(&20.0), "first refresh: capped at 2 × 10");
-    assert_eq!(values.last(), Some(&0.0), "then persistent: excluded from the metric");
+    assert_eq!(
+        values.first(),
+        Some(&20.0),
+        "first refresh: capped at 2 × 10"
+    );
+    assert_eq!(
+        values.last(),
+        Some(&0.0),
+        "then persistent: excluded from the metric"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
