@@ -18,7 +18,8 @@ pub enum Connection<'m, 'c, P> {
 pub struct ConnectionKeys<C, P> {
     /// The source's name, as `source:` spells it.
     pub source: &'static str,
-    /// The inline address key and its `FromEnv` form (e.g. `host`, `hostFromEnv`).
+    /// The inline address key and its `FromEnv` form (e.g. `host`, `hostFromEnv`); when both
+    /// are set the plain key wins, as in KEDA ([`Metadata::with_from_env`]).
     pub inline: (&'static str, &'static str),
     /// What to say when neither is set.
     pub missing: &'static str,
@@ -35,7 +36,7 @@ pub fn connection<'m, 'c, C, P>(
     wanted: &ConnectionKeys<C, P>,
 ) -> Result<Connection<'m, 'c, P>, TriggerError> {
     let cluster = md.optional(keys::CLUSTER);
-    let inline = md.either(wanted.inline.0, wanted.inline.1)?;
+    let inline = md.with_from_env(wanted.inline.0, wanted.inline.1);
     match (cluster, inline) {
         (Some(_), Some((key, _))) => Err(TriggerError::Conflict {
             key: keys::CLUSTER,

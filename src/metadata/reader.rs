@@ -12,8 +12,22 @@ pub const MAX_KEY_BYTES: usize = 128;
 pub const MAX_VALUE_BYTES: usize = 4096;
 pub const MAX_METADATA_BYTES: usize = 32 * 1024;
 
-/// KEDA's own trigger keys: sent to every external scaler, meaningful only to KEDA.
-const KEDA_KEYS: [&str; 3] = ["scalerAddress", "enableTLS", "unsafeSsl"];
+/// KEDA's own trigger keys: sent to every external scaler, meaningful only to KEDA, which
+/// reads them for its gRPC channel to the scaler (KEDA's `pkg/scalers/external_scaler.go`,
+/// struct `externalScalerMetadata`: `scalerAddress`, `enableTLS`, `unsafeSsl`, and `caCert`,
+/// `tlsClientCert`, `tlsClientKey` from TriggerAuthentication, which a manifest may still put
+/// in metadata; `tlsCertFile` is the older name KEDA removed in v2.17). `unsafeSsl` is also a
+/// key of KEDA's Kafka and RabbitMQ scalers; copied into an external trigger it is the gRPC
+/// channel's, so it is ignored here too.
+const KEDA_KEYS: [&str; 7] = [
+    "scalerAddress",
+    "enableTLS",
+    "unsafeSsl",
+    "caCert",
+    "tlsClientCert",
+    "tlsClientKey",
+    "tlsCertFile",
+];
 
 /// The trigger metadata being parsed.
 pub struct Metadata<'a> {
@@ -80,8 +94,26 @@ impl<'a> Metadata<'a> {
         }
     }
 
-    /// Fails on the first known key (in sorted order) that the parsers did not use: a key of
-    /// another source, say. `context` says why it is not used ("with source: rabbitmq").
+    /// A key and its `FromEnv` form (`topic`, `topicFromEnv`), as KEDA reads them (main and
+    /// v2.20+, `pkg/scalers/scalersconfig/typed_config.go`, `configParamValue`: the trigger's
+    /// own value first, then the environment variable `xFromEnv` names; KEDA sends an external
+    /// scaler `xFromEnv` under that name with the variable's value): the plain key wins when
+    /// both are set, and the other is then used, not an error. The value with the key it came
+    /// from.
+    pub fn with_from_env(
+        &mut self,
+        key: &'static str,
+        from_env: &'static str,
+    ) -> Option<(&'static str, &'a str)> {
+        let plain = self.optional(key);
+        let resolved = self.optional(from_env);
+        match (plain, resolved) {
+            (Some(v), _) => Some((key, v)),
+            (None, Some(v)) => Some((from_env, v)),
+            (None, None) => None,
+        }
+    }
+
     /// A boolean key, false when absent; accepts what Go's strconv.ParseBool accepts, as KEDA
     /// does.
     pub fn boolean(&mut self, key: &'static str) -> Result<bool, TriggerError> {
@@ -98,6 +130,8 @@ impl<'a> Metadata<'a> {
         }
     }
 
+    /// Fails on the first known key (in sorted order) that the parsers did not use: a key of
+    /// another source, say. `context` says why it is not used ("with source: rabbitmq").
     pub fn finish(self, context: &str) -> Result<(), TriggerError> {
         let mut left: Vec<&String> = self
             .map
@@ -195,6 +229,50 @@ mod tests {
         assert_eq!(edit_distance("", "abc"), 3);
         assert_eq!(edit_distance("kitten", "sitting"), 3);
         assert_eq!(edit_distance("lagtreshold", "lagthreshold"), 1);
+    }
+
+    #[test]
+    fn the_plain_key_wins_over_its_from_env_form() {
+        let pairs = |pairs: &[(&str, &str)]| -> HashMap<String, String> {
+            pairs
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect()
+        };
+        type Pairs<'a> = &'a [(&'a str, &'a str)];
+        let cases: [(Pairs, Option<(&str, &str)>); 5] = [
+            (
+                &[("topic", "a"), ("topicFromEnv", "b")],
+                Some(("topic", "a")),
+            ),
+            (&[("topicFromEnv", "b")], Some(("topicFromEnv", "b"))),
+            (
+                &[("topic", " "), ("topicFromEnv", "b")],
+                Some(("topicFromEnv", "b")),
+            ),
+            (&[("topic", "a")], Some(("topic", "a"))),
+            (&[], None),
+        ];
+        for (given, expected) in cases {
+            let map = pairs(given);
+            let mut md = Metadata::new(&map, &["topic", "topicFromEnv"]).unwrap();
+            assert_eq!(
+                md.with_from_env("topic", "topicFromEnv"),
+                expected,
+                "{given:?}"
+            );
+            assert!(md.finish("here").is_ok(), "both are used: {given:?}");
+        }
+    }
+
+    #[test]
+    fn keda_external_scaler_keys_are_ignored() {
+        let map: HashMap<String, String> = KEDA_KEYS
+            .iter()
+            .map(|k| ((*k).to_owned(), "x".to_owned()))
+            .collect();
+        let md = Metadata::new(&map, &[]).unwrap();
+        assert!(md.finish("here").is_ok());
     }
 
     #[test]

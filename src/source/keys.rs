@@ -61,12 +61,27 @@ pub fn readme_table(table: &[Key]) -> String {
 pub const KEYS: [&str; rabbitmq::keys::NAMES.len() + kafka::keys::NAMES.len()] =
     concat(rabbitmq::keys::NAMES, kafka::keys::NAMES);
 
-/// Every source's README table of its keys (header and rows, as the README has them), with
+/// In a manifest an `xFromEnv` key's value is the name of an environment variable, which KEDA
+/// resolves and sends under the same key: a value the plain key accepts, standing in for the
+/// unknown one when a trigger is checked offline (`lagscale validate`). `None`: the key has no
+/// stand-in (the name is then parsed as it is).
+pub fn from_env_stand_in(key: &str) -> Option<&'static str> {
+    use kafka::keys as k;
+    match key {
+        k::BOOTSTRAP_SERVERS_FROM_ENV => Some("stand-in:9092"),
+        k::CONSUMER_GROUP_FROM_ENV | k::TOPIC_FROM_ENV => Some("stand-in"),
+        rabbitmq::keys::HOST_FROM_ENV => Some("amqp://stand-in"),
+        _ => None,
+    }
+}
+
+/// Every source's README tables of its keys (header and rows, as the README has them), with
 /// the source.
-pub fn readme_tables() -> [(SourceKind, String); 2] {
+pub fn readme_tables() -> [(SourceKind, String); 3] {
     [
         (SourceKind::Rabbitmq, rabbitmq::keys::readme_table()),
         (SourceKind::Kafka, kafka::keys::readme_table()),
+        (SourceKind::Kafka, kafka::keys::keda_readme_table()),
     ]
 }
 

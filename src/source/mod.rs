@@ -24,7 +24,7 @@ mod sources;
 
 pub use error::{ConnectionFailure, SourceError};
 pub use events::{BrokerEvents, Events, NoEvents};
-pub use keys::{KEYS, Key, readme_tables};
+pub use keys::{KEYS, Key, from_env_stand_in, readme_tables};
 pub use modelled::MODELLED_TRIGGER;
 pub use profile::ClusterProfile;
 pub use rates::{BrokerRates, PartitionOffsets, RateSource};

@@ -30,7 +30,7 @@ fn clusters() -> BTreeMap<String, ClusterProfile> {
     ])
 }
 
-fn parse(pairs: &[(&str, &str)]) -> Result<TriggerSpec, TriggerError> {
+pub(super) fn parse(pairs: &[(&str, &str)]) -> Result<TriggerSpec, TriggerError> {
     let mut map: HashMap<String, String> = HashMap::from([
         ("source".to_owned(), "kafka".to_owned()),
         ("cluster".to_owned(), "events".to_owned()),
@@ -46,7 +46,7 @@ fn parse(pairs: &[(&str, &str)]) -> Result<TriggerSpec, TriggerError> {
     TriggerSpec::parse(&map, &clusters())
 }
 
-fn options(spec: &TriggerSpec) -> &LagOptions {
+pub(super) fn options(spec: &TriggerSpec) -> &LagOptions {
     match spec.source.rule() {
         LagRule::Kafka(options) => options,
         other => panic!("not kafka: {other:?}"),
@@ -88,6 +88,7 @@ fn every_key_is_read() {
             exclude_persistent_lag: true,
             scale_to_zero_on_invalid_offset: true,
             limit_to_partitions_with_lag: true,
+            ensure_even_distribution: false,
             partitions: Partitions::Only([0, 2, 5, 6, 7].into()),
             aggregate: LagAggregate::Max,
         }
@@ -186,8 +187,8 @@ fn errors_name_key_value_and_expectation() {
             &["limitToPartitionsWithLag", "allowIdleConsumers is true"],
         ),
         (
-            vec![("partitionLimitation", "1,2")],
-            &["partitionLimitation", "without `topic`"],
+            vec![("partitionLimitation", "1,x")],
+            &["partitionLimitation", "\"1,x\"", "cannot read \"x\""],
         ),
         (
             vec![("topic", "t"), ("partitionLimitation", "1,x")],

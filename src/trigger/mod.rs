@@ -2,8 +2,9 @@
 //! metadata happens here (and in the source's own `parse_query`), once per call; the rest of
 //! lagscale takes a `TriggerSpec` and never re-checks.
 //!
-//! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own keys
-//! (`scalerAddress`, `enableTLS`, `unsafeSsl`) are accepted and ignored.
+//! Unknown keys are errors with a suggestion (`lagTreshold` → `lagThreshold`); KEDA's own
+//! external-scaler keys (`scalerAddress`, `enableTLS`, `unsafeSsl`, `caCert`, `tlsClientCert`,
+//! `tlsClientKey`, `tlsCertFile`) are accepted and ignored.
 
 mod decide;
 mod known_keys;
@@ -184,6 +185,8 @@ pub fn number(
 
 #[cfg(test)]
 mod fuzz;
+#[cfg(test)]
+mod kafka_keda_tests;
 #[cfg(test)]
 mod kafka_tests;
 #[cfg(test)]

@@ -103,6 +103,19 @@ fn inline_host_and_host_from_env() {
     }
 }
 
+/// As KEDA (v2.20+): `host` wins over `hostFromEnv` when both are set, and that is no error.
+#[test]
+fn host_wins_over_host_from_env() {
+    let spec = parse(&[
+        ("source", "rabbitmq"),
+        ("host", "amqp://a"),
+        ("hostFromEnv", "amqp://b"),
+        ("queueName", "q"),
+    ])
+    .unwrap();
+    assert_eq!(rabbit(&spec).endpoint.uri.redacted(), "amqp://a");
+}
+
 #[test]
 fn activity_is_strictly_greater_than_the_threshold() {
     let spec = parse(&with(&[("activationLagThreshold", "5")])).unwrap();
@@ -168,15 +181,6 @@ fn errors_name_key_value_and_expectation() {
                 ("queueName", "q"),
             ],
             &["host", "http://u:***@h", "AMQP URI"],
-        ),
-        (
-            vec![
-                ("source", "rabbitmq"),
-                ("host", "amqp://a"),
-                ("hostFromEnv", "amqp://b"),
-                ("queueName", "q"),
-            ],
-            &["host and hostFromEnv are both set"],
         ),
         (
             vec![("source", "rabbitmq"), ("cluster", "main")],

@@ -10,6 +10,7 @@ mod demo;
 mod errors;
 mod grpc;
 mod kafka;
+mod kafka_keda;
 mod kafka_real;
 mod keda_examples;
 mod last_scale;

@@ -37,9 +37,40 @@ fn a_correct_file_has_nothing_to_report() {
     assert_eq!(stdout(&output), "");
 }
 
+/// `bootstrapServersFromEnv`, `consumerGroupFromEnv`, `topicFromEnv` and `hostFromEnv` name
+/// environment variables in a manifest: accepted as names, never parsed as addresses.
+#[test]
+fn from_env_keys_name_environment_variables() {
+    let output = validate(&[], &["from-env.yaml"]);
+    assert!(
+        output.status.success(),
+        "{}{}",
+        stdout(&output),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert_eq!(stdout(&output), "");
+}
+
 #[test]
 fn each_mistake_is_reported_with_file_document_and_trigger() {
-    let table: [(&str, bool, &[&str]); 8] = [
+    let table: [(&str, bool, &[&str]); 10] = [
+        (
+            "from-env-address.yaml",
+            false,
+            &[
+                "ScaledObject default/orders-worker trigger 0: error: bootstrapServersFromEnv: \"kafka-0.kafka:9092\" is not valid",
+                "the name of an environment variable",
+            ],
+        ),
+        (
+            "keda-sasl.yaml",
+            false,
+            &[
+                "ScaledObject default/payments trigger 0: error: sasl: \"scram_sha512\" is not valid",
+                "`cluster` connection profile",
+                "README section \"Config file\"",
+            ],
+        ),
         (
             "throughput-value.yaml",
             true,

@@ -12,7 +12,10 @@
 //! `--connect`, a ScaledObject's `maxReplicaCount` above its Kafka topic's partitions (the
 //! only check that asks a broker; see [`partitions`]). Without `--config`, a `cluster:` name
 //! is taken to be a profile of the trigger's source, so every other key is still checked.
+//! An `xFromEnv` value is an environment variable's name in a manifest: it is checked as one
+//! and stood in for before parsing (see [`from_env`]).
 
+mod from_env;
 pub mod partitions;
 
 use std::collections::{BTreeMap, HashMap};
@@ -180,6 +183,10 @@ fn validate_document(
         if !map.contains_key(keys::SOURCE) && !not_strings.iter().any(|k| k == keys::SOURCE) {
             continue; // another external scaler's trigger
         }
+        let from_env = from_env::stand_in(&mut map);
+        for error in &from_env.errors {
+            findings.push(finding(index, Severity::Error, error.to_string()));
+        }
         let stand_ins;
         let clusters = match clusters {
             Some(clusters) => clusters,
@@ -227,7 +234,11 @@ fn validate_document(
             findings.push(finding(index, Severity::Warning,
                 "external-push on a ScaledJob: KEDA ignores its pushes and only polls; use type: external".to_owned()));
         }
-        if !scaled_job && let Some(topic) = spec.query().partitioned_topic() {
+        // With a topic or brokers only known in the cluster, there is nothing to ask.
+        if !scaled_job
+            && !from_env.unknown
+            && let Some(topic) = spec.query().partitioned_topic()
+        {
             report.partition_checks.push(partitions::PartitionCheck {
                 at: finding(index, Severity::Warning, String::new()),
                 query: spec.query().clone(),

@@ -10,7 +10,10 @@
 //! - `excludePersistentLag` also covers partitions with no commit;
 //! - the `allowIdleConsumers: false` cap applies to the raw lag, before any transform.
 //!
-//! As KEDA does it: activation reads the lag *before* the cap and *with* persistent partitions
+//! As KEDA does it: `ensureEvenDistributionOfPartitions` serves the lag rounded up to a divisor
+//! of the partition count times lagThreshold ([`even_distribution`]; KEDA's `kafka_scaler.go`,
+//! `getNextFactorThatBalancesConsumersToTopicPartitions` with `FindFactors`), so that the HPA
+//! picks a replica count that divides the partitions evenly. Activation reads the lag *before* the cap and *with* persistent partitions
 //! ([`GroupLag::activation`]; KEDA's `kafka_scaler.go`, `getTotalLag` returns
 //! `totalLagWithPersistent`, which `GetMetricsAndActivity` compares with
 //! `activationLagThreshold`). Only the metric is capped and excludes persistent lag, so a
@@ -122,6 +125,8 @@ pub struct LagOptions {
     pub exclude_persistent_lag: bool,
     pub scale_to_zero_on_invalid_offset: bool,
     pub limit_to_partitions_with_lag: bool,
+    /// `ensureEvenDistributionOfPartitions`: see [`even_distribution`].
+    pub ensure_even_distribution: bool,
     pub partitions: Partitions,
     pub aggregate: LagAggregate,
 }
@@ -134,6 +139,7 @@ impl Default for LagOptions {
             exclude_persistent_lag: false,
             scale_to_zero_on_invalid_offset: false,
             limit_to_partitions_with_lag: false,
+            ensure_even_distribution: false,
             partitions: Partitions::All,
             aggregate: LagAggregate::Sum,
         }
@@ -190,7 +196,10 @@ pub fn total_lag(
             .filter(|p| options.partitions.includes(p.partition))
     };
     let lags: Vec<u64> = counted().map(|p| partition_lag(p, options)).collect();
-    let lag = options.aggregate.of(lags.iter().copied());
+    let mut lag = options.aggregate.of(lags.iter().copied());
+    if options.ensure_even_distribution {
+        lag = even_distribution(lag, lags.len() as u64, lag_threshold);
+    }
     let activation = options
         .aggregate
         .of(counted().map(|p| lag_with_persistent(p, options)));
@@ -210,6 +219,23 @@ pub fn total_lag(
         partitions: counted,
         activation,
     }
+}
+
+/// `ensureEvenDistributionOfPartitions`, as KEDA's `getNextFactorThatBalancesConsumersToTopicPartitions`:
+/// the smallest divisor `f` of `partitions` with `f` × lagThreshold ≥ `lag` (or `partitions`
+/// when none is), served as `f` × lagThreshold (rounded down, as the cap is), so that the HPA's
+/// ceil(lag / lagThreshold) is `f` replicas and each gets the same number of partitions. 12
+/// partitions, lagThreshold 10: lag 35 → 40 (4 replicas), 61 → 120, 130 → 120, and 0 → 10
+/// (KEDA's first divisor is 1; activation reads the lag itself, so scaling to zero still works).
+pub fn even_distribution(lag: u64, partitions: u64, lag_threshold: f64) -> u64 {
+    if partitions == 0 {
+        return lag;
+    }
+    let factor = (1..=partitions)
+        .filter(|f| partitions.is_multiple_of(*f))
+        .find(|&f| f as f64 * lag_threshold >= lag as f64)
+        .unwrap_or(partitions);
+    (factor as f64 * lag_threshold).floor() as u64
 }
 
 impl LagAggregate {

@@ -195,3 +195,64 @@ fn partition_sets_are_ranges_never_materialized() {
         PartitionSet::from_ranges(vec![(0, i32::MAX), (3, i32::MAX), (i32::MAX, i32::MAX)]);
     assert_eq!(overlapping, all);
 }
+
+/// KEDA's vectors (`kafka_scaler.go` `getNextFactorThatBalancesConsumersToTopicPartitions`;
+/// `TestGetNextFactor`: 100 partitions, threshold 10), and the 12-partition table.
+#[test]
+fn even_distribution_snaps_to_a_divisor_of_the_partitions() {
+    let cases: [(u64, u64, u64); 11] = [
+        (100, 10, 10),
+        (100, 20, 20),
+        (100, 40, 40),
+        (100, 50, 50),
+        (100, 99, 100),
+        (100, 100, 100),
+        (100, 101, 200),
+        (12, 35, 40),
+        (12, 61, 120),
+        (12, 130, 120),
+        (12, 0, 10),
+    ];
+    for (partitions, lag, served) in cases {
+        assert_eq!(
+            even_distribution(lag, partitions, 10.0),
+            served,
+            "{partitions} partitions, lag {lag}"
+        );
+    }
+    assert_eq!(even_distribution(7, 0, 10.0), 7, "no partitions: unchanged");
+    assert_eq!(
+        even_distribution(11, 7, 10.0),
+        70,
+        "a prime count: 1 or all"
+    );
+}
+
+#[test]
+fn even_distribution_in_the_total_and_not_in_activation() {
+    let parts: Vec<_> = (0..12)
+        .map(|i| p(i, Some(0), if i < 5 { 7 } else { 0 }))
+        .collect();
+    let even = LagOptions {
+        ensure_even_distribution: true,
+        ..LagOptions::default()
+    };
+    let lag = total_lag(&parts, &even, 10.0);
+    assert_eq!((lag.messages, lag.activation), (40, 35));
+    assert_eq!(total_lag(&parts, &LagOptions::default(), 10.0).messages, 35);
+    // With idle consumers allowed KEDA still snaps (its cap runs for the option), and never
+    // beyond all partitions.
+    let idle = LagOptions {
+        allow_idle_consumers: true,
+        ..even.clone()
+    };
+    let flooded: Vec<_> = (0..12).map(|i| p(i, Some(0), 100)).collect();
+    assert_eq!(total_lag(&flooded, &idle, 10.0).messages, 120);
+    // partitionLimitation counts only the partitions left: 4 of them, lag 15 → 2 × 10.
+    let limited = LagOptions {
+        partitions: Partitions::Only(PartitionSet::from([0, 1, 2, 3])),
+        ..even
+    };
+    let few: Vec<_> = (0..12).map(|i| p(i, Some(0), 5)).collect();
+    assert_eq!(total_lag(&few[..], &limited, 10.0).messages, 20);
+}

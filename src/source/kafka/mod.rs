@@ -3,9 +3,14 @@
 //! One query (the cache key) is a consumer group and, optionally, a topic on one cluster; its
 //! answer is an offsets snapshot of every partition concerned ([`GroupSnapshot`]). Each trigger
 //! then applies its own options to that snapshot ([`lag()`]), so triggers with different options
-//! on the same group share one broker round trip. Trigger keys follow KEDA's Kafka scaler.
+//! on the same group share one broker round trip. Trigger keys follow KEDA's Kafka scaler
+//! (`pkg/scalers/kafka_scaler.go`, struct `kafkaMetadata` and its `Validate`): the keys lagscale
+//! honours are read here, each `xFromEnv` as KEDA reads it (the plain key wins, see
+//! [`Metadata::with_from_env`]); the rest of KEDA's keys, its client's settings and
+//! credentials, are accepted and ignored or refused in [`keda`].
 
 mod client;
+mod keda;
 pub mod keys;
 pub mod lag;
 mod profile;
@@ -91,6 +96,9 @@ pub fn parse(
     md: &mut Metadata<'_>,
     clusters: &BTreeMap<String, ClusterProfile>,
 ) -> Result<(GroupQuery, LagOptions), TriggerError> {
+    // First, so that a trigger copied from KEDA with `sasl: scram_sha512` is told about
+    // profiles before anything else.
+    keda::check(md)?;
     let keys_of_kafka = ConnectionKeys {
         source: "kafka",
         inline: (keys::BOOTSTRAP_SERVERS, keys::BOOTSTRAP_SERVERS_FROM_ENV),
@@ -112,14 +120,18 @@ pub fn parse(
                 .map_err(|expected| TriggerError::invalid(key, value, expected))?,
         },
     };
-    let group = md.required(
-        keys::CONSUMER_GROUP,
-        "the consumer group whose lag to measure",
-    )?;
-    let topic = md.optional(keys::TOPIC);
-    if let Some(topic) = topic {
-        check_topic_name(topic)?;
+    let Some((_, group)) = md.with_from_env(keys::CONSUMER_GROUP, keys::CONSUMER_GROUP_FROM_ENV)
+    else {
+        return Err(TriggerError::Missing {
+            key: keys::CONSUMER_GROUP,
+            expected: "the consumer group whose lag to measure (or `consumerGroupFromEnv`)",
+        });
+    };
+    let topic = md.with_from_env(keys::TOPIC, keys::TOPIC_FROM_ENV);
+    if let Some((key, topic)) = topic {
+        check_topic_name(key, topic)?;
     }
+    let topic = topic.map(|(_, topic)| topic);
 
     let offset_reset_policy = match md.optional(keys::OFFSET_RESET_POLICY) {
         None | Some("latest") => OffsetResetPolicy::Latest,
@@ -143,16 +155,13 @@ pub fn parse(
             ));
         }
     };
+    // Without a topic KEDA ignores partitionLimitation, after checking it (`Validate`).
     let partitions = match md.optional(keys::PARTITION_LIMITATION) {
         None => Partitions::All,
-        Some(value) if topic.is_none() => {
-            return Err(TriggerError::invalid(
-                keys::PARTITION_LIMITATION,
-                value,
-                "no partitionLimitation without `topic` (partition numbers belong to one topic)",
-            ));
-        }
-        Some(value) => Partitions::Only(parse_partitions(value)?),
+        Some(value) => match (parse_partitions(value)?, topic) {
+            (set, Some(_)) => Partitions::Only(set),
+            (_, None) => Partitions::All,
+        },
     };
     let options = LagOptions {
         offset_reset_policy,
@@ -160,6 +169,7 @@ pub fn parse(
         exclude_persistent_lag: md.boolean(keys::EXCLUDE_PERSISTENT_LAG)?,
         scale_to_zero_on_invalid_offset: md.boolean(keys::SCALE_TO_ZERO_ON_INVALID_OFFSET)?,
         limit_to_partitions_with_lag: md.boolean(keys::LIMIT_TO_PARTITIONS_WITH_LAG)?,
+        ensure_even_distribution: md.boolean(keys::ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS)?,
         partitions,
         aggregate,
     };
@@ -169,6 +179,25 @@ pub fn parse(
             "true",
             "false when allowIdleConsumers is true (there is no cap to limit)",
         ));
+    }
+    // KEDA's `Validate`: "limitToPartitionsWithLag and ensureEvenDistributionOfPartitions
+    // cannot be set simultaneously", "topic must be specified when using
+    // ensureEvenDistributionOfPartitions".
+    if options.ensure_even_distribution {
+        if options.limit_to_partitions_with_lag {
+            return Err(TriggerError::invalid(
+                keys::ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS,
+                "true",
+                "false when limitToPartitionsWithLag is true (KEDA: they cannot be set simultaneously)",
+            ));
+        }
+        if topic.is_none() {
+            return Err(TriggerError::invalid(
+                keys::ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS,
+                "true",
+                "false without `topic` (KEDA: topic must be specified; the partitions to divide are one topic's)",
+            ));
+        }
     }
     let query = GroupQuery {
         endpoint,
@@ -183,7 +212,7 @@ pub const MAX_TOPIC_BYTES: usize = 249;
 
 /// Kafka's rule for topic names (`org.apache.kafka.common.internals.Topic.validate`): 1 to
 /// 249 characters of ASCII letters, digits, `.`, `_` and `-`, and not `.` or `..`.
-fn check_topic_name(topic: &str) -> Result<(), TriggerError> {
+fn check_topic_name(key: &'static str, topic: &str) -> Result<(), TriggerError> {
     let legal = |c: char| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '-');
     let expected = if topic.len() > MAX_TOPIC_BYTES {
         format!(
@@ -195,7 +224,7 @@ fn check_topic_name(topic: &str) -> Result<(), TriggerError> {
     } else {
         return Ok(());
     };
-    Err(TriggerError::invalid(keys::TOPIC, topic, expected))
+    Err(TriggerError::invalid(key, topic, expected))
 }
 
 /// `partitionLimitation`: comma-separated partition numbers and inclusive ranges (`1,2,10-20`),
