@@ -291,3 +291,48 @@ fn refused_secrets_are_never_quoted() {
         );
     }
 }
+
+/// A trigger copied from KEDA keeps its `tls` and `sasl` when its credentials move to a
+/// `cluster` profile: a value that agrees with the profile is accepted, one that does not is
+/// an error naming the profile's setting.
+#[test]
+fn tls_and_sasl_that_agree_with_the_profile_are_accepted() {
+    use std::collections::{BTreeMap, HashMap};
+
+    use crate::source::ClusterProfile;
+    use crate::source::kafka::KafkaProfile;
+    use crate::trigger::TriggerSpec;
+
+    let secure = KafkaProfile {
+        bootstrap_servers: "k1:9093".to_owned(),
+        properties: BTreeMap::from([
+            ("security.protocol".to_owned(), "SASL_SSL".to_owned()),
+            ("sasl.mechanism".to_owned(), "PLAIN".to_owned()),
+            ("sasl.username".to_owned(), "admin".to_owned()),
+            ("sasl.password".to_owned(), "hunter2".to_owned()),
+        ]),
+    };
+    let clusters = BTreeMap::from([("secure".to_owned(), ClusterProfile::Kafka(secure))]);
+    let parse = |pairs: &[(&str, &str)]| {
+        let mut md: HashMap<String, String> = [
+            ("source", "kafka"),
+            ("cluster", "secure"),
+            ("consumerGroup", "my-group"),
+            ("topic", "test-topic"),
+        ]
+        .iter()
+        .chain(pairs)
+        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+        .collect();
+        md.retain(|_, v| !v.is_empty());
+        TriggerSpec::parse(&md, &clusters)
+    };
+    assert!(parse(&[("tls", "enable"), ("sasl", "plaintext")]).is_ok());
+    let error = parse(&[("sasl", "scram_sha512")]).unwrap_err().to_string();
+    for words in ["sasl", "scram_sha512", "`secure`", "sasl.mechanism: PLAIN"] {
+        assert!(error.contains(words), "{error}");
+    }
+    let error = parse(&[("tls", "disable")]).unwrap_err().to_string();
+    assert!(error.contains("security.protocol: SASL_SSL"), "{error}");
+    assert!(!error.contains("hunter2"), "{error}");
+}

@@ -8,13 +8,20 @@
 //! key, the value (a secret's only by its size) and what to do.
 
 use super::keys::{self, Accepts, KedaKey};
+use super::profile::KafkaProfile;
 use crate::metadata::{Metadata, TriggerError, quote};
 
 /// Where the profile's properties are described, for every refusal.
 const SEE: &str = "see the README section \"Config file\"";
 
 /// Checks every key of [`keys::KEDA_TABLE`] that the trigger sets, in the table's order.
-pub fn check(md: &mut Metadata<'_>) -> Result<(), TriggerError> {
+/// `profile`: the Kafka connection profile the trigger names with `cluster`, if any; a `tls`
+/// or `sasl` that agrees with it is accepted (a trigger copied from KEDA, its credentials
+/// moved from the TriggerAuthentication to that profile).
+pub fn check(
+    md: &mut Metadata<'_>,
+    profile: Option<(&str, &KafkaProfile)>,
+) -> Result<(), TriggerError> {
     for key in &keys::KEDA_TABLE {
         match key.name {
             // KEDA's own external-scaler key too: the reader ignores it, and so does this.
@@ -28,6 +35,14 @@ pub fn check(md: &mut Metadata<'_>) -> Result<(), TriggerError> {
         let Some(value) = md.optional(key.name) else {
             continue;
         };
+        if let Some((name, profile)) = profile
+            && let Some(agrees) = agrees_with(key.name, value, profile)
+        {
+            if agrees {
+                continue;
+            }
+            return Err(disagreement(key, value, name, profile));
+        }
         match key.accepts {
             Accepts::Ignored if key.name == "version" => check_version(key.name, value)?,
             Accepts::Ignored => {}
@@ -37,6 +52,60 @@ pub fn check(md: &mut Metadata<'_>) -> Result<(), TriggerError> {
         }
     }
     Ok(())
+}
+
+/// Whether KEDA's `tls` or `sasl` value says what the profile does; `None` for other keys.
+fn agrees_with(key: &str, value: &str, profile: &KafkaProfile) -> Option<bool> {
+    let protocol = profile
+        .property("security.protocol")
+        .unwrap_or("plaintext")
+        .to_ascii_lowercase();
+    let tls = protocol == "ssl" || protocol == "sasl_ssl";
+    let sasl = protocol.starts_with("sasl_");
+    let mechanism = profile
+        .property("sasl.mechanism")
+        .or_else(|| profile.property("sasl.mechanisms"))
+        .unwrap_or("")
+        .to_ascii_uppercase();
+    match key {
+        "tls" => Some(match value {
+            "enable" => tls,
+            "disable" => !tls,
+            _ => false,
+        }),
+        "sasl" => Some(match value {
+            "none" => !sasl,
+            "plaintext" => sasl && mechanism == "PLAIN",
+            "scram_sha256" => sasl && mechanism == "SCRAM-SHA-256",
+            "scram_sha512" => sasl && mechanism == "SCRAM-SHA-512",
+            "oauthbearer" => sasl && mechanism == "OAUTHBEARER",
+            _ => false,
+        }),
+        _ => None,
+    }
+}
+
+/// The refusal of a `tls` or `sasl` that does not agree with the named profile, with what the
+/// profile has (never its secrets).
+fn disagreement(key: &KedaKey, value: &str, name: &str, profile: &KafkaProfile) -> TriggerError {
+    let accepted = match key.accepts {
+        Accepts::Only(values) => Some(values[0]),
+        _ => None,
+    };
+    let mut error = refusal(key, value, accepted);
+    if let TriggerError::Invalid { expected, .. } = &mut error {
+        let property = |p| profile.property(p).unwrap_or("unset");
+        let mechanism = profile
+            .property("sasl.mechanism")
+            .or_else(|| profile.property("sasl.mechanisms"))
+            .unwrap_or("unset");
+        expected.push_str(&format!(
+            " (or a value that agrees with the profile `{name}`: security.protocol: {}, \
+             sasl.mechanism: {mechanism})",
+            property("security.protocol"),
+        ));
+    }
+    error
 }
 
 fn refusal(key: &KedaKey, value: &str, accepted: Option<&str>) -> TriggerError {

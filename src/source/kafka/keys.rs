@@ -174,13 +174,13 @@ pub const KEDA_TABLE: [KedaKey; 29] = [
     KedaKey {
         name: "sasl",
         accepts: Accepts::Only(&["none"]),
-        instead: "`security.protocol: sasl_ssl` (or `sasl_plaintext`), `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`), `sasl.username` and `sasl.password`",
+        instead: "`security.protocol: sasl_ssl` (or `sasl_plaintext`), `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`), `sasl.username` and `sasl.password`; with `cluster`, a value that agrees with the profile (`plaintext` for `PLAIN`, `scram_sha256`, `scram_sha512`, `oauthbearer`) is accepted",
         secret: false,
     },
     KedaKey {
         name: "tls",
         accepts: Accepts::Only(&["disable"]),
-        instead: "`security.protocol: ssl` (or `sasl_ssl`) and `ssl.ca.location`",
+        instead: "`security.protocol: ssl` (or `sasl_ssl`) and `ssl.ca.location`; with `cluster`, a value that agrees with the profile (`enable` for `ssl` and `sasl_ssl`) is accepted",
         secret: false,
     },
     KedaKey {

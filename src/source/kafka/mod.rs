@@ -98,7 +98,13 @@ pub fn parse(
 ) -> Result<(GroupQuery, LagOptions), TriggerError> {
     // First, so that a trigger copied from KEDA with `sasl: scram_sha512` is told about
     // profiles before anything else.
-    keda::check(md)?;
+    let named = md
+        .optional(crate::metadata::keys::CLUSTER)
+        .and_then(|name| match clusters.get(name) {
+            Some(ClusterProfile::Kafka(profile)) => Some((name, profile)),
+            _ => None,
+        });
+    keda::check(md, named)?;
     let keys_of_kafka = ConnectionKeys {
         source: "kafka",
         inline: (keys::BOOTSTRAP_SERVERS, keys::BOOTSTRAP_SERVERS_FROM_ENV),

@@ -23,6 +23,11 @@ pub struct KafkaProfile {
 }
 
 impl KafkaProfile {
+    /// A client property as the profile sets it.
+    pub fn property(&self, name: &str) -> Option<&str> {
+        self.properties.get(name).map(String::as_str)
+    }
+
     /// A profile from inline `bootstrapServers`; `Err` says what was expected.
     pub fn inline(servers: &str) -> Result<KafkaProfile, &'static str> {
         let valid = servers.split(',').all(|s| {
