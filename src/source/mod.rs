@@ -75,14 +75,17 @@ impl SourceKind {
 /// is the cache key, so it holds what the broker is asked and nothing else.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub enum SourceQuery {
+    /// A queue over AMQP.
     Rabbitmq(rabbitmq::QueueQuery),
+    /// A queue (or a regex's queues) over RabbitMQ's management API (`protocol: http`).
+    RabbitmqHttp(rabbitmq::HttpQuery),
     Kafka(kafka::GroupQuery),
 }
 
 impl SourceQuery {
     pub fn kind(&self) -> SourceKind {
         match self {
-            SourceQuery::Rabbitmq(_) => SourceKind::Rabbitmq,
+            SourceQuery::Rabbitmq(_) | SourceQuery::RabbitmqHttp(_) => SourceKind::Rabbitmq,
             SourceQuery::Kafka(_) => SourceKind::Kafka,
         }
     }
@@ -95,6 +98,10 @@ impl SourceQuery {
                 let authority = q.endpoint.uri.to_lapin(None).authority;
                 ("host", vec![(authority.host, authority.port)])
             }),
+            SourceQuery::RabbitmqHttp(q) => q
+                .cluster
+                .is_none()
+                .then(|| ("host", vec![q.url.authority()])),
             SourceQuery::Kafka(q) => q.endpoint.cluster.is_none().then(|| {
                 let brokers = q.endpoint.profile.bootstrap_addresses().unwrap_or_default();
                 ("bootstrapServers", brokers)
@@ -111,6 +118,12 @@ impl SourceQuery {
                 name: &q.queue,
                 topic: None,
             },
+            SourceQuery::RabbitmqHttp(q) => QueryLabels {
+                source: "rabbitmq",
+                cluster: q.cluster.as_deref(),
+                name: &q.queue,
+                topic: None,
+            },
             SourceQuery::Kafka(q) => QueryLabels {
                 source: "kafka",
                 cluster: q.endpoint.cluster.as_deref(),
@@ -124,6 +137,7 @@ impl SourceQuery {
     pub fn default_metric_name(&self) -> MetricName {
         match self {
             SourceQuery::Rabbitmq(q) => q.default_metric_name(),
+            SourceQuery::RabbitmqHttp(q) => q.default_metric_name(),
             SourceQuery::Kafka(q) => q.default_metric_name(),
         }
     }
@@ -132,8 +146,10 @@ impl SourceQuery {
 /// A broker's answer to a [`SourceQuery`], shared by every trigger that asked it.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Observation {
-    /// Ready messages in a queue.
+    /// Ready messages in a queue (AMQP).
     QueueDepth(u64),
+    /// What the management API says of a queue, or of a regex's queues.
+    Management(Arc<[rabbitmq::QueueInfo]>),
     /// The offsets of a consumer group's partitions.
     Kafka(Arc<kafka::GroupSnapshot>),
 }
@@ -145,6 +161,9 @@ pub enum Observation {
 pub struct SourceTrigger {
     query: SourceQuery,
     rule: LagRule,
+    /// The target the source's keys set when `lagThreshold` / `value` do not (RabbitMQ:
+    /// KEDA's default 20, or `queueLength`).
+    target: rabbitmq::Target,
 }
 
 /// How one trigger reads its lag from an [`Observation`]: the per-trigger options of its source.
@@ -152,6 +171,8 @@ pub struct SourceTrigger {
 pub enum LagRule {
     /// The queue depth is the lag.
     QueueDepth,
+    /// RabbitMQ's management API: the mode, the count and the regex's operation.
+    Management(rabbitmq::Rule),
     /// Kafka options (reset policy, persistent lag, partitions, cap, aggregate).
     Kafka(kafka::lag::LagOptions),
 }
@@ -165,7 +186,9 @@ pub struct Lag {
     pub partitions: Option<u64>,
     /// What activation compares with `activationLagThreshold`, in messages: for Kafka the lag
     /// before the cap and with persistent partitions counted, as KEDA does
-    /// ([`kafka::lag::GroupLag::activation`]); otherwise `messages`.
+    /// ([`kafka::lag::GroupLag::activation`]); otherwise `messages`. For a RabbitMQ rate, ratio
+    /// or time mode, `messages` is the mode's value in thousandths and this 1 or 0, the mode's
+    /// own activity ([`SourceTrigger::own_metric`], [`SourceTrigger::own_activity`]).
     pub activation: u64,
 }
 
@@ -177,15 +200,24 @@ impl SourceTrigger {
         clusters: &BTreeMap<String, ClusterProfile>,
     ) -> Result<SourceTrigger, TriggerError> {
         Ok(match kind {
-            SourceKind::Rabbitmq => SourceTrigger {
-                query: SourceQuery::Rabbitmq(rabbitmq::parse_query(md, clusters)?),
-                rule: LagRule::QueueDepth,
+            SourceKind::Rabbitmq => match rabbitmq::parse(md, clusters)? {
+                (rabbitmq::Query::Amqp(query), target) => SourceTrigger {
+                    query: SourceQuery::Rabbitmq(query),
+                    rule: LagRule::QueueDepth,
+                    target,
+                },
+                (rabbitmq::Query::Http(query, rule), target) => SourceTrigger {
+                    query: SourceQuery::RabbitmqHttp(query),
+                    rule: LagRule::Management(rule),
+                    target,
+                },
             },
             SourceKind::Kafka => {
                 let (query, options) = kafka::parse(md, clusters)?;
                 SourceTrigger {
                     query: SourceQuery::Kafka(query),
                     rule: LagRule::Kafka(options),
+                    target: None,
                 }
             }
         })
@@ -210,6 +242,7 @@ impl SourceTrigger {
                 partitions: None,
                 activation: *depth,
             }),
+            (LagRule::Management(rule), _, Observation::Management(queues)) => Ok(rule.lag(queues)),
             (LagRule::Kafka(options), SourceQuery::Kafka(query), Observation::Kafka(snapshot)) => {
                 let lag = kafka::lag(snapshot, query, options, lag_threshold)?;
                 Ok(Lag {
@@ -226,6 +259,29 @@ impl SourceTrigger {
         }
     }
 
+    /// The target the source's keys set (key and value) when `lagThreshold` / `value` do not.
+    pub fn default_target(&self) -> Option<(&'static str, f64)> {
+        self.target.map(|(key, value)| (key, value.0))
+    }
+
+    /// What a reading's `messages` serve when the source decides the metric itself (a
+    /// RabbitMQ rate, ratio or time mode); `None` when they are messages for the transform.
+    pub fn own_metric(&self, messages: u64) -> Option<f64> {
+        match &self.rule {
+            LagRule::Management(rule) => rule.own_metric(messages),
+            _ => None,
+        }
+    }
+
+    /// Whether a reading's `activation` is active, when the source decides it (a RabbitMQ
+    /// rate, ratio or time mode); `None` when it is compared with the activation threshold.
+    pub fn own_activity(&self, activation: u64) -> Option<bool> {
+        match &self.rule {
+            LagRule::Management(rule) => rule.own_activity(activation),
+            _ => None,
+        }
+    }
+
     /// Whether replicas beyond the partition count would idle, so a served value is capped
     /// at the partitions (Kafka, unless `allowIdleConsumers`).
     pub fn caps_at_partitions(&self) -> bool {
@@ -237,7 +293,7 @@ impl Observation {
     /// The source that answered.
     pub fn kind(&self) -> SourceKind {
         match self {
-            Observation::QueueDepth(_) => SourceKind::Rabbitmq,
+            Observation::QueueDepth(_) | Observation::Management(_) => SourceKind::Rabbitmq,
             Observation::Kafka(_) => SourceKind::Kafka,
         }
     }

@@ -8,6 +8,7 @@ use tokio::time::Instant;
 
 use super::kafka::lag::PartitionOffsets;
 use super::kafka::{GroupSnapshot, TopicPartition};
+use super::rabbitmq::QueueInfo;
 use super::{Observation, SourceQuery};
 
 /// The topic of the modelled Kafka group.
@@ -29,6 +30,13 @@ impl SourceQuery {
     pub fn modelled_observation(&self, lag: f64, partitions: u32, read_at: Instant) -> Observation {
         match self {
             SourceQuery::Rabbitmq(_) => Observation::QueueDepth(lag as u64),
+            SourceQuery::RabbitmqHttp(q) => Observation::Management(Arc::new([QueueInfo {
+                name: q.queue.clone(),
+                messages: lag as u64,
+                ready: lag as u64,
+                publish: 0.0,
+                deliver_get: 0.0,
+            }])),
             SourceQuery::Kafka(_) => {
                 let per = lag / f64::from(partitions);
                 let partitions = (0..partitions as i32)

@@ -11,7 +11,7 @@ impl SourceQuery {
     pub fn partitioned_topic(&self) -> Option<&str> {
         match self {
             SourceQuery::Kafka(query) => query.topic.as_deref(),
-            SourceQuery::Rabbitmq(_) => None,
+            SourceQuery::Rabbitmq(_) | SourceQuery::RabbitmqHttp(_) => None,
         }
     }
 }

@@ -39,25 +39,30 @@ pub enum BrokerRates {
 impl Sources {
     /// The broker's own measure of `query`'s rates over `window`.
     pub async fn rates(&self, query: &SourceQuery, window: Duration) -> BrokerRates {
-        let SourceQuery::Rabbitmq(queue) = query else {
-            return BrokerRates::Sampled;
+        let (url, vhost, queue) = match query {
+            SourceQuery::Kafka(_) => return BrokerRates::Sampled,
+            SourceQuery::Rabbitmq(q) => {
+                let Some(url) = q.endpoint.management.as_ref() else {
+                    return BrokerRates::Unknown;
+                };
+                let vhost = q
+                    .vhost
+                    .clone()
+                    .unwrap_or_else(|| q.endpoint.uri.to_lapin(None).vhost);
+                (url, vhost, &q.queue)
+            }
+            // One queue's (a regex's throughput is refused when parsing).
+            SourceQuery::RabbitmqHttp(q) => (&q.url, q.vhost.clone(), &q.queue),
         };
-        let Some(url) = queue.endpoint.management.as_ref() else {
-            return BrokerRates::Unknown;
-        };
-        let vhost = queue
-            .vhost
-            .clone()
-            .unwrap_or_else(|| queue.endpoint.uri.to_lapin(None).vhost);
-        let key = (url.clone(), vhost.clone(), queue.queue.clone(), window);
-        let fetch = || self.queue_rates(query, url, &vhost, &queue.queue, window);
+        let key = (url.clone(), vhost.clone(), queue.clone(), window);
+        let fetch = || self.queue_rates(query, url, &vhost, queue, window);
         match self.management.answers.get_or_fetch(&key, fetch).await.0 {
             Ok(rates) => BrokerRates::Measured {
                 publish: rates.publish,
                 consume: rates.consume,
             },
             Err(error) => {
-                tracing::warn!(%error, queue = %queue.queue, "management API failed");
+                tracing::warn!(%error, %queue, "management API failed");
                 BrokerRates::Unknown
             }
         }
@@ -87,7 +92,7 @@ impl Observation {
     pub fn read_at(&self) -> Option<tokio::time::Instant> {
         match self {
             Observation::Kafka(snapshot) => Some(snapshot.read_at),
-            Observation::QueueDepth(_) => None,
+            Observation::QueueDepth(_) | Observation::Management(_) => None,
         }
     }
 }
@@ -110,6 +115,7 @@ impl SourceQuery {
             SourceQuery::Kafka(_) => RateSource::SampledOffsets,
             SourceQuery::Rabbitmq(q) if q.endpoint.management.is_some() => RateSource::BrokerApi,
             SourceQuery::Rabbitmq(_) => RateSource::Missing,
+            SourceQuery::RabbitmqHttp(_) => RateSource::BrokerApi,
         }
     }
 }

@@ -55,6 +55,18 @@ struct Brokers {
 }
 
 impl Brokers {
+    /// The management API's client, made on first use.
+    fn management(&self, url: &ManagementUrl) -> Result<&Management, SourceError> {
+        let client = self
+            .management
+            .get_or_init(|| Management::new(self.query_timeout));
+        client.as_ref().map_err(|reason| SourceError::Broker {
+            endpoint: format!("management API {}", url.redacted()),
+            operation: "making an HTTP client",
+            reason: reason.clone(),
+        })
+    }
+
     async fn queue_rates(
         &self,
         url: &ManagementUrl,
@@ -62,17 +74,15 @@ impl Brokers {
         queue: &str,
         window: Duration,
     ) -> Result<QueueRates, SourceError> {
-        let client = self
-            .management
-            .get_or_init(|| Management::new(self.query_timeout));
-        match client {
-            Ok(client) => client.queue_rates(url, vhost, queue, window).await,
-            Err(reason) => Err(SourceError::Broker {
-                endpoint: format!("management API {}", url.redacted()),
-                operation: "making an HTTP client",
-                reason: reason.clone(),
-            }),
-        }
+        let client = self.management(url)?;
+        client.queue_rates(url, vhost, queue, window).await
+    }
+
+    async fn queue_status(
+        &self,
+        query: &rabbitmq::HttpQuery,
+    ) -> Result<Vec<rabbitmq::QueueInfo>, SourceError> {
+        self.management(&query.url)?.queue_status(query).await
     }
 }
 
@@ -164,6 +174,10 @@ impl Sources {
                 (Io::Brokers(b), SourceQuery::Rabbitmq(q)) => {
                     b.rabbitmq.queue_depth(q).await.map(Observation::QueueDepth)
                 }
+                (Io::Brokers(b), SourceQuery::RabbitmqHttp(q)) => b
+                    .queue_status(q)
+                    .await
+                    .map(|queues| Observation::Management(queues.into())),
                 // Boxed: the Kafka client's futures nest deeply, and every caller's future
                 // would otherwise embed them (the compiler's layout queries hit their depth
                 // limit).

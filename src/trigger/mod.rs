@@ -58,7 +58,9 @@ impl TriggerSpec {
 
         let (threshold_key, lag_threshold) = match md.either(keys::LAG_THRESHOLD, keys::VALUE)? {
             Some((key, value)) => (key, number(key, value, "a number > 0", |n| n > 0.0)?),
-            None => (keys::LAG_THRESHOLD, DEFAULT_LAG_THRESHOLD),
+            None => source_trigger
+                .default_target()
+                .unwrap_or((keys::LAG_THRESHOLD, DEFAULT_LAG_THRESHOLD)),
         };
         let activation_lag_threshold =
             match md.either(keys::ACTIVATION_LAG_THRESHOLD, keys::ACTIVATION_VALUE)? {
@@ -129,15 +131,19 @@ impl TriggerSpec {
         }
     }
 
-    /// The metric served for a lag.
+    /// The metric served for a lag (or the source's own, see [`SourceTrigger::own_metric`]).
     pub fn metric(&self, lag: u64) -> f64 {
-        self.transform.metric(lag)
+        self.source
+            .own_metric(lag)
+            .unwrap_or_else(|| self.transform.metric(lag))
     }
 
     /// Whether KEDA should activate the workload (0 → 1) at this lag. Always in messages,
-    /// whatever the transform.
+    /// whatever the transform (unless the source decides, [`SourceTrigger::own_activity`]).
     pub fn is_active(&self, lag: u64) -> bool {
-        lag as f64 > self.activation_lag_threshold
+        self.source
+            .own_activity(lag)
+            .unwrap_or(lag as f64 > self.activation_lag_threshold)
     }
 }
 
@@ -189,5 +195,7 @@ mod fuzz;
 mod kafka_keda_tests;
 #[cfg(test)]
 mod kafka_tests;
+#[cfg(test)]
+mod rabbitmq_tests;
 #[cfg(test)]
 pub(crate) mod tests;

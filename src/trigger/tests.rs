@@ -49,11 +49,12 @@ fn rabbit(spec: &TriggerSpec) -> &rabbitmq::QueueQuery {
 #[test]
 fn defaults() {
     let spec = parse(&BASE).unwrap();
-    assert_eq!(spec.lag_threshold, 10.0);
+    // KEDA's RabbitMQ default: mode QueueLength, value 20.
+    assert_eq!(spec.lag_threshold, 20.0);
     assert_eq!(spec.activation_lag_threshold, 0.0);
     assert_eq!(spec.transform, Transform::None);
     assert_eq!(spec.metric_name.as_str(), "rabbitmq-main-jobs");
-    assert_eq!(spec.target(), 10.0);
+    assert_eq!(spec.target(), 20.0);
     let q = rabbit(&spec);
     assert_eq!(q.queue, "jobs");
     assert_eq!(q.vhost, None);
@@ -179,6 +180,7 @@ fn errors_name_key_value_and_expectation() {
                 ("source", "rabbitmq"),
                 ("host", "http://u:pw@h"),
                 ("queueName", "q"),
+                ("protocol", "amqp"),
             ],
             &["host", "http://u:***@h", "AMQP URI"],
         ),

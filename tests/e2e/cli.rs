@@ -102,7 +102,7 @@ fn check_reports_a_missing_queue_as_not_found() {
         out.contains("metric name: rabbitmq-lagscale-cli-no-such-queue"),
         "{out}"
     );
-    assert!(out.contains("target:      10"), "{out}");
+    assert!(out.contains("target:      20"), "{out}");
     assert!(
         out.contains(r#"queue "lagscale-cli-no-such-queue" in vhost "/" not found"#),
         "{out}"

@@ -157,7 +157,7 @@ async fn unreachable_broker_is_unavailable_and_spec_still_answers() {
 
     let spec = client.get_metric_spec(so).await.unwrap().into_inner();
     assert_eq!(spec.metric_specs[0].metric_name, "rabbitmq-down-jobs");
-    assert_eq!(spec.metric_specs[0].target_size_float, 10.0);
+    assert_eq!(spec.metric_specs[0].target_size_float, 20.0); // KEDA's RabbitMQ default value
 }
 
 /// A broker that accepts TCP but never answers: the connect timeout bounds the call.

@@ -18,6 +18,7 @@ mod limits;
 mod metrics;
 mod outage;
 mod parity;
+mod rabbit_http;
 mod readme;
 mod replicas;
 mod serve;

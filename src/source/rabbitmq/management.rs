@@ -88,6 +88,59 @@ impl ManagementUrl {
         redact_uri(&self.raw)
     }
 
+    /// KEDA's reading of an inline `host` (`getVhostAndPathFromURL`): the last path segment
+    /// is the vhost (percent-decoded; `None` when empty), the segments before it a path
+    /// prefix kept in the returned URL.
+    pub fn split_vhost(&self) -> (ManagementUrl, Option<String>) {
+        let path_start = self.base.find("://").map_or(0, |i| i + 3);
+        let path_start = self.base[path_start..]
+            .find('/')
+            .map_or(self.base.len(), |i| path_start + i);
+        let (prefix, vhost) = match self.base[path_start..].rfind('/') {
+            Some(slash) => self.base.split_at(path_start + slash),
+            None => (self.base.as_str(), ""),
+        };
+        let vhost = percent_decode_str(vhost.trim_start_matches('/')).decode_utf8_lossy();
+        let url = ManagementUrl {
+            base: prefix.to_owned(),
+            ..self.clone()
+        };
+        (url, (!vhost.is_empty()).then(|| vhost.into_owned()))
+    }
+
+    /// The host and port requests go to (80 or 443 unless the URL names one).
+    pub fn authority(&self) -> (String, u16) {
+        let (scheme, rest) = self.base.split_once("://").unwrap_or(("http", &self.base));
+        let host_port = &rest[..rest.find('/').unwrap_or(rest.len())];
+        let default = if scheme == "https" { 443 } else { 80 };
+        let (host, port) = match host_port.rsplit_once(':') {
+            Some((host, port)) if !port.contains(']') => (host, port.parse().unwrap_or(default)),
+            _ => (host_port, default),
+        };
+        (host.trim_matches(['[', ']']).to_owned(), port)
+    }
+
+    /// `/api/queues/{vhost}/{queue}` (`getQueueInfoViaHTTP`, without a regex).
+    pub(super) fn queue_status_url(&self, vhost: &str, queue: &str) -> String {
+        format!(
+            "{}/api/queues/{}/{}",
+            self.base,
+            utf8_percent_encode(vhost, SEGMENT),
+            utf8_percent_encode(queue, SEGMENT)
+        )
+    }
+
+    /// The queues of `vhost` whose names match `pattern`, one page of `page_size`, as KEDA
+    /// asks for them with `useRegex`.
+    pub(super) fn regex_url(&self, vhost: &str, pattern: &str, page_size: u64) -> String {
+        format!(
+            "{}/api/queues/{}?page=1&use_regex=true&pagination=false&name={}&page_size={page_size}",
+            self.base,
+            utf8_percent_encode(vhost, SEGMENT),
+            utf8_percent_encode(pattern, SEGMENT)
+        )
+    }
+
     fn queue_url(&self, vhost: &str, queue: &str, window: Duration) -> String {
         let age = window.as_secs().max(1);
         let step = (age / 12).max(1);
@@ -151,8 +204,25 @@ impl Management {
         queue: &str,
         window: Duration,
     ) -> Result<QueueRates, SourceError> {
+        let what = || format!("queue {queue:?} in vhost {vhost:?}");
+        let json = self
+            .get_json(url, url.queue_url(vhost, queue, window), None, what)
+            .await?;
+        Ok(parse_rates(&json))
+    }
+
+    /// GETs `target` (a URL under `url`) and reads its JSON, within `timeout` (default: the
+    /// query timeout). `what` names the thing a 404 did not find.
+    pub(super) async fn get_json(
+        &self,
+        url: &ManagementUrl,
+        target: String,
+        timeout: Option<Duration>,
+        what: impl FnOnce() -> String,
+    ) -> Result<serde_json::Value, SourceError> {
+        let limit = timeout.unwrap_or(self.timeout);
         let endpoint = format!("management API {}", url.redacted());
-        let mut request = hyper::Request::get(url.queue_url(vhost, queue, window));
+        let mut request = hyper::Request::get(target);
         if let Some(authorization) = &url.authorization {
             request = request.header(hyper::header::AUTHORIZATION, authorization);
         }
@@ -166,9 +236,9 @@ impl Management {
         let timeout = |operation| SourceError::Timeout {
             endpoint: endpoint.clone(),
             operation,
-            after_ms: self.timeout.as_millis(),
+            after_ms: limit.as_millis(),
         };
-        let response = tokio::time::timeout(self.timeout, self.client.request(request))
+        let response = tokio::time::timeout(limit, self.client.request(request))
             .await
             .map_err(|_| timeout("GET /api/queues"))?
             .map_err(|e| SourceError::Connection {
@@ -177,7 +247,7 @@ impl Management {
                 detail: e.to_string(),
             })?;
         let status = response.status();
-        let body = tokio::time::timeout(self.timeout, response.into_body().collect())
+        let body = tokio::time::timeout(limit, response.into_body().collect())
             .await
             .map_err(|_| timeout("reading /api/queues"))?
             .map_err(|e| SourceError::Connection {
@@ -187,22 +257,18 @@ impl Management {
             })?
             .to_bytes();
         match status.as_u16() {
-            200 => {
-                let json: serde_json::Value =
-                    serde_json::from_slice(&body).map_err(|e| SourceError::Broker {
-                        endpoint: endpoint.clone(),
-                        operation: "reading /api/queues",
-                        reason: format!("not JSON: {e}"),
-                    })?;
-                Ok(parse_rates(&json))
-            }
+            200 => serde_json::from_slice(&body).map_err(|e| SourceError::Broker {
+                endpoint: endpoint.clone(),
+                operation: "reading /api/queues",
+                reason: format!("not JSON: {e}"),
+            }),
             401 | 403 => Err(SourceError::AccessRefused {
                 endpoint,
                 reason: format!("HTTP {status} (the user needs the `monitoring` tag)"),
             }),
             404 => Err(SourceError::NotFound {
                 endpoint,
-                what: format!("queue {queue:?} in vhost {vhost:?}"),
+                what: what(),
             }),
             _ => Err(SourceError::Broker {
                 endpoint,

@@ -1,25 +1,32 @@
-//! RabbitMQ queue depth over AMQP 0-9-1.
+//! RabbitMQ queues, over AMQP 0-9-1 or the management HTTP API, as KEDA's RabbitMQ scaler
+//! reads them (`pkg/scalers/rabbitmq_scaler.go`; its keys in `keys.rs`, read in `parse.rs`).
 //!
-//! Lag is the queue's count of ready messages, from a passive `queue.declare` (one round trip;
-//! messages delivered but not yet acknowledged are not counted, as in KEDA's AMQP mode).
-//! Trigger keys follow KEDA's RabbitMQ scaler: `host` (or `hostFromEnv`), `queueName`,
-//! `vhostName`; or `cluster`, a connection profile of the config file.
+//! Over AMQP (`protocol: amqp`, [`QueueQuery`]) the lag is the queue's count of ready
+//! messages, from a passive `queue.declare` (one round trip; messages delivered but not yet
+//! acknowledged are not counted, as in KEDA's AMQP mode). Over HTTP (`protocol: http`,
+//! [`HttpQuery`], `http.rs`) it is `messages` (ready + unacknowledged) or `messages_ready`,
+//! and the trigger's `mode` may serve a rate, a ratio or a time instead (`mode.rs`).
 
 mod connections;
+mod duration;
+pub mod http;
 pub mod keys;
 pub mod management;
+pub mod mode;
+mod parse;
 mod profile;
 mod socket;
 mod uri;
 
-use std::collections::BTreeMap;
-
 pub use connections::Connections;
+pub use duration::go_duration;
+pub use http::{HttpQuery, QueueInfo};
+pub use mode::{Mode, Rule};
+pub use parse::{DEFAULT_VALUE, Query, Target, parse};
 pub use profile::RabbitmqProfile;
 pub use uri::AmqpUri;
 
-use crate::metadata::{Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection};
-use crate::source::ClusterProfile;
+use crate::metadata::MetricName;
 
 /// The longest queue or vhost name AMQP can carry (a short string).
 pub const MAX_NAME_BYTES: usize = 255;
@@ -61,59 +68,4 @@ impl QueueQuery {
         parts.push(&self.queue);
         MetricName::derive(&parts)
     }
-}
-
-/// Reads the RabbitMQ keys of a trigger.
-pub fn parse_query(
-    md: &mut Metadata<'_>,
-    clusters: &BTreeMap<String, ClusterProfile>,
-) -> Result<QueueQuery, TriggerError> {
-    let keys_of_rabbitmq = ConnectionKeys {
-        source: "rabbitmq",
-        inline: (keys::HOST, keys::HOST_FROM_ENV),
-        missing: "`cluster` (a connection profile) or `host` (an AMQP URI)",
-        pick: |profile| match profile {
-            ClusterProfile::Rabbitmq(p) => Some(p),
-            _ => None,
-        },
-        source_of: ClusterProfile::source_name,
-    };
-    let endpoint = match connection(md, clusters, &keys_of_rabbitmq)? {
-        Connection::Profile { name, profile } => Endpoint {
-            cluster: Some(name.to_owned()),
-            uri: profile.uri.clone(),
-            management: profile.management.clone(),
-        },
-        Connection::Inline { key, value } => Endpoint {
-            cluster: None,
-            management: None,
-            uri: AmqpUri::parse(value).map_err(|reason| {
-                TriggerError::invalid(
-                    key,
-                    &AmqpUri::redact(value),
-                    format!("an AMQP URI like amqp://user@host:5672/vhost ({reason})"),
-                )
-            })?,
-        },
-    };
-    let queue = md.required(keys::QUEUE_NAME, "the name of the queue to measure")?;
-    let vhost = md.optional(keys::VHOST_NAME);
-    // AMQP names are short strings: at most 255 bytes on the wire.
-    for (key, name) in [(keys::QUEUE_NAME, Some(queue)), (keys::VHOST_NAME, vhost)] {
-        if let Some(name) = name.filter(|n| n.len() > MAX_NAME_BYTES) {
-            return Err(TriggerError::invalid(
-                key,
-                name,
-                format!(
-                    "at most {MAX_NAME_BYTES} bytes (AMQP's limit); it has {}",
-                    name.len()
-                ),
-            ));
-        }
-    }
-    Ok(QueueQuery {
-        endpoint,
-        vhost: vhost.map(str::to_owned),
-        queue: queue.to_owned(),
-    })
 }

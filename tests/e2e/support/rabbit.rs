@@ -3,8 +3,8 @@
 use std::sync::atomic::{AtomicU32, Ordering};
 
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-    QueuePurgeOptions,
+    BasicConsumeOptions, BasicPublishOptions, BasicQosOptions, ConfirmSelectOptions,
+    QueueDeclareOptions, QueueDeleteOptions, QueuePurgeOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection, ConnectionProperties};
@@ -101,6 +101,26 @@ impl TestQueue {
             .await
             .unwrap()
             .message_count()
+    }
+
+    /// A consumer that takes up to `prefetch` messages and never acknowledges them: they stay
+    /// unacknowledged until the returned consumer's channel is closed (dropped).
+    pub async fn hold_unacked(&self, prefetch: u16) -> (Channel, lapin::Consumer) {
+        let channel = self.connection.create_channel().await.unwrap();
+        channel
+            .basic_qos(prefetch, BasicQosOptions::default())
+            .await
+            .unwrap();
+        let consumer = channel
+            .basic_consume(
+                self.name.as_str().into(),
+                "lagscale-test-holder".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        (channel, consumer)
     }
 
     pub async fn purge(&self) {
