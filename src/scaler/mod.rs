@@ -37,6 +37,9 @@ pub struct Evaluation {
     pub active: bool,
     /// Whether the lag came from the cache.
     pub lookup: Lookup,
+    /// The metric the source decided itself (a RabbitMQ rate, ratio or time `mode`), which is
+    /// then served as it is.
+    pub decided: Option<f64>,
 }
 
 /// The metric served to KEDA, and what replicas or rates it was chosen from.
@@ -174,6 +177,7 @@ impl Scaler {
         };
         let inputs = Inputs {
             lag: evaluation.lag,
+            decided: evaluation.decided,
             partitions: evaluation.partitions,
             state: state.as_ref(),
             samples: &samples,
@@ -204,14 +208,16 @@ impl Scaler {
 async fn evaluate(sources: &Sources, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
     let (observation, lookup) = lookup(sources, spec.query()).await;
     let lag = spec.source.lag(&observation?, spec.lag_cap_threshold())?;
+    let (metric, active) = spec.read(&lag);
     if lookup == Lookup::Miss {
         metrics::lag_read(spec.query(), lag.messages);
     }
     Ok(Evaluation {
         lag: lag.messages,
         partitions: lag.partitions,
-        metric: spec.metric(lag.messages),
-        active: spec.is_active(lag.activation),
+        metric,
+        active,
+        decided: lag.decided.map(|d| d.metric),
         lookup,
     })
 }

@@ -57,9 +57,67 @@ pub fn readme_table(table: &[Key]) -> String {
     text
 }
 
-/// Every source's keys: RabbitMQ's, then Kafka's.
-pub const KEYS: [&str; rabbitmq::keys::NAMES.len() + kafka::keys::NAMES.len()] =
+/// Every source's keys, RabbitMQ's then Kafka's, with a name two sources share listed once
+/// (KEDA's credential keys, such as `tls` or `password`, exist in both scalers: each source
+/// reads, and refuses, its own).
+pub const KEYS: [&str; distinct(&SOURCE_KEYS)] = union(&SOURCE_KEYS);
+
+const SOURCE_KEYS: [&str; rabbitmq::keys::NAMES.len() + kafka::keys::NAMES.len()] =
     concat(rabbitmq::keys::NAMES, kafka::keys::NAMES);
+
+/// Whether two names are equal (`==` on `str` is not `const`).
+const fn same(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
+/// Whether `names[i]` appears before `i`.
+const fn seen_before(names: &[&str], i: usize) -> bool {
+    let mut j = 0;
+    while j < i {
+        if same(names[j], names[i]) {
+            return true;
+        }
+        j += 1;
+    }
+    false
+}
+
+/// How many distinct names `names` holds.
+const fn distinct(names: &[&str]) -> usize {
+    let (mut count, mut i) = (0, 0);
+    while i < names.len() {
+        if !seen_before(names, i) {
+            count += 1;
+        }
+        i += 1;
+    }
+    count
+}
+
+/// The distinct names of `names`, in their first order; `N` is [`distinct`]'s count.
+const fn union<const N: usize>(names: &[&'static str]) -> [&'static str; N] {
+    let mut out = [""; N];
+    let (mut n, mut i) = (0, 0);
+    while i < names.len() {
+        if !seen_before(names, i) {
+            out[n] = names[i];
+            n += 1;
+        }
+        i += 1;
+    }
+    out
+}
 
 /// In a manifest an `xFromEnv` key's value is the name of an environment variable, which KEDA
 /// resolves and sends under the same key: a value the plain key accepts, standing in for the
@@ -102,8 +160,19 @@ mod tests {
 
     #[test]
     fn every_source_key_once() {
-        for (i, key) in KEYS.iter().enumerate() {
-            assert!(!KEYS[..i].contains(key), "{key} twice");
+        for names in [
+            &rabbitmq::keys::NAMES[..],
+            &kafka::keys::NAMES[..],
+            &KEYS[..],
+        ] {
+            for (i, key) in names.iter().enumerate() {
+                assert!(!names[..i].contains(key), "{key} twice");
+            }
         }
+        // Shared names are kept once, and nothing is lost.
+        for key in rabbitmq::keys::NAMES.iter().chain(&kafka::keys::NAMES) {
+            assert!(KEYS.contains(key), "{key} lost");
+        }
+        assert!(KEYS.contains(&"password") && KEYS.len() < SOURCE_KEYS.len());
     }
 }

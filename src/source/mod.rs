@@ -178,7 +178,7 @@ pub enum LagRule {
 }
 
 /// One trigger's lag at one refresh.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Lag {
     /// In messages (for Kafka, after the `allowIdleConsumers: false` cap).
     pub messages: u64,
@@ -186,10 +186,19 @@ pub struct Lag {
     pub partitions: Option<u64>,
     /// What activation compares with `activationLagThreshold`, in messages: for Kafka the lag
     /// before the cap and with persistent partitions counted, as KEDA does
-    /// ([`kafka::lag::GroupLag::activation`]); otherwise `messages`. For a RabbitMQ rate, ratio
-    /// or time mode, `messages` is the mode's value in thousandths and this 1 or 0, the mode's
-    /// own activity ([`SourceTrigger::own_metric`], [`SourceTrigger::own_activity`]).
+    /// ([`kafka::lag::GroupLag::activation`]); otherwise `messages`.
     pub activation: u64,
+    /// What the source decided itself, where the transform and the activation threshold do not
+    /// apply: a RabbitMQ rate, ratio or time `mode`'s value and activity.
+    pub decided: Option<SourceDecision>,
+}
+
+/// A metric and an activity a source decides itself (RabbitMQ's rate, ratio and time modes,
+/// with KEDA's formulas).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SourceDecision {
+    pub metric: f64,
+    pub active: bool,
 }
 
 impl SourceTrigger {
@@ -241,6 +250,7 @@ impl SourceTrigger {
                 messages: *depth,
                 partitions: None,
                 activation: *depth,
+                decided: None,
             }),
             (LagRule::Management(rule), _, Observation::Management(queues)) => Ok(rule.lag(queues)),
             (LagRule::Kafka(options), SourceQuery::Kafka(query), Observation::Kafka(snapshot)) => {
@@ -249,6 +259,7 @@ impl SourceTrigger {
                     messages: lag.messages,
                     partitions: Some(lag.partitions),
                     activation: lag.activation,
+                    decided: None,
                 })
             }
             // Only an answer to another query gets here: a bug in the caller, not the broker.
@@ -262,24 +273,6 @@ impl SourceTrigger {
     /// The target the source's keys set (key and value) when `lagThreshold` / `value` do not.
     pub fn default_target(&self) -> Option<(&'static str, f64)> {
         self.target.map(|(key, value)| (key, value.0))
-    }
-
-    /// What a reading's `messages` serve when the source decides the metric itself (a
-    /// RabbitMQ rate, ratio or time mode); `None` when they are messages for the transform.
-    pub fn own_metric(&self, messages: u64) -> Option<f64> {
-        match &self.rule {
-            LagRule::Management(rule) => rule.own_metric(messages),
-            _ => None,
-        }
-    }
-
-    /// Whether a reading's `activation` is active, when the source decides it (a RabbitMQ
-    /// rate, ratio or time mode); `None` when it is compared with the activation threshold.
-    pub fn own_activity(&self, activation: u64) -> Option<bool> {
-        match &self.rule {
-            LagRule::Management(rule) => rule.own_activity(activation),
-            _ => None,
-        }
     }
 
     /// Whether replicas beyond the partition count would idle, so a served value is capped

@@ -17,6 +17,9 @@ use crate::strategy::throughput::Throughput;
 pub struct Inputs<'a> {
     /// The lag, as the trigger's lag rule read it.
     pub lag: u64,
+    /// The metric the source decided itself, if it did (a RabbitMQ rate, ratio or time
+    /// `mode`: only with the direct strategy); served as it is.
+    pub decided: Option<f64>,
     /// The partitions consumers can use (Kafka), when known. The partition cap counts an
     /// unknown number as 0; the step strategy and throughput then cap nothing.
     pub partitions: Option<u64>,
@@ -67,7 +70,7 @@ impl TriggerSpec {
     /// state serves the transformed lag (`serve` refuses such a call before: it names no
     /// ScaledObject).
     pub fn decide(&self, inputs: &Inputs<'_>) -> Decided {
-        let metric = self.metric(inputs.lag);
+        let metric = inputs.decided.unwrap_or_else(|| self.metric(inputs.lag));
         if let Metric::Throughput(policy) = &self.metric {
             let max_partitions = if self.source.caps_at_partitions() {
                 inputs.partitions

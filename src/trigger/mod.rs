@@ -18,7 +18,7 @@ pub use known_keys::KNOWN_KEYS;
 pub use strategy::{Metric, Strategy};
 
 use crate::metadata::{Metadata, MetricName, TriggerError, keys};
-use crate::source::{ClusterProfile, SourceKind, SourceQuery, SourceTrigger};
+use crate::source::{ClusterProfile, Lag, SourceKind, SourceQuery, SourceTrigger};
 use crate::transform::{Multiplier, Transform};
 
 /// Default target per replica, in messages (as KEDA's Kafka scaler).
@@ -131,19 +131,25 @@ impl TriggerSpec {
         }
     }
 
-    /// The metric served for a lag (or the source's own, see [`SourceTrigger::own_metric`]).
+    /// The metric served for a lag in messages (the transform's).
     pub fn metric(&self, lag: u64) -> f64 {
-        self.source
-            .own_metric(lag)
-            .unwrap_or_else(|| self.transform.metric(lag))
+        self.transform.metric(lag)
     }
 
     /// Whether KEDA should activate the workload (0 → 1) at this lag. Always in messages,
-    /// whatever the transform (unless the source decides, [`SourceTrigger::own_activity`]).
+    /// whatever the transform.
     pub fn is_active(&self, lag: u64) -> bool {
-        self.source
-            .own_activity(lag)
-            .unwrap_or(lag as f64 > self.activation_lag_threshold)
+        lag as f64 > self.activation_lag_threshold
+    }
+
+    /// The metric of a reading's lag alone, and whether it activates: the source's own
+    /// decision where it makes one (a RabbitMQ rate, ratio or time `mode`), else the
+    /// transform of its messages and its activation lag against the threshold.
+    pub fn read(&self, lag: &Lag) -> (f64, bool) {
+        match lag.decided {
+            Some(decided) => (decided.metric, decided.active),
+            None => (self.metric(lag.messages), self.is_active(lag.activation)),
+        }
     }
 }
 
@@ -195,6 +201,8 @@ mod fuzz;
 mod kafka_keda_tests;
 #[cfg(test)]
 mod kafka_tests;
+#[cfg(test)]
+mod keda_copy_tests;
 #[cfg(test)]
 mod rabbitmq_tests;
 #[cfg(test)]

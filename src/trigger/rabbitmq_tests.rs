@@ -155,12 +155,29 @@ fn mode_and_value_together() {
 
 #[test]
 fn rate_modes_serve_their_value_and_activity() {
+    use crate::source::{Lag, SourceDecision};
+
+    let reading = |messages, decided| Lag {
+        messages,
+        partitions: None,
+        activation: messages,
+        decided,
+    };
     let spec = parse(&http(&[("mode", "MessageRate"), ("value", "10")])).unwrap();
-    assert_eq!(spec.metric(2346), 2.346);
-    assert!(spec.is_active(1) && !spec.is_active(0));
+    let decided = SourceDecision {
+        metric: 2.3456,
+        active: true,
+    };
+    // The mode's decision is served as it is, whatever the count.
+    assert_eq!(spec.read(&reading(0, Some(decided))), (2.3456, true));
+    let idle = SourceDecision {
+        metric: 0.0,
+        active: false,
+    };
+    assert_eq!(spec.read(&reading(8, Some(idle))), (0.0, false));
     let spec = parse(&http(&[("mode", "QueueLength"), ("value", "10")])).unwrap();
-    assert_eq!(spec.metric(8), 8.0);
-    assert!(spec.is_active(1) && !spec.is_active(0));
+    assert_eq!(spec.read(&reading(8, None)), (8.0, true));
+    assert_eq!(spec.read(&reading(0, None)), (0.0, false));
 }
 
 #[test]

@@ -75,13 +75,14 @@ impl PolicyMetric {
                 messages: lag as u64,
                 partitions: None,
                 activation: lag as u64,
+                decided: None,
             },
         }
     }
 
     /// Whether KEDA activates the workload at this lag.
     pub fn is_active(&self, lag: f64) -> bool {
-        self.spec.is_active(self.read_lag(lag).activation)
+        self.spec.read(&self.read_lag(lag)).1
     }
 
     /// Takes the samples the strategy needs at `t`: the lag (step), or the log-end and
@@ -139,6 +140,7 @@ impl PolicyMetric {
         let Lag {
             messages,
             partitions,
+            decided,
             ..
         } = self.read_lag(lag);
         let state = TargetState {
@@ -158,6 +160,7 @@ impl PolicyMetric {
         };
         let inputs = Inputs {
             lag: messages,
+            decided: decided.map(|d| d.metric),
             partitions,
             state: Some(&state),
             samples: &samples,

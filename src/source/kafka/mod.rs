@@ -22,7 +22,9 @@ pub use client::{Clients, GroupSnapshot, TopicPartition};
 use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
 pub use profile::KafkaProfile;
 
-use crate::metadata::{Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection};
+use crate::metadata::{
+    Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, quote,
+};
 use crate::source::{ClusterProfile, SourceError};
 
 /// Where to connect: a profile of the config file, or bootstrap servers given inline.
@@ -241,7 +243,7 @@ fn parse_partitions(value: &str) -> Result<lag::PartitionSet, TriggerError> {
         TriggerError::invalid(
             keys::PARTITION_LIMITATION,
             value,
-            format!("{EXPECTED} (cannot read {piece:?})"),
+            format!("{EXPECTED} (cannot read {})", quote(piece)),
         )
     };
     let mut ranges = Vec::new();

@@ -13,12 +13,11 @@
 //! | `ExpectedQueueConsumptionTime` | 0 if m = 0; a if d = 0; else (p − d)/d + m/d | eta > a, or d = 0 and m > 0 |
 //!
 //! ETA is KEDA main's (#8033: an empty queue is 0 and inactive); negative values are served as
-//! 0 (v2.20.2). A rate, ratio or time is carried in [`Lag::messages`] in thousandths (KEDA
-//! serves metrics in milli-units, `GenerateMetricInMili`, so no precision KEDA has is lost) and
-//! its activity in [`Lag::activation`] as 0 or 1 ([`Rule::own_metric`], [`Rule::own_activity`]).
+//! 0 (v2.20.2). A rate, ratio or time, and its activity, are the reading's
+//! [`Lag::decided`]; its `messages` stay the count.
 
 use super::http::QueueInfo;
-use crate::source::Lag;
+use crate::source::{Lag, SourceDecision};
 
 /// `mode`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -185,36 +184,21 @@ impl Rule {
         (metric.max(0.0), active)
     }
 
-    /// The trigger's reading: for `QueueLength` the count itself (messages; activity is then
-    /// count > `activationValue`, compared by the trigger); otherwise the metric in
-    /// thousandths and the activity as 0 or 1.
+    /// The trigger's reading: the count (messages), and for every mode but `QueueLength`
+    /// (whose count the trigger's transform and `activationValue` read) the mode's own
+    /// metric and activity.
     pub fn lag(&self, queues: &[QueueInfo]) -> Lag {
         let figures = self.figures(queues);
-        if self.mode == Mode::QueueLength {
-            return Lag {
-                messages: figures.messages,
-                partitions: None,
-                activation: figures.messages,
-            };
-        }
-        let (metric, active) = self.evaluate(figures);
+        let decided = (self.mode != Mode::QueueLength).then(|| {
+            let (metric, active) = self.evaluate(figures);
+            SourceDecision { metric, active }
+        });
         Lag {
-            messages: (metric * 1000.0).round() as u64,
+            messages: figures.messages,
             partitions: None,
-            activation: u64::from(active),
+            activation: figures.messages,
+            decided,
         }
-    }
-
-    /// What [`Rule::lag`]'s `messages` serve, when the mode decides it (not `QueueLength`,
-    /// whose count the trigger's transform reads).
-    pub fn own_metric(&self, messages: u64) -> Option<f64> {
-        (self.mode != Mode::QueueLength).then(|| messages as f64 / 1000.0)
-    }
-
-    /// Whether [`Rule::lag`]'s `activation` is active, when the mode decides it (not
-    /// `QueueLength`, whose count the trigger compares with `activationValue`).
-    pub fn own_activity(&self, activation: u64) -> Option<bool> {
-        (self.mode != Mode::QueueLength).then_some(activation > 0)
     }
 }
 
@@ -305,17 +289,20 @@ mod tests {
     }
 
     #[test]
-    fn readings_carry_rates_in_thousandths() {
+    fn readings_carry_the_count_and_the_modes_own_decision() {
         let queues = [queue("q", 8, 5, 2.3456, 0.0)];
         let rate = rule(Mode::MessageRate, 0.0);
         let lag = rate.lag(&queues);
-        assert_eq!((lag.messages, lag.activation), (2346, 1));
-        assert_eq!(rate.own_metric(lag.messages), Some(2.346));
-        assert_eq!(rate.own_activity(lag.activation), Some(true));
+        assert_eq!((lag.messages, lag.activation), (8, 8));
+        assert_eq!(
+            lag.decided,
+            Some(SourceDecision {
+                metric: 2.3456,
+                active: true
+            })
+        );
         let ql = rule(Mode::QueueLength, 0.0);
         let lag = ql.lag(&queues);
-        assert_eq!((lag.messages, lag.activation), (8, 8));
-        assert_eq!(ql.own_metric(lag.messages), None);
-        assert_eq!(ql.own_activity(lag.activation), None);
+        assert_eq!((lag.messages, lag.activation, lag.decided), (8, 8, None));
     }
 }
