@@ -12,6 +12,7 @@ mod grpc;
 mod kafka;
 mod kafka_keda;
 mod kafka_real;
+mod keda_docs;
 mod keda_examples;
 mod last_scale;
 mod limits;
