@@ -129,6 +129,7 @@ pub fn from_env_stand_in(key: &str) -> Option<&'static str> {
         k::BOOTSTRAP_SERVERS_FROM_ENV => Some("stand-in:9092"),
         k::CONSUMER_GROUP_FROM_ENV | k::TOPIC_FROM_ENV => Some("stand-in"),
         rabbitmq::keys::HOST_FROM_ENV => Some("amqp://stand-in"),
+        rabbitmq::keys::USERNAME_FROM_ENV | rabbitmq::keys::PASSWORD_FROM_ENV => Some("stand-in"),
         _ => None,
     }
 }

@@ -204,6 +204,8 @@ mod kafka_tests;
 #[cfg(test)]
 mod keda_copy_tests;
 #[cfg(test)]
+mod rabbitmq_credentials_tests;
+#[cfg(test)]
 mod rabbitmq_tests;
 #[cfg(test)]
 pub(crate) mod tests;

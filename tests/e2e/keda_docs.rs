@@ -163,3 +163,40 @@ async fn the_rabbitmq_examples_are_served_as_keda_serves_them() {
     queue.delete().await;
     other.delete().await;
 }
+
+/// rabbitmq-1's `usernameFromEnv` and `passwordFromEnv`, as KEDA forwards them (resolved):
+/// they replace the host's user info over AMQP and HTTP; a wrong password is PermissionDenied
+/// (AMQP) and never shown.
+#[tokio::test(flavor = "multi_thread")]
+async fn credentials_from_the_environment_are_used() {
+    let queue = TestQueue::new("docs-credentials").await;
+    queue.publish(4).await;
+    let server = TestServer::start(config()).await;
+    let client = server.client().await;
+    let trigger = |host: &str, password: &str| {
+        owned(&[
+            ADDRESS,
+            ("source", "rabbitmq"),
+            ("hostFromEnv", host),
+            ("usernameFromEnv", "guest"),
+            ("passwordFromEnv", password),
+            ("queueName", queue.name.as_str()),
+        ])
+    };
+    let amqp = trigger("amqp://127.0.0.1:5672/%2f", "guest");
+    assert_eq!(ask(&client, &amqp).await, (4.0, true));
+    let http = trigger("http://127.0.0.1:15672/%2F", "guest");
+    eventually(Duration::from_secs(30), "4 over HTTP", || async {
+        (ask(&client, &http).await == (4.0, true)).then_some(())
+    })
+    .await;
+    let wrong = trigger("amqp://127.0.0.1:5672/%2f", "not-the-password");
+    let mut c = client.clone();
+    let status = c
+        .get_metrics(metrics_request(so("docs", &wrong), ""))
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(!status.message().contains("not-the-password"), "{status:?}");
+    queue.delete().await;
+}

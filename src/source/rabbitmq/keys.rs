@@ -157,13 +157,13 @@ const OWN_ROWS: [Key; 17] = [
         name: USERNAME_FROM_ENV,
         required: "",
         default: "",
-        meaning: "an error: put the user in the URI of `host` / `hostFromEnv`, or in a `cluster` profile",
+        meaning: "with `passwordFromEnv`: the user, which KEDA reads from the workload's environment and forwards; the two replace the user info of `host` / `hostFromEnv`, as KEDA's `username` and `password` do; one without the other is an error, and so is either with `cluster` (the profile's URI carries the user)",
     },
     Key {
         name: PASSWORD_FROM_ENV,
         required: "",
         default: "",
-        meaning: "an error: put the password in the URI of `hostFromEnv` (never in the ScaledObject), or in a `cluster` profile",
+        meaning: "with `usernameFromEnv`: the password, read by KEDA from the workload's environment (a Secret) and forwarded, never written in the ScaledObject",
     },
 ];
 

@@ -8,6 +8,7 @@
 //! and the trigger's `mode` may serve a rate, a ratio or a time instead (`mode.rs`).
 
 mod connections;
+mod credentials;
 mod duration;
 pub mod http;
 pub mod keys;

@@ -42,7 +42,7 @@ pub fn parse(
     md: &mut Metadata<'_>,
     clusters: &BTreeMap<String, ClusterProfile>,
 ) -> Result<(Query, Target), TriggerError> {
-    refuse_auth_keys(md)?;
+    super::credentials::refuse_auth_keys(md)?;
     let keys_of_rabbitmq = ConnectionKeys {
         source: "rabbitmq",
         inline: (keys::HOST, keys::HOST_FROM_ENV),
@@ -54,6 +54,12 @@ pub fn parse(
         source_of: ClusterProfile::source_name,
     };
     let connection = connection(md, clusters, &keys_of_rabbitmq)?;
+    let credentials = super::credentials::credentials(md, &connection)?;
+    // The inline host, with the user info `usernameFromEnv` and `passwordFromEnv` give it.
+    let inline = |value: &str| match credentials {
+        Some((user, password)) => super::uri::with_credentials(value, user, password),
+        None => value.to_owned(),
+    };
     let protocol = md.optional(keys::PROTOCOL).unwrap_or("auto");
     if !matches!(protocol, "amqp" | "http" | "auto") {
         return Err(TriggerError::invalid(
@@ -149,10 +155,11 @@ pub fn parse(
 
     let query = match (connection, http) {
         (Connection::Inline { key, value }, false) => {
-            let uri = AmqpUri::parse(value).map_err(|reason| {
+            let value = inline(value);
+            let uri = AmqpUri::parse(&value).map_err(|reason| {
                 TriggerError::invalid(
                     key,
-                    &AmqpUri::redact(value),
+                    &AmqpUri::redact(&value),
                     format!("an AMQP URI like amqp://user@host:5672/vhost ({reason})"),
                 )
             })?;
@@ -174,10 +181,11 @@ pub fn parse(
         (connection, true) => {
             let (cluster, url, vhost) = match connection {
                 Connection::Inline { key, value } => {
-                    let url = ManagementUrl::parse(value).map_err(|reason| {
+                    let value = inline(value);
+                    let url = ManagementUrl::parse(&value).map_err(|reason| {
                         TriggerError::invalid(
                             key,
-                            &AmqpUri::redact(value),
+                            &AmqpUri::redact(&value),
                             format!(
                                 "a management API URL like http://user@host:15672/vhost with \
                                  protocol: http ({reason})"
@@ -346,31 +354,4 @@ fn number(
         .ok()
         .filter(|n| n.is_finite() && ok(*n))
         .ok_or_else(|| TriggerError::invalid(key, value, expected))
-}
-
-/// KEDA reads credentials and TLS files from TriggerAuthentication, which it does not forward
-/// to an external scaler: such a key in the metadata is an error saying where they go instead.
-fn refuse_auth_keys(md: &mut Metadata<'_>) -> Result<(), TriggerError> {
-    for (key, instead) in keys::AUTH.iter().copied().chain([
-        (
-            keys::USERNAME_FROM_ENV,
-            "the user info of the `hostFromEnv` URI",
-        ),
-        (
-            keys::PASSWORD_FROM_ENV,
-            "the user info of the `hostFromEnv` URI",
-        ),
-    ]) {
-        if md.optional(key).is_some() {
-            return Err(TriggerError::NotApplicable {
-                key: key.to_owned(),
-                context: format!(
-                    "by an external trigger (KEDA reads it from TriggerAuthentication, which it \
-                     does not forward to external scalers): use {instead}, or a `cluster` \
-                     connection profile"
-                ),
-            });
-        }
-    }
-    Ok(())
 }

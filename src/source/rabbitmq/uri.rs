@@ -6,6 +6,29 @@ use lapin::uri::AMQPUri;
 
 use crate::redact::redact_uri;
 
+/// `raw` (an `amqp(s)://` or `http(s)://` URI) with its user info replaced by `user` and
+/// `password`, both percent-encoded: KEDA's `username` and `password` (here their `FromEnv`
+/// forms, which KEDA resolves and forwards) override the host's (`rabbitmq_scaler.go`,
+/// `buildAMQPConfig` and `getQueueInfoViaHTTP`). A value without `://` is returned as it is,
+/// for the parser to refuse.
+pub fn with_credentials(raw: &str, user: &str, password: &str) -> String {
+    use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+    let raw = raw.trim();
+    let Some((scheme, rest)) = raw.split_once("://") else {
+        return raw.to_owned();
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let host_and_tail = match rest[..authority_end].rfind('@') {
+        Some(at) => &rest[at + 1..],
+        None => rest,
+    };
+    format!(
+        "{scheme}://{}:{}@{host_and_tail}",
+        utf8_percent_encode(user, NON_ALPHANUMERIC),
+        utf8_percent_encode(password, NON_ALPHANUMERIC)
+    )
+}
+
 /// A valid `amqp://` or `amqps://` URI.
 #[derive(Clone)]
 pub struct AmqpUri {
@@ -108,6 +131,22 @@ impl fmt::Display for AmqpUri {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_replace_the_user_info() {
+        let with = |raw| with_credentials(raw, "u", "p@ss/w:rd");
+        assert_eq!(
+            with("amqp://old:gone@broker:5672/%2f"),
+            "amqp://u:p%40ss%2Fw%3Ard@broker:5672/%2f"
+        );
+        assert_eq!(
+            with("http://127.0.0.1:15672/vh"),
+            "http://u:p%40ss%2Fw%3Ard@127.0.0.1:15672/vh"
+        );
+        assert_eq!(with("broker:5672"), "broker:5672");
+        let uri = AmqpUri::parse(&with("amqp://broker/%2f")).unwrap();
+        assert_eq!(uri.to_lapin(None).authority.userinfo.password, "p@ss/w:rd");
+    }
 
     #[test]
     fn debug_and_display_hide_the_password() {
