@@ -220,6 +220,20 @@ fn edit_distance(a: &str, b: &str) -> usize {
     row[b.len()]
 }
 
+/// A finite number that satisfies `ok`.
+pub fn number(
+    key: &'static str,
+    value: &str,
+    expected: &'static str,
+    ok: impl Fn(f64) -> bool,
+) -> Result<f64, TriggerError> {
+    value
+        .parse::<f64>()
+        .ok()
+        .filter(|n| n.is_finite() && ok(*n))
+        .ok_or_else(|| TriggerError::invalid(key, value, expected))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

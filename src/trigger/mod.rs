@@ -17,7 +17,7 @@ pub use decide::{Decided, Inputs};
 pub use known_keys::KNOWN_KEYS;
 pub use strategy::{Metric, Strategy};
 
-use crate::metadata::{Metadata, MetricName, TriggerError, keys};
+use crate::metadata::{Metadata, MetricName, TriggerError, keys, number};
 use crate::source::{ClusterProfile, Lag, SourceKind, SourceQuery, SourceTrigger};
 use crate::transform::{Multiplier, Transform};
 
@@ -179,20 +179,6 @@ fn parse_transform(md: &mut Metadata<'_>) -> Result<Transform, TriggerError> {
         }
         other => Err(TriggerError::invalid(keys::TRANSFORM, other, EXPECTED)),
     }
-}
-
-/// A finite number that satisfies `ok`.
-pub fn number(
-    key: &'static str,
-    value: &str,
-    expected: &'static str,
-    ok: impl Fn(f64) -> bool,
-) -> Result<f64, TriggerError> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && ok(*n))
-        .ok_or_else(|| TriggerError::invalid(key, value, expected))
 }
 
 #[cfg(test)]

@@ -4,7 +4,8 @@
 
 use std::time::Duration;
 
-use super::{Metadata, TriggerError, keys, number};
+use super::{Metadata, TriggerError, keys};
+use crate::metadata::number;
 use crate::source::{RateSource, SourceQuery, SourceTrigger};
 use crate::strategy::step::StepPolicy;
 use crate::strategy::throughput::ThroughputPolicy;

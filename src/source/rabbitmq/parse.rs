@@ -18,7 +18,7 @@ use super::management::ManagementUrl;
 use super::mode::{Mode, Number, Operation, Rule};
 use super::{AmqpUri, Endpoint, MAX_NAME_BYTES, QueueQuery, keys};
 use crate::metadata::keys as common;
-use crate::metadata::{Connection, ConnectionKeys, Metadata, TriggerError, connection};
+use crate::metadata::{Connection, ConnectionKeys, Metadata, TriggerError, connection, number};
 use crate::source::ClusterProfile;
 use std::collections::BTreeMap;
 
@@ -340,18 +340,4 @@ fn check_combinations(
         }
     }
     Ok(())
-}
-
-/// A finite number that satisfies `ok`.
-fn number(
-    key: &'static str,
-    value: &str,
-    expected: &'static str,
-    ok: impl Fn(f64) -> bool,
-) -> Result<f64, TriggerError> {
-    value
-        .parse::<f64>()
-        .ok()
-        .filter(|n| n.is_finite() && ok(*n))
-        .ok_or_else(|| TriggerError::invalid(key, value, expected))
 }
