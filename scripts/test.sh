@@ -1,11 +1,15 @@
 #!/usr/bin/env bash
-# The one test command (README "Run the tests"): makes sure RabbitMQ runs on 127.0.0.1:5672,
+# The one test command (README "Run the tests"): makes sure RabbitMQ runs on 127.0.0.1:5672
+# (with TLS listeners on 5671 and 15671),
 # finds or installs helm for the chart tests and tansu for the tests against a second Kafka
 # implementation, then checks formatting and lints and runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 bash scripts/ensure-rabbitmq.sh
+# RabbitMQ's TLS listeners for tests/e2e/rabbit_tls.rs, with a test CA made by rcgen.
+cargo run --locked --quiet --example test_pki -- target/rabbitmq-tls
+bash scripts/ensure-rabbitmq-tls.sh target/rabbitmq-tls
 LAGSCALE_HELM="$(bash scripts/ensure-helm.sh)"
 if [ -n "$LAGSCALE_HELM" ]; then
   echo "helm: $("$LAGSCALE_HELM" version --short) (the chart tests run helm lint and helm template)"

@@ -21,6 +21,9 @@ pub mod rabbitmq;
 mod rates;
 pub mod secrets;
 mod sources;
+#[cfg(test)]
+pub mod test_pki;
+pub mod tls;
 
 pub use error::{ConnectionFailure, SourceError};
 pub use events::{BrokerEvents, Events, NoEvents};

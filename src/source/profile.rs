@@ -51,7 +51,7 @@ impl ClusterProfile {
                 .map(ClusterProfile::Kafka),
             SourceKind::Rabbitmq => AmqpUri::parse("amqp://stand-in").ok().map(|uri| {
                 let management = ManagementUrl::parse("http://stand-in:15672").ok();
-                ClusterProfile::Rabbitmq(RabbitmqProfile { uri, management })
+                ClusterProfile::Rabbitmq(RabbitmqProfile::new(uri, management))
             }),
         }
     }

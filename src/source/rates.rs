@@ -39,7 +39,7 @@ pub enum BrokerRates {
 impl Sources {
     /// The broker's own measure of `query`'s rates over `window`.
     pub async fn rates(&self, query: &SourceQuery, window: Duration) -> BrokerRates {
-        let (url, vhost, queue) = match query {
+        let (url, tls, vhost, queue) = match query {
             SourceQuery::Kafka(_) => return BrokerRates::Sampled,
             SourceQuery::Rabbitmq(q) => {
                 let Some(url) = q.endpoint.management.as_ref() else {
@@ -49,13 +49,13 @@ impl Sources {
                     .vhost
                     .clone()
                     .unwrap_or_else(|| q.endpoint.uri.to_lapin(None).vhost);
-                (url, vhost, &q.queue)
+                (url, &q.endpoint.tls, vhost, &q.queue)
             }
             // One queue's (a regex's throughput is refused when parsing).
-            SourceQuery::RabbitmqHttp(q) => (&q.url, q.vhost.clone(), &q.queue),
+            SourceQuery::RabbitmqHttp(q) => (&q.url, &q.tls, q.vhost.clone(), &q.queue),
         };
         let key = (url.clone(), vhost.clone(), queue.clone(), window);
-        let fetch = || self.queue_rates(query, url, &vhost, queue, window);
+        let fetch = || self.queue_rates(query, (url, tls), &vhost, queue, window);
         match self.management.answers.get_or_fetch(&key, fetch).await.0 {
             Ok(rates) => BrokerRates::Measured {
                 publish: rates.publish,

@@ -9,11 +9,12 @@
 //! connection profile, shared by every trigger) or, in unit tests, a fake that records calls
 //! (`fake.rs`), so the scaler and the service are tested without a broker.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 use super::rabbitmq::management::{Management, ManagementUrl, QueueRates};
+use super::rabbitmq::tls::RabbitTls;
 use super::rates::ManagementRates;
 use super::{Events, NoEvents, Observation, SourceError, SourceKind, SourceQuery};
 use super::{kafka, rabbitmq};
@@ -48,41 +49,29 @@ enum Io {
 /// The real brokers' clients.
 struct Brokers {
     rabbitmq: rabbitmq::Connections,
-    /// The management API's HTTP client, made on first use.
-    management: OnceLock<Result<Management, String>>,
-    query_timeout: Duration,
+    /// The management APIs' HTTP clients.
+    management: Management,
     kafka: kafka::Clients,
 }
 
 impl Brokers {
-    /// The management API's client, made on first use.
-    fn management(&self, url: &ManagementUrl) -> Result<&Management, SourceError> {
-        let client = self
-            .management
-            .get_or_init(|| Management::new(self.query_timeout));
-        client.as_ref().map_err(|reason| SourceError::Broker {
-            endpoint: format!("management API {}", url.redacted()),
-            operation: "making an HTTP client",
-            reason: reason.clone(),
-        })
-    }
-
     async fn queue_rates(
         &self,
         url: &ManagementUrl,
+        tls: &RabbitTls,
         vhost: &str,
         queue: &str,
         window: Duration,
     ) -> Result<QueueRates, SourceError> {
-        let client = self.management(url)?;
-        client.queue_rates(url, vhost, queue, window).await
+        let client = &self.management;
+        client.queue_rates(url, tls, vhost, queue, window).await
     }
 
     async fn queue_status(
         &self,
         query: &rabbitmq::HttpQuery,
     ) -> Result<Vec<rabbitmq::QueueInfo>, SourceError> {
-        self.management(&query.url)?.queue_status(query).await
+        self.management.queue_status(query).await
     }
 }
 
@@ -102,8 +91,7 @@ impl Sources {
     ) -> Sources {
         let brokers = Brokers {
             rabbitmq: rabbitmq::Connections::new(timeouts, idle_ttl, events.clone()),
-            management: OnceLock::new(),
-            query_timeout: timeouts.query,
+            management: Management::new(timeouts.query),
             kafka: kafka::Clients::new(timeouts, refresh, idle_ttl, events.clone()),
         };
         Sources::over(Io::Brokers(Box::new(brokers)), refresh, idle_ttl, events)
@@ -195,14 +183,14 @@ impl Sources {
     pub(super) async fn queue_rates(
         &self,
         query: &SourceQuery,
-        url: &ManagementUrl,
+        (url, tls): (&ManagementUrl, &RabbitTls),
         vhost: &str,
         queue: &str,
         window: Duration,
     ) -> Result<QueueRates, SourceError> {
         let request = async {
             match &self.io {
-                Io::Brokers(b) => b.queue_rates(url, vhost, queue, window).await,
+                Io::Brokers(b) => b.queue_rates(url, tls, vhost, queue, window).await,
                 #[cfg(test)]
                 Io::Fake(fake) => fake.queue_rates(query, window).await,
             }

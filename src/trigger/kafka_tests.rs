@@ -20,10 +20,7 @@ fn clusters() -> BTreeMap<String, ClusterProfile> {
         bootstrap_servers: "k1:9092,k2:9092".to_owned(),
         properties: BTreeMap::from([("sasl.password".to_owned(), "hunter2".to_owned())]),
     };
-    let rabbit = RabbitmqProfile {
-        uri: AmqpUri::parse("amqp://127.0.0.1").unwrap(),
-        management: None,
-    };
+    let rabbit = RabbitmqProfile::new(AmqpUri::parse("amqp://127.0.0.1").unwrap(), None);
     BTreeMap::from([
         ("events".to_owned(), ClusterProfile::Kafka(kafka)),
         ("jobs".to_owned(), ClusterProfile::Rabbitmq(rabbit)),

@@ -9,10 +9,10 @@ use crate::source::rabbitmq::{AmqpUri, RabbitmqProfile};
 use crate::trigger::TriggerSpec;
 
 fn parse(pairs: &[(&str, &str)]) -> Result<TriggerSpec, String> {
-    let profile = RabbitmqProfile {
-        uri: AmqpUri::parse("amqp://lagscale:secret@rabbitmq:5672/%2f").unwrap(),
-        management: None,
-    };
+    let profile = RabbitmqProfile::new(
+        AmqpUri::parse("amqp://lagscale:secret@rabbitmq:5672/%2f").unwrap(),
+        None,
+    );
     let clusters = BTreeMap::from([("main".to_owned(), ClusterProfile::Rabbitmq(profile))]);
     let mut md: HashMap<String, String> = [("source", "rabbitmq"), ("queueName", "orders")]
         .iter()

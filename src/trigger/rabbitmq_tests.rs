@@ -14,10 +14,10 @@ const HTTP_HOST: &str = "http://mon:s3cret@127.0.0.1:15672/orders";
 
 fn clusters() -> BTreeMap<String, ClusterProfile> {
     let profile = |management: Option<&str>| {
-        ClusterProfile::Rabbitmq(RabbitmqProfile {
-            uri: AmqpUri::parse("amqp://guest:guest@127.0.0.1:5672/prod").unwrap(),
-            management: management.map(|m| ManagementUrl::parse(m).unwrap()),
-        })
+        ClusterProfile::Rabbitmq(RabbitmqProfile::new(
+            AmqpUri::parse("amqp://guest:guest@127.0.0.1:5672/prod").unwrap(),
+            management.map(|m| ManagementUrl::parse(m).unwrap()),
+        ))
     };
     BTreeMap::from([
         ("main".to_owned(), profile(None)),

@@ -11,10 +11,10 @@ use crate::source::rabbitmq::RabbitmqProfile;
 fn clusters() -> BTreeMap<String, ClusterProfile> {
     BTreeMap::from([(
         "main".to_owned(),
-        ClusterProfile::Rabbitmq(RabbitmqProfile {
-            uri: AmqpUri::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(),
-            management: None,
-        }),
+        ClusterProfile::Rabbitmq(RabbitmqProfile::new(
+            AmqpUri::parse("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(),
+            None,
+        )),
     )])
 }
 

@@ -91,10 +91,10 @@ async fn the_rabbitmq_examples_are_served_as_keda_serves_them() {
     queue.publish(7).await;
     let other = TestQueue::new("docs").await;
     other.publish(3).await;
-    let profile = RabbitmqProfile {
-        uri: AmqpUri::parse(&uri()).unwrap(),
-        management: Some(ManagementUrl::parse(&management_url()).unwrap()),
-    };
+    let profile = RabbitmqProfile::new(
+        AmqpUri::parse(&uri()).unwrap(),
+        Some(ManagementUrl::parse(&management_url()).unwrap()),
+    );
     let server = TestServer::start(Config {
         clusters: [("main".to_owned(), ClusterProfile::Rabbitmq(profile))].into(),
         ..config()

@@ -20,6 +20,7 @@ mod metrics;
 mod outage;
 mod parity;
 mod rabbit_http;
+mod rabbit_tls;
 mod readme;
 mod replicas;
 mod serve;

@@ -136,10 +136,10 @@ async fn rabbitmq_rates_come_from_the_management_api() {
     use crate::support::rabbit::{TestQueue, management_url, uri};
 
     let queue = Arc::new(TestQueue::new("throughput").await);
-    let profile = RabbitmqProfile {
-        uri: AmqpUri::parse(&uri()).unwrap(),
-        management: Some(ManagementUrl::parse(&management_url()).unwrap()),
-    };
+    let profile = RabbitmqProfile::new(
+        AmqpUri::parse(&uri()).unwrap(),
+        Some(ManagementUrl::parse(&management_url()).unwrap()),
+    );
     let config = Config {
         clusters: [("main".to_owned(), ClusterProfile::Rabbitmq(profile))].into(),
         ..config()

@@ -19,6 +19,7 @@ use lapin::{Channel, ConnectionProperties, ErrorKind};
 use tokio::time::{Instant, timeout};
 
 use super::socket::Socket;
+use super::tls::RabbitTls;
 use super::{AmqpUri, QueueQuery};
 use crate::source::backoff::Backoff;
 use crate::source::pool::Pool;
@@ -38,6 +39,7 @@ pub struct Connections {
 struct ConnectionKey {
     uri: AmqpUri,
     vhost: Option<String>,
+    tls: RabbitTls,
 }
 
 struct SharedConnection {
@@ -47,6 +49,7 @@ struct SharedConnection {
     cluster: Option<String>,
     uri: AmqpUri,
     vhost: Option<String>,
+    tls: RabbitTls,
     live: tokio::sync::Mutex<Option<Live>>,
     events: Events,
     /// Failed connects; touched only while `live` is locked.
@@ -111,12 +114,14 @@ impl Connections {
         let key = ConnectionKey {
             uri: query.endpoint.uri.clone(),
             vhost: query.vhost.clone(),
+            tls: query.endpoint.tls.clone(),
         };
         self.by_key.get_or_insert_with(&key, || SharedConnection {
             label: query.endpoint.label(),
             cluster: query.endpoint.cluster.clone(),
             uri: query.endpoint.uri.clone(),
             vhost: query.vhost.clone(),
+            tls: query.endpoint.tls.clone(),
             live: tokio::sync::Mutex::new(None),
             events: self.events.clone(),
             backoff: Mutex::default(),
@@ -197,17 +202,18 @@ impl SharedConnection {
         // On a timeout or an error, `socket` is dropped here, and with it the half-open
         // connection and lapin's thread.
         let socket = Socket::default();
-        let connected = match timeout(timeouts.connect, socket.connect(uri, properties)).await {
-            Ok(Ok(connection)) => Ok(connection),
-            Ok(Err(error)) => Err(self.connect_failed(error)),
-            Err(_) => Err(SourceError::Connection {
-                endpoint: self.label.clone(),
-                failure: ConnectionFailure::ConnectTimeout {
-                    after_ms: timeouts.connect.as_millis(),
-                },
-                detail: "no AMQP handshake within the connect timeout".to_owned(),
-            }),
-        };
+        let connected =
+            match timeout(timeouts.connect, socket.connect(uri, &self.tls, properties)).await {
+                Ok(Ok(connection)) => Ok(connection),
+                Ok(Err(error)) => Err(self.connect_failed(error)),
+                Err(_) => Err(SourceError::Connection {
+                    endpoint: self.label.clone(),
+                    failure: ConnectionFailure::ConnectTimeout {
+                        after_ms: timeouts.connect.as_millis(),
+                    },
+                    detail: "no AMQP handshake within the connect timeout".to_owned(),
+                }),
+            };
         match connected {
             Ok(connection) => {
                 self.backoff().succeeded();

@@ -11,6 +11,7 @@
 use std::time::Duration;
 
 use super::management::{Management, ManagementUrl};
+use super::tls::RabbitTls;
 use crate::metadata::MetricName;
 use crate::source::SourceError;
 
@@ -30,6 +31,8 @@ pub struct HttpQuery {
     pub regex_page_size: Option<u64>,
     /// `timeout`: for this query's requests, instead of the query timeout.
     pub timeout: Option<Duration>,
+    /// TLS for an `https://` URL (the profile's, or the system default).
+    pub tls: RabbitTls,
 }
 
 impl HttpQuery {
@@ -106,13 +109,17 @@ impl Management {
         match query.regex_page_size {
             None => {
                 let target = url.queue_status_url(&query.vhost, &query.queue);
-                let json = self.get_json(url, target, query.timeout, what).await?;
+                let json = self
+                    .get_json(url, &query.tls, target, query.timeout, what)
+                    .await?;
                 Ok(vec![parse_queue(&json)])
             }
             Some(page_size) => {
                 let target = url.regex_url(&query.vhost, &query.queue, page_size);
                 let what = || format!("vhost {:?}", query.vhost);
-                let json = self.get_json(url, target, query.timeout, what).await?;
+                let json = self
+                    .get_json(url, &query.tls, target, query.timeout, what)
+                    .await?;
                 parse_page(&json, page_size).map_err(|reason| SourceError::Broker {
                     endpoint: format!("management API {}", url.redacted()),
                     operation: "GET /api/queues?use_regex=true",

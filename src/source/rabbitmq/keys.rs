@@ -37,27 +37,26 @@ macro_rules! auth_keys {
                 "an error (KEDA reads it from TriggerAuthentication, which it does not forward ",
                 "to an external scaler): use ",
                 $instead,
-                ", or a `cluster` profile"
             ),
         }),*];
     };
 }
 
 auth_keys! {
-    ("username", "the user info of the `host` URI"),
-    ("password", "the user info of the `hostFromEnv` URI (a Secret in the workload's environment)"),
-    ("ca", "an `amqps://` or `https://` URI whose CA the system trusts (profiles with their own CA are not supported yet)"),
-    ("cert", "user and password in the URI (client certificates are not supported yet)"),
-    ("key", "user and password in the URI (client certificates are not supported yet)"),
-    ("keyPassword", "user and password in the URI (client certificates are not supported yet)"),
-    ("tls", "an `amqps://` or `https://` URI"),
-    ("workloadIdentityResource", "basic auth in the URI (Azure workload identity is not supported)"),
-    ("oauthTokenURI", "basic auth in the URI (OAuth2 is not supported)"),
-    ("scopes", "basic auth in the URI (OAuth2 is not supported)"),
-    ("scope", "basic auth in the URI (OAuth2 is not supported)"),
-    ("clientID", "basic auth in the URI (OAuth2 is not supported)"),
-    ("clientSecret", "basic auth in the URI (OAuth2 is not supported)"),
-    ("endpointParams", "basic auth in the URI (OAuth2 is not supported)"),
+    ("username", "the user info of the `host` URI, or a `cluster` profile"),
+    ("password", "the user info of the `hostFromEnv` URI (a Secret in the workload's environment), or a `cluster` profile"),
+    ("ca", "a `cluster` profile with `tls.ca_file` (see \"Config file\")"),
+    ("cert", "a `cluster` profile with `tls.cert_file` and `tls.key_file`; with no password in its `uri`, SASL EXTERNAL"),
+    ("key", "a `cluster` profile with `tls.cert_file` and `tls.key_file`"),
+    ("keyPassword", "a `cluster` profile whose `tls.key_file` is unencrypted (encrypted keys are not supported)"),
+    ("tls", "an `amqps://` or `https://` URI; a CA or client certificate of its own in a `cluster` profile's `tls`"),
+    ("workloadIdentityResource", "basic auth in the URI (Azure workload identity is not supported), or a `cluster` profile"),
+    ("oauthTokenURI", "basic auth in the URI (OAuth2 is not supported), or a `cluster` profile"),
+    ("scopes", "basic auth in the URI (OAuth2 is not supported), or a `cluster` profile"),
+    ("scope", "basic auth in the URI (OAuth2 is not supported), or a `cluster` profile"),
+    ("clientID", "basic auth in the URI (OAuth2 is not supported), or a `cluster` profile"),
+    ("clientSecret", "basic auth in the URI (OAuth2 is not supported), or a `cluster` profile"),
+    ("endpointParams", "basic auth in the URI (OAuth2 is not supported), or a `cluster` profile"),
 }
 
 /// The keys KEDA reads from trigger metadata, in the README's order: its name, when it is required, its
@@ -151,7 +150,7 @@ const OWN_ROWS: [Key; 17] = [
         name: "unsafeSsl",
         required: "",
         default: "",
-        meaning: "accepted and ignored: in an external trigger KEDA reads it for its gRPC channel to lagscale",
+        meaning: "accepted and ignored: in an external trigger KEDA reads it for its gRPC channel to lagscale; for the broker, set a profile's `tls.insecure_skip_verify`",
     },
     Key {
         name: USERNAME_FROM_ENV,

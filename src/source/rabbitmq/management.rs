@@ -8,6 +8,8 @@
 //! The URL comes from the connection profile (`management_url`, with user and password like the
 //! AMQP URI); it is printed only as `user:***@host`.
 
+use std::collections::HashMap;
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Empty};
@@ -16,7 +18,9 @@ use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use tokio_rustls::rustls::ClientConfig;
 
+use super::tls::RabbitTls;
 use crate::redact::redact_uri;
 use crate::source::{ConnectionFailure, SourceError};
 
@@ -81,6 +85,11 @@ impl ManagementUrl {
             base: format!("{scheme}://{host}{}", path.trim_end_matches('/')),
             authorization,
         })
+    }
+
+    /// Whether requests go over TLS (`https://`).
+    pub fn is_https(&self) -> bool {
+        self.base.starts_with("https://")
     }
 
     /// The URL with its password replaced by `***`.
@@ -176,37 +185,49 @@ pub fn parse_rates(json: &serde_json::Value) -> QueueRates {
     }
 }
 
-/// An HTTP(S) client for management APIs, shared by every profile.
+type HttpClient = Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>;
+
+/// The HTTP(S) clients for management APIs: one per TLS setup (profiles with the same `tls`
+/// share one, and so do all without), each keeping its connections alive.
 pub struct Management {
-    client: Client<hyper_rustls::HttpsConnector<HttpConnector>, Empty<Bytes>>,
+    clients: Mutex<HashMap<RabbitTls, HttpClient>>,
     timeout: Duration,
 }
 
 impl Management {
-    pub fn new(timeout: Duration) -> Result<Management, String> {
-        let connector = hyper_rustls::HttpsConnectorBuilder::new()
-            .with_native_roots()
-            .map_err(|e| format!("no root certificates for the management API's TLS: {e}"))?
-            .https_or_http()
-            .enable_http1()
-            .build();
-        Ok(Management {
-            client: Client::builder(TokioExecutor::new()).build(connector),
+    pub fn new(timeout: Duration) -> Management {
+        Management {
+            clients: Mutex::new(HashMap::new()),
             timeout,
-        })
+        }
+    }
+
+    /// The client for `tls`, made on first use.
+    fn client(&self, tls: &RabbitTls) -> HttpClient {
+        let mut clients = self.clients.lock().unwrap_or_else(PoisonError::into_inner);
+        let client = clients.entry(tls.clone()).or_insert_with(|| {
+            let connector = hyper_rustls::HttpsConnectorBuilder::new()
+                .with_tls_config(ClientConfig::clone(&tls.config()))
+                .https_or_http()
+                .enable_http1()
+                .build();
+            Client::builder(TokioExecutor::new()).build(connector)
+        });
+        client.clone()
     }
 
     /// The rates of `queue` in `vhost` over `window`.
     pub async fn queue_rates(
         &self,
         url: &ManagementUrl,
+        tls: &RabbitTls,
         vhost: &str,
         queue: &str,
         window: Duration,
     ) -> Result<QueueRates, SourceError> {
         let what = || format!("queue {queue:?} in vhost {vhost:?}");
         let json = self
-            .get_json(url, url.queue_url(vhost, queue, window), None, what)
+            .get_json(url, tls, url.queue_url(vhost, queue, window), None, what)
             .await?;
         Ok(parse_rates(&json))
     }
@@ -216,6 +237,7 @@ impl Management {
     pub(super) async fn get_json(
         &self,
         url: &ManagementUrl,
+        tls: &RabbitTls,
         target: String,
         timeout: Option<Duration>,
         what: impl FnOnce() -> String,
@@ -238,7 +260,7 @@ impl Management {
             operation,
             after_ms: limit.as_millis(),
         };
-        let response = tokio::time::timeout(limit, self.client.request(request))
+        let response = tokio::time::timeout(limit, self.client(tls).request(request))
             .await
             .map_err(|_| timeout("GET /api/queues"))?
             .map_err(|e| SourceError::Connection {

@@ -17,6 +17,7 @@ pub mod mode;
 mod parse;
 mod profile;
 mod socket;
+pub mod tls;
 mod uri;
 
 pub use connections::Connections;
@@ -40,6 +41,8 @@ pub struct Endpoint {
     pub uri: AmqpUri,
     /// The profile's management API, if it names one (never for an inline `host`).
     pub management: Option<management::ManagementUrl>,
+    /// TLS for `amqps://` and `https://` (the profile's, or the system default).
+    pub tls: tls::RabbitTls,
 }
 
 impl Endpoint {

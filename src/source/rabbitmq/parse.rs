@@ -16,6 +16,7 @@ use super::duration::go_duration;
 use super::http::HttpQuery;
 use super::management::ManagementUrl;
 use super::mode::{Mode, Number, Operation, Rule};
+use super::tls::RabbitTls;
 use super::{AmqpUri, Endpoint, MAX_NAME_BYTES, QueueQuery, keys};
 use crate::metadata::keys as common;
 use crate::metadata::{Connection, ConnectionKeys, Metadata, TriggerError, connection, number};
@@ -167,6 +168,7 @@ pub fn parse(
                 cluster: None,
                 uri,
                 management: None,
+                tls: RabbitTls::default(),
             };
             Query::Amqp(queue_query(endpoint, vhost_name, queue))
         }
@@ -175,11 +177,12 @@ pub fn parse(
                 cluster: Some(name.to_owned()),
                 uri: profile.uri.clone(),
                 management: profile.management.clone(),
+                tls: profile.tls.clone(),
             };
             Query::Amqp(queue_query(endpoint, vhost_name, queue))
         }
         (connection, true) => {
-            let (cluster, url, vhost) = match connection {
+            let (cluster, url, vhost, tls) = match connection {
                 Connection::Inline { key, value } => {
                     let value = inline(value);
                     let url = ManagementUrl::parse(&value).map_err(|reason| {
@@ -193,7 +196,7 @@ pub fn parse(
                         )
                     })?;
                     let (url, vhost) = url.split_vhost();
-                    (None, url, vhost)
+                    (None, url, vhost, RabbitTls::default())
                 }
                 Connection::Profile { name, profile } => {
                     let Some(url) = profile.management.clone() else {
@@ -207,6 +210,7 @@ pub fn parse(
                         Some(name.to_owned()),
                         url,
                         Some(profile.uri.to_lapin(None).vhost),
+                        profile.tls.clone(),
                     )
                 }
             };
@@ -222,6 +226,7 @@ pub fn parse(
                 queue: queue.to_owned(),
                 regex_page_size: use_regex.then_some(page_size),
                 timeout,
+                tls,
             };
             let rule = Rule {
                 mode,

@@ -1,5 +1,5 @@
-//! A RabbitMQ connection profile: its YAML shape, secrets from `${ENV}` or files, and
-//! validation of its URIs (errors show them redacted).
+//! A RabbitMQ connection profile: its YAML shape, secrets from `${ENV}` or files, its TLS
+//! setup (`tls.rs`), and validation of its URIs (errors show them redacted).
 
 use std::path::PathBuf;
 
@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::AmqpUri;
 use super::management::ManagementUrl;
+use super::tls::{RabbitTls, TlsFields};
 use crate::source::secrets::{interpolate, read_secret};
 
 /// A RabbitMQ connection profile.
@@ -18,6 +19,19 @@ pub struct RabbitmqProfile {
     /// The management HTTP API (`http(s)://user:password@host:15672`), for the publish rate
     /// `metric: throughput` needs.
     pub management: Option<ManagementUrl>,
+    /// TLS for `amqps://` and an `https://` management API (default: the system's CAs).
+    pub tls: RabbitTls,
+}
+
+impl RabbitmqProfile {
+    /// A profile with the default TLS setup.
+    pub fn new(uri: AmqpUri, management: Option<ManagementUrl>) -> RabbitmqProfile {
+        RabbitmqProfile {
+            uri,
+            management,
+            tls: RabbitTls::default(),
+        }
+    }
 }
 
 /// The YAML shape of a RabbitMQ profile: the URI inline (`${ENV}` replaced) or in a file (a
@@ -29,6 +43,7 @@ struct RabbitmqFields {
     uri_file: Option<PathBuf>,
     management_url: Option<String>,
     management_url_file: Option<PathBuf>,
+    tls: Option<TlsFields>,
 }
 
 impl TryFrom<RabbitmqFields> for RabbitmqProfile {
@@ -73,6 +88,27 @@ impl TryFrom<RabbitmqFields> for RabbitmqProfile {
                 })
             })
             .transpose()?;
-        Ok(RabbitmqProfile { uri, management })
+        let Some(fields) = fields.tls else {
+            return Ok(RabbitmqProfile::new(uri, management));
+        };
+        let https = management.as_ref().is_some_and(ManagementUrl::is_https);
+        if !uri.is_tls() && !https {
+            return Err(
+                "tls: set, but neither uri (amqp://) nor management_url uses TLS; expected an \
+                 amqps:// uri or an https:// management_url"
+                    .to_owned(),
+            );
+        }
+        let tls = RabbitTls::from_fields(fields)?;
+        let mut uri = uri;
+        // KEDA's buildAMQPConfig: a client certificate and no password mean SASL EXTERNAL.
+        if uri.is_tls() && tls.has_client_certificate() && !uri.has_password() {
+            uri.authenticate_externally();
+        }
+        Ok(RabbitmqProfile {
+            uri,
+            management,
+            tls,
+        })
     }
 }

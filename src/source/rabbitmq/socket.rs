@@ -21,9 +21,11 @@ use std::net::{Shutdown, SocketAddr, TcpStream as StdTcpStream};
 use std::os::fd::AsFd;
 use std::sync::{Arc, Mutex, PoisonError};
 
-use lapin::tcp::{AsyncTcpStream, OwnedTLSConfig};
+use lapin::tcp::{AsyncTcpStream, RustlsConnector};
 use lapin::uri::{AMQPScheme, AMQPUri};
 use lapin::{Connection, ConnectionProperties};
+
+use super::tls::RabbitTls;
 
 /// One connection's socket. Shutting it down (or dropping it) ends the connection and
 /// lapin's thread, whatever state the AMQP handshake is in.
@@ -33,14 +35,15 @@ pub struct Socket {
 }
 
 impl Socket {
-    /// Opens an AMQP connection to `uri` whose socket this handle ends.
+    /// Opens an AMQP connection to `uri` whose socket this handle ends; `amqps` with `tls`.
     pub async fn connect(
         &self,
         uri: AMQPUri,
+        tls: &RabbitTls,
         properties: ConnectionProperties,
     ) -> lapin::Result<Connection> {
         let runtime = lapin::runtime::default_runtime()?;
-        let stream = self.open(&uri, &runtime).await?;
+        let stream = self.open(&uri, tls, &runtime).await?;
         let stream = Arc::new(Mutex::new(Some(stream)));
         // lapin calls this once; it would call it again only to reconnect, which it does
         // not (no retries), and then finds nothing.
@@ -58,6 +61,7 @@ impl Socket {
     async fn open(
         &self,
         uri: &AMQPUri,
+        tls: &RabbitTls,
         runtime: &async_rs::TokioRuntime,
     ) -> std::io::Result<
         AsyncTcpStream<<async_rs::TokioRuntime as async_rs::traits::Reactor>::TcpStream>,
@@ -77,9 +81,8 @@ impl Socket {
         match uri.scheme {
             AMQPScheme::AMQP => Ok(stream),
             AMQPScheme::AMQPS => {
-                stream
-                    .into_tls(host, OwnedTLSConfig::default().as_ref())
-                    .await
+                let connector = RustlsConnector::from(tls.config());
+                stream.into_rustls(&connector, host).await
             }
         }
     }

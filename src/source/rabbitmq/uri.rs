@@ -91,6 +91,33 @@ impl AmqpUri {
         redact_uri(&self.raw)
     }
 
+    /// Whether this is `amqps://`.
+    pub fn is_tls(&self) -> bool {
+        self.parsed.scheme == lapin::uri::AMQPScheme::AMQPS
+    }
+
+    /// Whether the user info has a password (an empty one counts: `user:@host`), as Go's
+    /// `url.User.Password` tells it (KEDA's `buildAMQPConfig`).
+    pub fn has_password(&self) -> bool {
+        let rest = &self.raw[self.raw.find("://").map_or(0, |i| i + 3)..];
+        let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+        authority
+            .rfind('@')
+            .is_some_and(|at| authority[..at].contains(':'))
+    }
+
+    /// Authenticate with SASL EXTERNAL: the broker takes the user from the client
+    /// certificate (KEDA's `buildAMQPConfig`, with a certificate and no password).
+    pub fn authenticate_externally(&mut self) {
+        self.parsed.query.auth_mechanism = Some(lapin::uri::SASLMechanism::External);
+    }
+
+    /// Whether [`Self::authenticate_externally`] applies (or the URI's `auth_mechanism`
+    /// says `external`).
+    pub fn authenticates_externally(&self) -> bool {
+        self.parsed.query.auth_mechanism == Some(lapin::uri::SASLMechanism::External)
+    }
+
     /// The URI for lapin, with the vhost replaced when `vhost` is given.
     pub fn to_lapin(&self, vhost: Option<&str>) -> AMQPUri {
         let mut uri = self.parsed.clone();

@@ -165,10 +165,10 @@ pub fn clusters(
     profiles
         .iter()
         .map(|(name, uri)| {
-            let profile = lagscale::source::rabbitmq::RabbitmqProfile {
-                uri: lagscale::source::rabbitmq::AmqpUri::parse(uri).unwrap(),
-                management: None,
-            };
+            let profile = lagscale::source::rabbitmq::RabbitmqProfile::new(
+                lagscale::source::rabbitmq::AmqpUri::parse(uri).unwrap(),
+                None,
+            );
             (
                 (*name).to_owned(),
                 lagscale::source::ClusterProfile::Rabbitmq(profile),

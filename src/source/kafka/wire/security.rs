@@ -13,7 +13,8 @@ use std::collections::BTreeMap;
 use super::oauth::{self, ClientCredentials, TokenSource, UnsecuredJwt};
 use super::sasl::{SCRAM_SHA_256, SCRAM_SHA_512, Sasl};
 pub use super::tls::Tls;
-use super::tls::{SystemRoots, Verifier, client_config, system_roots};
+use super::tls::{SystemRoots, system_roots};
+use crate::source::tls::{Verifier, client_config};
 
 /// Every key [`Security::from_properties`] accepts.
 const SUPPORTED: &str = "client.id security.protocol ssl.ca.location ssl.ca.pem \

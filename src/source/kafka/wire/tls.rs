@@ -4,35 +4,17 @@
 
 use std::sync::Arc;
 
-use rustls_pki_types::pem::PemObject;
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
-use tokio_rustls::rustls::client::WebPkiServerVerifier;
-use tokio_rustls::rustls::client::danger::{
-    HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier,
-};
-use tokio_rustls::rustls::crypto::{self, CryptoProvider};
-use tokio_rustls::rustls::{
-    self, CertificateError, ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme,
-};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use tokio_rustls::rustls::{ClientConfig, RootCertStore};
 
 use super::security::{PropertyError, Props};
+use crate::source::tls::{Verifier, client_config, pem_certificates, pem_private_key};
 
 /// The system's CA certificates, or why there are none (a function, so tests can swap it).
 pub(super) type SystemRoots = fn() -> Result<RootCertStore, String>;
 
 pub(super) fn system_roots() -> Result<RootCertStore, String> {
-    let found = rustls_native_certs::load_native_certs();
-    let mut roots = RootCertStore::empty();
-    roots.add_parsable_certificates(found.certs);
-    if roots.is_empty() {
-        let why = found.errors.first().map(|e| format!(" ({e})"));
-        return Err(format!(
-            "no CA certificates to verify the broker with: the system trust store has none{}; \
-             set ssl.ca.location or ssl.ca.pem",
-            why.unwrap_or_default()
-        ));
-    }
-    Ok(roots)
+    crate::source::tls::system_roots("set ssl.ca.location or ssl.ca.pem")
 }
 
 /// TLS to the brokers. Manual Debug that shows no secret.
@@ -66,9 +48,7 @@ impl Tls {
 
     /// The name to verify/send as SNI for `host` (an IP address works too). Err names the host.
     pub fn server_name(&self, host: &str) -> Result<ServerName<'static>, String> {
-        let bare = host.strip_prefix('[').and_then(|h| h.strip_suffix(']'));
-        ServerName::try_from(bare.unwrap_or(host).to_owned())
-            .map_err(|_| format!("broker host {host:?} is not a valid DNS name or IP address"))
+        crate::source::tls::server_name(host)
     }
 
     pub(super) fn from_props(p: &Props, system: SystemRoots) -> Result<Tls, PropertyError> {
@@ -162,23 +142,6 @@ impl Tls {
     }
 }
 
-type ClientAuth = (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>);
-
-/// TLS 1.2 and 1.3 with the ring provider, `verifier`, and a client certificate if given.
-pub(super) fn client_config(
-    verifier: Verifier,
-    client: Option<ClientAuth>,
-) -> Result<ClientConfig, rustls::Error> {
-    let builder = ClientConfig::builder_with_provider(verifier.provider.clone())
-        .with_safe_default_protocol_versions()?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(verifier));
-    match client {
-        None => Ok(builder.with_no_client_auth()),
-        Some((chain, key)) => builder.with_client_auth_cert(chain, key),
-    }
-}
-
 /// The certificates in PEM `bytes`; at least one.
 fn certificates(
     p: &Props,
@@ -186,119 +149,14 @@ fn certificates(
     bytes: &[u8],
     what: &str,
 ) -> Result<Vec<CertificateDer<'static>>, PropertyError> {
-    let certs = CertificateDer::pem_slice_iter(bytes).collect::<Result<Vec<_>, _>>();
-    let certs = certs.map_err(|e| p.invalid(key, format!("PEM with {what} ({e})")))?;
-    if certs.is_empty() {
-        return Err(p.invalid(
-            key,
-            format!("PEM with {what} (it has no CERTIFICATE block)"),
-        ));
-    }
-    Ok(certs)
+    pem_certificates(bytes, what).map_err(|expected| p.invalid(key, expected))
 }
 
-/// The private key in PEM `bytes`. Errors never quote the PEM parser, which may echo a line.
+/// The private key in PEM `bytes`.
 fn private_key(
     p: &Props,
     key: &str,
     bytes: &[u8],
 ) -> Result<PrivateKeyDer<'static>, PropertyError> {
-    PrivateKeyDer::from_pem_slice(bytes).map_err(|_| {
-        let expected = match bytes.windows(9).any(|w| w == b"ENCRYPTED") {
-            true => "an unencrypted PEM private key (encrypted keys and ssl.key.password are not supported)",
-            false => "a PEM private key (PRIVATE KEY, RSA PRIVATE KEY or EC PRIVATE KEY)",
-        };
-        p.invalid(key, expected)
-    })
-}
-
-/// How a broker's certificate is checked. Handshake signatures are verified with the
-/// provider's algorithms in every case, so the peer must hold the key of the certificate it
-/// shows even when the certificate itself is not checked.
-#[derive(Debug)]
-pub(super) struct Verifier {
-    provider: Arc<CryptoProvider>,
-    check: Check,
-}
-
-#[derive(Debug)]
-enum Check {
-    /// The chain against CA roots; the host name too unless `names` is false
-    /// (`ssl.endpoint.identification.algorithm=none`).
-    Chain {
-        webpki: Arc<WebPkiServerVerifier>,
-        names: bool,
-    },
-    /// `enable.ssl.certificate.verification=false`.
-    Nothing,
-    /// No CA certificates at all: every handshake fails with this reason.
-    Refuse(String),
-}
-
-impl Verifier {
-    /// `roots`: None to check nothing; Err (why there are none) to refuse every server.
-    pub(super) fn new(roots: Option<Result<RootCertStore, String>>, names: bool) -> Verifier {
-        let provider = Arc::new(crypto::ring::default_provider());
-        let check = match roots {
-            None => Check::Nothing,
-            Some(roots) => roots
-                .and_then(|roots| {
-                    WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider.clone())
-                        .build()
-                        .map_err(|e| format!("cannot verify broker certificates: {e}"))
-                })
-                .map_or_else(Check::Refuse, |webpki| Check::Chain { webpki, names }),
-        };
-        Verifier { provider, check }
-    }
-}
-
-impl ServerCertVerifier for Verifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        name: &ServerName<'_>,
-        ocsp: &[u8],
-        now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let (webpki, names) = match &self.check {
-            Check::Nothing => return Ok(ServerCertVerified::assertion()),
-            Check::Refuse(reason) => return Err(rustls::Error::General(reason.clone())),
-            Check::Chain { webpki, names } => (webpki, *names),
-        };
-        // webpki checks the chain before the name: a name error means the chain was good.
-        match webpki.verify_server_cert(end_entity, intermediates, name, ocsp, now) {
-            Err(rustls::Error::InvalidCertificate(
-                CertificateError::NotValidForName | CertificateError::NotValidForNameContext { .. },
-            )) if !names => Ok(ServerCertVerified::assertion()),
-            other => other,
-        }
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        crypto::verify_tls12_signature(message, cert, dss, algorithms)
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        let algorithms = &self.provider.signature_verification_algorithms;
-        crypto::verify_tls13_signature(message, cert, dss, algorithms)
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    pem_private_key(bytes).map_err(|expected| p.invalid(key, expected))
 }

@@ -1,12 +1,7 @@
 //! TLS against a real tokio-rustls server on 127.0.0.1, with certificates made by rcgen.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
 
-use rcgen::{
-    BasicConstraints, CertificateParams, CertifiedIssuer, DnType, ExtendedKeyUsagePurpose, IsCa,
-    KeyPair, KeyUsagePurpose,
-};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio_rustls::rustls::ServerConfig;
 use tokio_rustls::rustls::server::WebPkiClientVerifier;
@@ -20,91 +15,9 @@ use tokio_rustls::rustls::{RootCertStore, crypto};
 
 use super::tests::{build, no_system_roots, props};
 use super::*;
-
-/// A CA, a server certificate signed by it, a client certificate signed by it, and an unrelated
-/// CA; PEM files in a directory removed on drop.
-struct Pki {
-    dir: PathBuf,
-    ca: String,
-    other_ca: String,
-    server_chain: String,
-    server_key: String,
-    client: String,
-    client_key: String,
-    other_key: String,
-}
-
-impl Drop for Pki {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-fn ca(name: &str) -> CertifiedIssuer<'static, KeyPair> {
-    let mut params = CertificateParams::new(Vec::<String>::new()).unwrap();
-    params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    params.distinguished_name.push(DnType::CommonName, name);
-    params.key_usages = vec![
-        KeyUsagePurpose::KeyCertSign,
-        KeyUsagePurpose::DigitalSignature,
-    ];
-    CertifiedIssuer::self_signed(params, KeyPair::generate().unwrap()).unwrap()
-}
-
-fn leaf(
-    names: &[&str],
-    usage: ExtendedKeyUsagePurpose,
-    ca: &CertifiedIssuer<'static, KeyPair>,
-) -> (String, String) {
-    let key = KeyPair::generate().unwrap();
-    let mut params =
-        CertificateParams::new(names.iter().map(|n| n.to_string()).collect::<Vec<_>>()).unwrap();
-    params.extended_key_usages = vec![usage];
-    let cert = params.signed_by(&key, &**ca).unwrap();
-    (cert.pem(), key.serialize_pem())
-}
+use crate::source::test_pki::Pki;
 
 impl Pki {
-    fn new(test: &str, server_names: &[&str]) -> Pki {
-        let dir = std::env::temp_dir().join(format!("lagscale-tls-{}-{test}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let authority = ca("lagscale test CA");
-        let (server_chain, server_key) = leaf(
-            server_names,
-            ExtendedKeyUsagePurpose::ServerAuth,
-            &authority,
-        );
-        let (client, client_key) = leaf(
-            &["lagscale-client"],
-            ExtendedKeyUsagePurpose::ClientAuth,
-            &authority,
-        );
-        let pki = Pki {
-            dir,
-            ca: authority.pem(),
-            other_ca: ca("some other CA").pem(),
-            server_chain,
-            server_key,
-            client,
-            client_key,
-            other_key: KeyPair::generate().unwrap().serialize_pem(),
-        };
-        for (file, pem) in [
-            ("ca.pem", &pki.ca),
-            ("other-ca.pem", &pki.other_ca),
-            ("client.pem", &pki.client),
-            ("client-key.pem", &pki.client_key),
-            ("other-key.pem", &pki.other_key),
-        ] {
-            std::fs::write(pki.dir.join(file), pem).unwrap();
-        }
-        pki
-    }
-
-    fn path(&self, file: &str) -> String {
-        self.dir.join(file).to_str().unwrap().to_owned()
-    }
-
     /// A server that answers "ok" on each connection; with `client_ca`, only to clients with a
     /// certificate from the test CA.
     async fn serve(&self, client_ca: bool) -> SocketAddr {
@@ -280,7 +193,7 @@ fn client_keys_must_match_and_be_unencrypted() {
     assert!(
         error
             .expected
-            .contains("encrypted keys and ssl.key.password are not supported"),
+            .contains("encrypted keys and their passwords are not supported"),
         "{error}"
     );
     assert!(!error.to_string().contains("MIIF"), "{error}");
