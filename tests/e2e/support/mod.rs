@@ -5,6 +5,7 @@ pub mod fake_kube;
 pub mod kafka;
 pub mod proxy;
 pub mod rabbit;
+pub mod secure_kafka;
 pub mod tansu;
 
 use std::collections::HashMap;
