@@ -30,6 +30,7 @@ use tonic::transport::Channel;
 
 use crate::support::kafka::Kafka;
 use crate::support::secure_kafka::{Front, Mechanism, Pki};
+use crate::support::token_server::TokenServer;
 use crate::support::{TestServer, config, metrics_request, so};
 
 const ADDRESS: (&str, &str) = ("scalerAddress", "lagscale.keda.svc.cluster.local:6000");
@@ -189,4 +190,95 @@ async fn sasl_plain_over_tls_examples_are_served_through_a_real_handshake() {
     let unreachable = "cannot reach the broker cluster \"no-client-certificate\": the connection \
         could not be opened (the cause is in lagscale's log)";
     assert_eq!(status.message(), unreachable);
+}
+
+/// The OAuth keys of the examples' Secret as a profile's `oidc` properties: `username` and
+/// `password` are the client id and secret (KEDA's `OAuthBearerTokenProvider` passes them to
+/// the client-credentials flow), `scopes` the scope, `oauthExtensions` the extensions.
+fn oauth(endpoint: &str, secret: &str, extensions: &str) -> String {
+    format!(
+        "        sasl.mechanism: OAUTHBEARER\n        sasl.oauthbearer.method: oidc\n        \
+         sasl.oauthbearer.client.id: admin\n        sasl.oauthbearer.client.secret: {secret}\n        \
+         sasl.oauthbearer.token.endpoint.url: {endpoint}\n        \
+         sasl.oauthbearer.scope: default\n        sasl.oauthbearer.extensions: {extensions}\n"
+    )
+}
+
+/// The token endpoint is plain HTTP: an `https://` one is verified with the system's roots
+/// only (no profile property names a CA for it), which the test CA is not among.
+#[tokio::test(flavor = "multi_thread")]
+async fn sasl_oauthbearer_over_tls_examples_are_served_with_a_token_from_the_endpoint() {
+    let kafka = examples_cluster();
+    let pki = Pki::new("oauth");
+    let tokens = TokenServer::start("admin", "admin", "default").await;
+    let extensions = [("logicalCluster", "1"), ("identityPoolId", "2")];
+    let mechanism = Mechanism::OAuthBearer {
+        issued: tokens.issued(),
+        extensions: extensions
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect(),
+    };
+    let front = Front::start(&kafka.bootstrap(), &pki, mechanism).await;
+    // KEDA's `extension_logicalCluster=1,...` is sent by Sarama with the `extension_` names
+    // as written; RFC 7628 names are letters only, so the profile names them without it.
+    let named = "logicalCluster=1,identityPoolId=2";
+    let yaml = format!(
+        "clusters:\n{}{}",
+        profile(
+            "keda-kafka",
+            &front,
+            &pki,
+            true,
+            &oauth(&tokens.url, "admin", named)
+        ),
+        profile(
+            "wrong-secret",
+            &front,
+            &pki,
+            true,
+            &oauth(&tokens.url, "x", named)
+        ),
+    );
+    let server = TestServer::start(with_profiles(&yaml)).await;
+    let client = server.client().await;
+
+    let method_1 = trigger("keda-kafka", &[]);
+    assert_eq!(ask(&client, &method_1).await, (50.0, LAG, true));
+    let method_2 = trigger("keda-kafka", &[("tls", "enable"), ("sasl", "oauthbearer")]);
+    assert_eq!(ask(&client, &method_2).await, (50.0, LAG, true));
+    assert!(!tokens.issued().lock().unwrap().is_empty());
+    assert!(front.authenticated() >= 1);
+    assert_eq!((front.refused(), tokens.refused()), (0, 0));
+    assert!(front.relayed(ApiKey::OffsetFetch) >= 1);
+
+    let status = refusal(&client, &trigger("wrong-secret", &[])).await;
+    assert_eq!(status.code(), tonic::Code::PermissionDenied, "{status:?}");
+    assert!(
+        status
+            .message()
+            .contains("HTTP 401 Unauthorized (invalid_client)"),
+        "{status:?}"
+    );
+    assert!(tokens.refused() >= 1);
+
+    // The Secret's value verbatim stops the config from loading, naming the property.
+    let verbatim = "extension_logicalCluster=1,extension_identityPoolId=2";
+    let yaml = format!(
+        "clusters:\n{}",
+        profile(
+            "keda-kafka",
+            &front,
+            &pki,
+            true,
+            &oauth(&tokens.url, "admin", verbatim)
+        )
+    );
+    let error = Config::parse(&yaml, Path::new("lagscale.yaml")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "config file lagscale.yaml: clusters.keda-kafka.kafka.properties.sasl.oauthbearer.extensions: \
+         extension_logicalCluster=1,extension_identityPoolId=2 is not valid; expected extension \
+         names of letters only, other than auth (RFC 7628); got \"extension_logicalCluster\""
+    );
 }

@@ -7,6 +7,7 @@ pub mod proxy;
 pub mod rabbit;
 pub mod secure_kafka;
 pub mod tansu;
+pub mod token_server;
 
 use std::collections::HashMap;
 use std::future::Future;
