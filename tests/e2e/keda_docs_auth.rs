@@ -282,3 +282,83 @@ async fn sasl_oauthbearer_over_tls_examples_are_served_with_a_token_from_the_end
          names of letters only, other than auth (RFC 7628); got \"extension_logicalCluster\""
     );
 }
+
+/// "SASL/GSSAPI auth without TLS": the trigger's metadata is the no-auth one (every Kerberos
+/// setting, `sasl: gssapi` and `tls: disable` included, is in the TriggerAuthentication), and
+/// nothing in it is refused: served inline against the plaintext mock, it is KEDA's lag. Moved
+/// to a profile, Kerberos is refused where it would be configured: `sasl.mechanism: GSSAPI`
+/// stops the config from loading (so `serve` does not start). Left in the metadata, as KEDA's
+/// scaler also reads it there, `sasl: gssapi` is refused naming the key.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_gssapi_example_is_refused_where_kerberos_is_configured() {
+    let kafka = examples_cluster();
+    let yaml = "clusters:\n  keda-kafka:\n    kafka:\n      bootstrap_servers: localhost:9092\n      \
+        properties:\n        security.protocol: sasl_plaintext\n        sasl.mechanism: GSSAPI\n        \
+        sasl.username: admin\n";
+    let error = Config::parse(yaml, Path::new("lagscale.yaml")).unwrap_err();
+    assert_eq!(
+        error.to_string(),
+        "config file lagscale.yaml: clusters.keda-kafka.kafka.properties.sasl.mechanism: GSSAPI is \
+         not valid; expected PLAIN, SCRAM-SHA-256, SCRAM-SHA-512 or OAUTHBEARER; Kerberos (GSSAPI) \
+         is not supported"
+    );
+
+    let server = TestServer::start(config()).await;
+    let client = server.client().await;
+    let bootstrap = kafka.bootstrap();
+    let mut example = trigger("", &[("bootstrapServers", bootstrap.as_str())]);
+    example.retain(|(k, _)| k != "cluster");
+    assert_eq!(ask(&client, &example).await, (50.0, LAG, true));
+
+    example.push(("sasl".to_owned(), "gssapi".to_owned()));
+    let status = refusal(&client, &example).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(
+        status.message(),
+        "invalid trigger metadata: sasl: \"gssapi\" is not valid; expected `none` or no `sasl`: \
+         KEDA does not forward TriggerAuthentication to an external scaler, so use a `cluster` \
+         connection profile with `security.protocol: sasl_ssl` (or `sasl_plaintext`), \
+         `sasl.mechanism` (`PLAIN`, `SCRAM-SHA-256`, `SCRAM-SHA-512` or `OAUTHBEARER`), \
+         `sasl.username` and `sasl.password`; with `cluster`, a value that agrees with the \
+         profile (`plaintext` for `PLAIN`, `scram_sha256`, `scram_sha512`, `oauthbearer`) is \
+         accepted, and `cluster: NAME` here; see the README section \"Config file\""
+    );
+}
+
+/// "AWS MSK has IAM auth" (`type: apache-kafka`): the metadata's `awsRegion` asks for IAM,
+/// which lagscale does not support. GetMetricSpec still answers (KEDA hides its errors), with
+/// the placeholder spec; GetMetrics and IsActive are InvalidArgument naming the key, its value
+/// and what to do, before any broker is asked.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_msk_iam_example_is_refused_naming_aws_region() {
+    let server = TestServer::start(config()).await;
+    let mut client = server.client().await;
+    let mut example = trigger(
+        "",
+        &[
+            ("bootstrapServers", "localhost:9092"),
+            ("awsRegion", "us-east-1"),
+        ],
+    );
+    example.retain(|(k, _)| k != "cluster");
+
+    let spec = client.get_metric_spec(so("docs", &example)).await.unwrap();
+    let specs = spec.into_inner().metric_specs;
+    assert_eq!(specs.len(), 1);
+    assert!(
+        specs[0].metric_name.starts_with("invalid-trigger-"),
+        "{specs:?}"
+    );
+    assert_eq!(specs[0].target_size_float, 1.0);
+    let expected = "invalid trigger metadata: awsRegion: \"us-east-1\" is not valid; expected no \
+        `awsRegion`: lagscale does not support AWS MSK IAM; use a `cluster` connection profile \
+        with SASL/SCRAM or mutual TLS, and `cluster: NAME` here; see the README section \
+        \"Config file\"";
+    let status = refusal(&client, &example).await;
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(status.message(), expected);
+    let status = client.is_active(so("docs", &example)).await.unwrap_err();
+    assert_eq!(status.code(), tonic::Code::InvalidArgument, "{status:?}");
+    assert_eq!(status.message(), expected);
+    assert_eq!(server.queries_sent(), 0);
+}
