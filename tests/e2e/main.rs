@@ -13,6 +13,7 @@ mod kafka;
 mod kafka_keda;
 mod kafka_real;
 mod keda_docs;
+mod keda_docs_auth;
 mod keda_examples;
 mod last_scale;
 mod limits;

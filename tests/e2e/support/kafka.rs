@@ -23,7 +23,12 @@ pub fn unique(label: &str) -> String {
 impl Kafka {
     /// A 3-broker mock cluster.
     pub fn start() -> Kafka {
-        let brokers = MockBrokers::start(3).unwrap();
+        Kafka::with_brokers(3)
+    }
+
+    /// A mock cluster of `count` brokers (one, behind a single TLS/SASL front: `secure_kafka`).
+    pub fn with_brokers(count: i32) -> Kafka {
+        let brokers = MockBrokers::start(count).unwrap();
         let producer: BaseProducer = ClientConfig::new()
             .set("bootstrap.servers", brokers.bootstrap_servers())
             .set("linger.ms", "0")

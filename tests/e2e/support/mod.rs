@@ -5,7 +5,9 @@ pub mod fake_kube;
 pub mod kafka;
 pub mod proxy;
 pub mod rabbit;
+pub mod secure_kafka;
 pub mod tansu;
+pub mod token_server;
 
 use std::collections::HashMap;
 use std::future::Future;
