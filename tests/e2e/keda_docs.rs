@@ -4,10 +4,12 @@
 //! moved to a `cluster` profile. Each is served through the real gRPC server with KEDA's
 //! semantics, against librdkafka's mock cluster and the real RabbitMQ.
 //!
-//! Not here: the examples whose TriggerAuthentication carries SASL, TLS, OAuth or Kerberos
-//! (kafka-3 to kafka-7, rabbitmq-4, rabbitmq-8): the mock cluster speaks plaintext only, and
-//! their keys are checked by the parser's tables (`src/trigger/kafka_keda_tests.rs`,
-//! `rabbitmq_tests.rs`); kafka-1's `tls`/`sasl` are left out for the same reason.
+//! Elsewhere: the Kafka examples whose TriggerAuthentication carries SASL, TLS, OAuth, Kerberos
+//! or AWS IAM (kafka-3 to kafka-8) are in `keda_docs_auth.rs`, through a TLS and SASL front for
+//! the mock cluster; rabbitmq-4 (AMQPS with a CA and a client certificate) is in
+//! `rabbit_tls.rs`, against the real RabbitMQ's TLS listener; rabbitmq-8 (Azure workload
+//! identity) is refused, as the RabbitMQ key table says. kafka-1's `tls`/`sasl` are left out
+//! here because the mock cluster speaks plaintext.
 
 use std::time::Duration;
 

@@ -45,14 +45,16 @@ pub struct TlsFields {
 /// The TLS client setup of one profile (or the system default). Two are equal when their
 /// fields are: connections and HTTP clients are shared by that.
 #[derive(Clone)]
-pub struct RabbitTls {
+pub struct RabbitTls(Arc<Setup>);
+
+struct Setup {
     fields: TlsFields,
     config: Arc<ClientConfig>,
 }
 
 impl PartialEq for RabbitTls {
     fn eq(&self, other: &RabbitTls) -> bool {
-        self.fields == other.fields
+        self.0.fields == other.0.fields
     }
 }
 
@@ -60,14 +62,14 @@ impl Eq for RabbitTls {}
 
 impl std::hash::Hash for RabbitTls {
     fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        self.fields.hash(state);
+        self.0.fields.hash(state);
     }
 }
 
 impl std::fmt::Debug for RabbitTls {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         // Paths only: no certificate or key material.
-        f.debug_tuple("RabbitTls").field(&self.fields).finish()
+        f.debug_tuple("RabbitTls").field(&self.0.fields).finish()
     }
 }
 
@@ -80,10 +82,10 @@ impl Default for RabbitTls {
                 let verifier = Verifier::new(Some(system_roots(NO_ROOTS_HINT)), true);
                 let config = client_config(verifier, None)
                     .expect("the ring provider supports TLS 1.2 and 1.3");
-                RabbitTls {
+                RabbitTls(Arc::new(Setup {
                     fields: TlsFields::default(),
                     config: Arc::new(config),
-                }
+                }))
             })
             .clone()
     }
@@ -153,20 +155,20 @@ impl RabbitTls {
             let expected = format!("the private key of tls.cert_file ({e})");
             invalid("tls.key_file", key, &expected)
         })?;
-        Ok(RabbitTls {
+        Ok(RabbitTls(Arc::new(Setup {
             fields,
             config: Arc::new(config),
-        })
+        })))
     }
 
     /// Whether a client certificate is presented.
     pub fn has_client_certificate(&self) -> bool {
-        self.fields.cert_file.is_some()
+        self.0.fields.cert_file.is_some()
     }
 
     /// The rustls config for a connection (the management client adds its ALPN to a copy).
     pub fn config(&self) -> Arc<ClientConfig> {
-        self.config.clone()
+        self.0.config.clone()
     }
 }
 

@@ -33,7 +33,8 @@ pub fn with_credentials(raw: &str, user: &str, password: &str) -> String {
 #[derive(Clone)]
 pub struct AmqpUri {
     raw: String,
-    parsed: AMQPUri,
+    /// Boxed: lapin's URI is large, and profiles are kept in an enum.
+    parsed: Box<AMQPUri>,
 }
 
 impl PartialEq for AmqpUri {
@@ -78,7 +79,7 @@ impl AmqpUri {
         }
         Ok(AmqpUri {
             raw: raw.to_owned(),
-            parsed,
+            parsed: Box::new(parsed),
         })
     }
 
@@ -120,7 +121,7 @@ impl AmqpUri {
 
     /// The URI for lapin, with the vhost replaced when `vhost` is given.
     pub fn to_lapin(&self, vhost: Option<&str>) -> AMQPUri {
-        let mut uri = self.parsed.clone();
+        let mut uri = AMQPUri::clone(&self.parsed);
         if let Some(vhost) = vhost {
             uri.vhost = vhost.to_owned();
         }
