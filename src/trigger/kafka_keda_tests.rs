@@ -229,6 +229,13 @@ fn keda_keys_refused_name_key_value_and_what_to_do() {
             ],
         ),
         (
+            vec![("limitToPartitionsWithLag", "true")],
+            &[
+                "limitToPartitionsWithLag: \"true\"",
+                "without `topic` (KEDA: topic must be specified when using limitToPartitionsWithLag)",
+            ],
+        ),
+        (
             vec![
                 ("topic", "t"),
                 ("ensureEvenDistributionOfPartitions", "true"),

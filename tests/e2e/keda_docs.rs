@@ -7,8 +7,7 @@
 //! Elsewhere: the Kafka examples whose TriggerAuthentication carries SASL, TLS, OAuth, Kerberos
 //! or AWS IAM (kafka-3 to kafka-8) are in `keda_docs_auth.rs`, through a TLS and SASL front for
 //! the mock cluster; rabbitmq-4 (AMQPS with a CA and a client certificate) is in
-//! `rabbit_tls.rs`, against the real RabbitMQ's TLS listener; rabbitmq-8 (Azure workload
-//! identity) is refused, as the RabbitMQ key table says. kafka-1's `tls`/`sasl` are left out
+//! `rabbit_tls.rs`, against the real RabbitMQ's TLS listener. kafka-1's `tls`/`sasl` are left out
 //! here because the mock cluster speaks plaintext.
 
 use std::time::Duration;
@@ -162,6 +161,25 @@ async fn the_rabbitmq_examples_are_served_as_keda_serves_them() {
     pairs.retain(|(k, _)| k != "queueName");
     pairs.push(("queueName".to_owned(), regex));
     served(pairs, |v, a| v == 7.0 && a, "rabbitmq-7: max 7").await;
+    // rabbitmq-8 (Azure workload identity, which lagscale does not do: the profile's basic
+    // auth instead) writes `vHostName`, which KEDA's scaler never reads (its key is
+    // `vhostName`) and so ignores; lagscale names the typo and the key it meant.
+    let mut client = client.clone();
+    let mut pairs = trigger(&[&http[..], &queue_length[..]].concat());
+    pairs.push(("vHostName".to_owned(), "/".to_owned()));
+    let error = client
+        .get_metrics(metrics_request(so("docs", &pairs), ""))
+        .await
+        .unwrap_err();
+    assert_eq!(error.code(), tonic::Code::InvalidArgument);
+    assert!(
+        error.message().contains("vHostName") && error.message().contains("vhostName"),
+        "{}",
+        error.message()
+    );
+    pairs.retain(|(k, _)| k != "vHostName");
+    pairs.push(("vhostName".to_owned(), "/".to_owned()));
+    served(pairs, |v, a| v == 7.0 && a, "rabbitmq-8: 7 over HTTP").await;
     queue.delete().await;
     other.delete().await;
 }

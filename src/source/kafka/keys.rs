@@ -71,7 +71,7 @@ pub const TABLE: [Key; 14] = [
         name: ALLOW_IDLE_CONSUMERS,
         required: "",
         default: "`false`",
-        meaning: "`false`: lag is capped at partitions × lagThreshold, so replicas never exceed partitions; **the cap applies to the raw lag, before any transform**; activation reads the lag before the cap, as KEDA's",
+        meaning: "`false`: lag is capped at partitions × lagThreshold, so replicas never exceed partitions; **the cap applies to the raw lag, before any transform**; **any lag over the cap is capped: KEDA compares lag ÷ lagThreshold in integers (`kafka_scaler.go`, `getTotalLag`), so on 3 partitions × 10 it serves 39 and the HPA asks for 4 replicas, where lagscale serves 30**; activation reads the lag before the cap, as KEDA's",
     },
     Key {
         name: EXCLUDE_PERSISTENT_LAG,
@@ -89,7 +89,7 @@ pub const TABLE: [Key; 14] = [
         name: LIMIT_TO_PARTITIONS_WITH_LAG,
         required: "",
         default: "`false`",
-        meaning: "the cap counts only partitions with lag; **an error together with `allowIdleConsumers: true`**",
+        meaning: "the cap counts only partitions with lag; needs `topic` (as KEDA); **an error together with `allowIdleConsumers: true`**",
     },
     Key {
         name: ENSURE_EVEN_DISTRIBUTION_OF_PARTITIONS,

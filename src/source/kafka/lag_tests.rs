@@ -129,6 +129,11 @@ fn cap_at_partitions_times_threshold() {
         }
     );
     assert_eq!(total_lag(&parts, &idle_ok(), 10.0).messages, 1_000);
+    // Where lagscale differs on purpose (README): KEDA's `getTotalLag` compares 39 / 10 = 3
+    // in integers, finds it not over 3 partitions, and serves 39 (4 replicas for 3
+    // partitions); lagscale caps every lag over partitions × lagThreshold.
+    let parts = [p(0, Some(0), 13), p(1, Some(0), 13), p(2, Some(0), 13)];
+    assert_eq!(total_lag(&parts, &LagOptions::default(), 10.0).messages, 30);
 }
 
 #[test]

@@ -188,6 +188,15 @@ pub fn parse(
             "false when allowIdleConsumers is true (there is no cap to limit)",
         ));
     }
+    // KEDA's `Validate` (`pkg/scalers/kafka_scaler.go`): "topic must be specified when using
+    // limitToPartitionsWithLag".
+    if options.limit_to_partitions_with_lag && topic.is_none() {
+        return Err(TriggerError::invalid(
+            keys::LIMIT_TO_PARTITIONS_WITH_LAG,
+            "true",
+            "false without `topic` (KEDA: topic must be specified when using limitToPartitionsWithLag)",
+        ));
+    }
     // KEDA's `Validate`: "limitToPartitionsWithLag and ensureEvenDistributionOfPartitions
     // cannot be set simultaneously", "topic must be specified when using
     // ensureEvenDistributionOfPartitions".
