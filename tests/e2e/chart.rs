@@ -11,7 +11,7 @@ use serde_yaml::Value;
 
 use crate::keda_examples::{assert_clean, validate_examples};
 
-fn chart() -> PathBuf {
+pub(crate) fn chart() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("charts/lagscale")
 }
 
@@ -141,7 +141,7 @@ fn chart_metadata_matches_the_crate() {
 }
 
 /// The `helm` binary: `LAGSCALE_HELM`, else `helm` on PATH.
-fn helm() -> Option<PathBuf> {
+pub(crate) fn helm() -> Option<PathBuf> {
     if let Ok(path) = std::env::var("LAGSCALE_HELM") {
         return Some(PathBuf::from(path));
     }
@@ -152,16 +152,15 @@ fn helm() -> Option<PathBuf> {
     })
 }
 
-/// `helm template` with `args`, as parsed documents; or helm's error output.
+/// `helm template` of the chart with `args`, as parsed documents; or helm's error output.
 fn render(helm: &Path, args: &[&str]) -> Result<Vec<Value>, String> {
+    render_chart(helm, &chart(), args)
+}
+
+/// `helm template` of the chart in `dir` (release `lagscale` in namespace `keda`) with `args`.
+pub(crate) fn render_chart(helm: &Path, dir: &Path, args: &[&str]) -> Result<Vec<Value>, String> {
     let output = Command::new(helm)
-        .args([
-            "template",
-            "lagscale",
-            chart().to_str().unwrap(),
-            "-n",
-            "keda",
-        ])
+        .args(["template", "lagscale", dir.to_str().unwrap(), "-n", "keda"])
         .args(args)
         .output()
         .unwrap();

@@ -17,7 +17,7 @@ fn examples_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("keda-examples")
 }
 
-fn manifests() -> Vec<PathBuf> {
+pub(crate) fn manifests() -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(examples_dir())
         .unwrap()
         .map(|e| e.unwrap().path())
@@ -28,7 +28,7 @@ fn manifests() -> Vec<PathBuf> {
     files
 }
 
-fn documents(path: &Path) -> Vec<Value> {
+pub(crate) fn documents(path: &Path) -> Vec<Value> {
     let text = std::fs::read_to_string(path).unwrap();
     serde_yaml::Deserializer::from_str(&text)
         .map(|doc| serde::Deserialize::deserialize(doc).unwrap())
@@ -122,8 +122,9 @@ fn every_worker_an_example_runs_is_built_by_the_dockerfile() {
                 path.display()
             );
             assert!(
-                dockerfile.contains(&format!("--example {name}")),
-                "the Dockerfile does not build {name}"
+                dockerfile.contains(&format!("--example {name}"))
+                    && dockerfile.contains(&format!("target/release/examples/{name}")),
+                "the Dockerfile does not build {name} or put it in the example-workers image"
             );
             workers += 1;
         }
