@@ -26,12 +26,13 @@
 //!   passwords out of URIs;
 //! - [`commands`] holds `check`, `demo`, `validate` and `simulate`; the demo's
 //!   [`mock_kafka`] (re-exported here) is librdkafka's in-process mock cluster for the demo
-//!   and the tests, and the crate's only `unsafe` code; [`proto`] is KEDA's protocol,
-//!   generated.
+//!   and the tests, and the crate's only `unsafe` code; [`compression`] is the demo's
+//!   scenario clock (the identity everywhere else); [`proto`] is KEDA's protocol, generated.
 
 #![deny(unsafe_code)] // the one exception: commands::demo::mock_kafka
 
 pub mod commands;
+pub mod compression;
 pub mod config;
 pub mod error;
 pub mod metadata;

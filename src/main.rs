@@ -31,15 +31,27 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// See lagscale work: an in-process Kafka, a producer, a consumer group and the scaler,
-    /// with one status line a second. Runs until Ctrl-C.
+    /// See lagscale scale real consumers: an in-process Kafka, a producer, and per policy a
+    /// consumer group whose members KEDA and the HPA (emulated, asking lagscale over gRPC)
+    /// start and stop; one status line a second, then a summary. Logs go to a file.
     Demo {
         /// Listen address of the demo's gRPC server.
         #[arg(long, default_value = "127.0.0.1:6000")]
         listen: SocketAddr,
-        /// Stop after this many seconds (for scripts).
+        /// Stop after this many wall seconds (for scripts).
         #[arg(long, value_name = "SECONDS")]
         duration: Option<u64>,
+        /// Replay this `lagscale simulate` file instead of the built-in scenario.
+        #[arg(long, value_name = "FILE")]
+        scenario: Option<PathBuf>,
+        /// Scenario seconds per wall second (each Kafka record then stands for this many
+        /// messages).
+        #[arg(long, default_value_t = lagscale::commands::demo::scenario::DEFAULT_SPEED,
+              value_parser = clap::value_parser!(u32).range(1..=1000))]
+        speed: u32,
+        /// Run only this policy of the scenario.
+        #[arg(long, value_name = "NAME")]
+        policy: Option<String>,
     },
     /// Run the gRPC external scaler (the main job).
     Serve {
@@ -122,7 +134,19 @@ enum ValidateFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    lagscale::telemetry::init(cli.log_format);
+    // The demo's table owns the terminal: its logs go to a file.
+    let demo_log = matches!(cli.command, Command::Demo { .. }).then(|| {
+        let path = std::env::temp_dir().join(format!("lagscale-demo-{}.log", std::process::id()));
+        std::fs::File::create(&path).map(|file| (path, file))
+    });
+    match demo_log {
+        Some(Ok((_, ref file))) => match file.try_clone() {
+            Ok(file) => lagscale::telemetry::init_file(cli.log_format, file),
+            Err(_) => lagscale::telemetry::init(cli.log_format),
+        },
+        _ => lagscale::telemetry::init(cli.log_format),
+    }
+    let demo_log = demo_log.and_then(Result::ok).map(|(path, _)| path);
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -130,7 +154,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match runtime.block_on(run(cli)) {
+    match runtime.block_on(run(cli, demo_log)) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {}", describe(e.as_ref()));
@@ -139,7 +163,7 @@ fn main() -> ExitCode {
     }
 }
 
-async fn run(cli: Cli) -> anyhow::Result<()> {
+async fn run(cli: Cli, demo_log: Option<PathBuf>) -> anyhow::Result<()> {
     let mut config = Config::load(cli.config.as_deref())?;
     match cli.command {
         Command::Serve {
@@ -168,10 +192,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             lagscale::server::serve(listener, metrics, scaler, shutdown_signal()).await?;
             Ok(())
         }
-        Command::Demo { listen, duration } => {
-            let duration = duration.map(std::time::Duration::from_secs);
+        Command::Demo {
+            listen,
+            duration,
+            scenario,
+            speed,
+            policy,
+        } => {
+            let options = lagscale::commands::demo::DemoOptions {
+                listen,
+                duration: duration.map(std::time::Duration::from_secs),
+                scenario,
+                speed,
+                policy,
+                log: demo_log,
+            };
             let mut out = std::io::stdout();
-            lagscale::commands::demo::run(listen, duration, shutdown_signal(), &mut out).await?;
+            lagscale::commands::demo::run(&options, shutdown_signal(), &mut out).await?;
             Ok(())
         }
         Command::Validate {

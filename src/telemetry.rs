@@ -12,6 +12,7 @@ use std::io::IsTerminal;
 
 use tracing::Metadata;
 use tracing_subscriber::filter::{EnvFilter, FilterExt, filter_fn};
+use tracing_subscriber::fmt::writer::BoxMakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
@@ -25,23 +26,38 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global subscriber. Call once, from `main`.
+/// Installs the global subscriber, writing to stderr. Call once, from `main`.
 pub fn init(format: LogFormat) {
+    let ansi = std::io::stderr().is_terminal();
+    install(format, BoxMakeWriter::new(std::io::stderr), ansi);
+}
+
+/// Installs the global subscriber, writing to `file` (`lagscale demo`, whose table owns the
+/// terminal). Call once, from `main`.
+pub fn init_file(format: LogFormat, file: std::fs::File) {
+    install(
+        format,
+        BoxMakeWriter::new(std::sync::Mutex::new(file)),
+        false,
+    );
+}
+
+fn install(format: LogFormat, writer: BoxMakeWriter, ansi: bool) {
     let filter = || {
         let env = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
         env.and(filter_fn(may_log))
     };
     let layer = match format {
         LogFormat::Text => fmt::layer()
-            .with_writer(std::io::stderr)
-            .with_ansi(std::io::stderr().is_terminal())
+            .with_writer(writer)
+            .with_ansi(ansi)
             .with_filter(filter())
             .boxed(),
         LogFormat::Json => fmt::layer()
             .json()
             .with_current_span(true)
             .with_span_list(false)
-            .with_writer(std::io::stderr)
+            .with_writer(writer)
             .with_filter(filter())
             .boxed(),
     };

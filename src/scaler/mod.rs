@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::compression::Compression;
 use crate::config::{Config, Refusal};
 use crate::error::ScalerError;
 use crate::metadata::TriggerError;
@@ -84,6 +85,8 @@ pub struct Scaler {
     samplers: Samplers<SamplerKey, u64>,
     offset_samplers: Samplers<OffsetsKey, Arc<[PartitionPoint]>>,
     specs: TriggerMemo,
+    /// The identity, but in `lagscale demo`'s closed loop.
+    compression: Compression,
 }
 
 impl Scaler {
@@ -94,13 +97,23 @@ impl Scaler {
     }
 
     pub fn with_replicas(config: Config, replicas: Arc<dyn ReplicaSource>) -> Arc<Scaler> {
+        Scaler::compressed(config, replicas, Compression::default())
+    }
+
+    /// A scaler that sees the brokers through `compression`: `lagscale demo`'s closed loop,
+    /// which replays a scenario faster than it is written.
+    pub fn compressed(
+        config: Config,
+        replicas: Arc<dyn ReplicaSource>,
+        compression: Compression,
+    ) -> Arc<Scaler> {
         let sources = Sources::reporting(
             config.broker_timeouts(),
             config.cache_ttl(),
             config.idle_client_ttl(),
             Arc::new(metrics::BrokerMetrics),
         );
-        Scaler::over(config, sources, replicas)
+        Scaler::over(config, sources, replicas, compression)
     }
 
     /// A scaler over `sources` (the real brokers, or in unit tests the fake).
@@ -108,14 +121,16 @@ impl Scaler {
         config: Config,
         sources: Sources,
         replicas: Arc<dyn ReplicaSource>,
+        compression: Compression,
     ) -> Arc<Scaler> {
         Arc::new(Scaler {
             sources: Arc::new(sources),
             replicas,
-            samplers: Samplers::default(),
-            offset_samplers: Samplers::default(),
+            samplers: Samplers::new(compression),
+            offset_samplers: Samplers::new(compression),
             specs: TriggerMemo::default(),
             config,
+            compression,
         })
     }
 
@@ -151,7 +166,7 @@ impl Scaler {
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker
     /// query share one broker round trip.
     pub async fn evaluate(&self, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-        evaluate(&self.sources, spec).await
+        evaluate(&self.sources, spec, &self.compression).await
     }
 
     /// The metric to serve for `evaluation`: the inputs the trigger's strategy needs (the
@@ -182,7 +197,7 @@ impl Scaler {
             state: state.as_ref(),
             samples: &samples,
             rates: rates.as_ref(),
-            now: tokio::time::Instant::now(),
+            now: self.compression.now(),
         };
         let decided = spec.decide(&inputs);
         let served = report(
@@ -205,8 +220,12 @@ impl Scaler {
 
 /// `spec`'s lag and activity, from the shared answer to its query (counted as a cache hit or
 /// miss; the lag recorded when the broker was asked).
-async fn evaluate(sources: &Sources, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-    let (observation, lookup) = lookup(sources, spec.query()).await;
+async fn evaluate(
+    sources: &Sources,
+    spec: &TriggerSpec,
+    compression: &Compression,
+) -> Result<Evaluation, ScalerError> {
+    let (observation, lookup) = lookup(sources, spec.query(), compression).await;
     let lag = spec.source.lag(&observation?, spec.lag_cap_threshold())?;
     let (metric, active) = spec.read(&lag);
     if lookup == Lookup::Miss {
@@ -222,14 +241,15 @@ async fn evaluate(sources: &Sources, spec: &TriggerSpec) -> Result<Evaluation, S
     })
 }
 
-/// The shared answer to `query`, counted as a cache hit or miss.
+/// The shared answer to `query` as `compression` sees it, counted as a cache hit or miss.
 async fn lookup(
     sources: &Sources,
     query: &SourceQuery,
+    compression: &Compression,
 ) -> (Result<Observation, SourceError>, Lookup) {
     let (observation, lookup) = sources.lookup(query).await;
     metrics::cache_lookup(lookup);
-    (observation, lookup)
+    (observation.map(|o| o.compressed(compression)), lookup)
 }
 
 /// What was decided, logged and counted, as the answer and what `check` shows of it.

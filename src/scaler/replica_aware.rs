@@ -45,14 +45,15 @@ impl Scaler {
     fn probe(&self, spec: &TriggerSpec) -> Probe<u64> {
         let sources: Weak<Sources> = Arc::downgrade(&self.sources);
         let spec = spec.clone();
+        let compression = self.compression;
         Arc::new(move || {
             let sources = sources.clone();
             let spec = spec.clone();
             Box::pin(async move {
                 let sources = sources.upgrade()?;
-                match evaluate(&sources, &spec).await {
+                match evaluate(&sources, &spec, &compression).await {
                     Ok(evaluation) => Some(Timed {
-                        at: tokio::time::Instant::now(),
+                        at: compression.now(),
                         value: evaluation.lag,
                     }),
                     Err(error) => {

@@ -33,7 +33,7 @@ pub(crate) fn scaler_over(
 ) -> Arc<Scaler> {
     let config = Config::parse(CONFIG, Path::new("test.yaml")).unwrap();
     let sources = Sources::fake(fake.clone(), config.cache_ttl(), Arc::new(NoEvents));
-    Scaler::over(config, sources, replicas)
+    Scaler::over(config, sources, replicas, Default::default())
 }
 
 /// Replicas that are always the same, counting the reads.

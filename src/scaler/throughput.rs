@@ -41,12 +41,13 @@ impl Scaler {
     fn offsets_probe(&self, query: &SourceQuery) -> Probe<Arc<[PartitionPoint]>> {
         let sources: Weak<Sources> = Arc::downgrade(&self.sources);
         let query = query.clone();
+        let compression = self.compression;
         Arc::new(move || {
             let sources = sources.clone();
             let query = query.clone();
             Box::pin(async move {
                 let sources = sources.upgrade()?;
-                match lookup(&sources, &query).await.0 {
+                match lookup(&sources, &query, &compression).await.0 {
                     Ok(observation) => {
                         let points = observation
                             .partition_offsets(&query)?

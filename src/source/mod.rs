@@ -36,6 +36,7 @@ pub use sources::{BrokerTimeouts, Sources};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+use crate::compression::Compression;
 use crate::metadata::{Metadata, MetricName, TriggerError};
 
 /// A broker query's metric label values: the source, the profile (`None`: inline), the
@@ -291,6 +292,39 @@ impl Observation {
         match self {
             Observation::QueueDepth(_) | Observation::Management(_) => SourceKind::Rabbitmq,
             Observation::Kafka(_) => SourceKind::Kafka,
+        }
+    }
+
+    /// The answer as a compressed scenario sees it ([`Compression`]): a Kafka group's offsets
+    /// in messages (each record standing for `speed` of them) and read on the scenario clock.
+    /// Other answers, and every answer at speed 1, are returned as they are.
+    pub fn compressed(self, compression: &Compression) -> Observation {
+        match self {
+            Observation::Kafka(snapshot) if !compression.is_none() => {
+                let messages = |offset: i64| compression.messages(offset);
+                let partitions = snapshot
+                    .partitions
+                    .iter()
+                    .map(|p| {
+                        let o = &p.offsets;
+                        kafka::TopicPartition {
+                            topic: p.topic.clone(),
+                            offsets: kafka::lag::PartitionOffsets {
+                                partition: o.partition,
+                                committed: o.committed.map(messages),
+                                previous_committed: o.previous_committed.map(|c| c.map(messages)),
+                                high: messages(o.high),
+                                low: o.low.map(messages),
+                            },
+                        }
+                    })
+                    .collect();
+                Observation::Kafka(Arc::new(kafka::GroupSnapshot {
+                    partitions,
+                    read_at: compression.scenario(snapshot.read_at),
+                }))
+            }
+            other => other,
         }
     }
 }

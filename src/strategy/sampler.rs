@@ -17,6 +17,8 @@ use std::time::Duration;
 
 use tokio::time::{Instant, MissedTickBehavior};
 
+use crate::compression::Compression;
+
 /// A value and when it was read.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Timed<V> {
@@ -30,9 +32,12 @@ pub type Probe<V> =
 
 type Windows<K, V> = Arc<Mutex<HashMap<K, Arc<Window<V>>>>>;
 
-/// The sampling tasks, by key.
+/// The sampling tasks, by key, on the scenario clock of a [`Compression`] (tokio's clock
+/// but in `lagscale demo`'s closed loop): intervals, ranges and sample instants are scenario
+/// time.
 pub struct Samplers<K, V> {
     windows: Windows<K, V>,
+    clock: Compression,
 }
 
 struct Window<V> {
@@ -46,8 +51,15 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl<K, V> Default for Samplers<K, V> {
     fn default() -> Samplers<K, V> {
+        Samplers::new(Compression::default())
+    }
+}
+
+impl<K, V> Samplers<K, V> {
+    pub fn new(clock: Compression) -> Samplers<K, V> {
         Samplers {
             windows: Arc::new(Mutex::new(HashMap::new())),
+            clock,
         }
     }
 }
@@ -73,17 +85,24 @@ where
                 None => {
                     let window = Arc::new(Window {
                         samples: Mutex::new(VecDeque::new()),
-                        last_read: Mutex::new(Instant::now()),
+                        last_read: Mutex::new(self.clock.now()),
                     });
                     windows.insert(key.clone(), window.clone());
                     let windows = self.windows.clone();
-                    let task = run(windows, key.clone(), window.clone(), probe, interval, range);
+                    let task = run(
+                        windows,
+                        key.clone(),
+                        window.clone(),
+                        probe,
+                        (interval, range),
+                        self.clock,
+                    );
                     tokio::spawn(task);
                     window
                 }
             }
         };
-        *lock(&window.last_read) = Instant::now();
+        *lock(&window.last_read) = self.clock.now();
         lock(&window.samples).iter().cloned().collect()
     }
 
@@ -93,20 +112,21 @@ where
     }
 }
 
-/// The task of one key: sample every `interval`, keep `range`, stop after two idle ranges.
+/// The task of one key: sample every `interval`, keep `range`, stop after two idle ranges
+/// (all scenario time on `clock`).
 async fn run<K: Eq + Hash, V>(
     windows: Windows<K, V>,
     key: K,
     window: Arc<Window<V>>,
     probe: Probe<V>,
-    interval: Duration,
-    range: Duration,
+    (interval, range): (Duration, Duration),
+    clock: Compression,
 ) {
-    let mut ticker = tokio::time::interval(interval);
+    let mut ticker = tokio::time::interval(clock.wall(interval).max(Duration::from_millis(1)));
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     loop {
         ticker.tick().await;
-        if Instant::now().duration_since(*lock(&window.last_read)) > range * 2 {
+        if clock.now().duration_since(*lock(&window.last_read)) > range * 2 {
             lock(&windows).remove(&key);
             return;
         }

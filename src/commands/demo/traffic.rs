@@ -1,117 +1,246 @@
-//! The demo's workload on the mock cluster: a producer whose rate goes quiet → burst → decay,
-//! and one consumer-group member that processes at a fixed rate and commits as it goes.
-//! Both run on their own threads until `stop` is set. Pacing sleeps are the demo's clock.
+//! The closed loop's workload on the mock cluster, on threads of their own (pacing sleeps are
+//! the workload's clock): a producer that follows the scenario's arrivals, and consumer-group
+//! members, real rdkafka consumers in the group protocol, each processing at a set rate.
+//!
+//! Counts are records; at speed N a record stands for N messages
+//! ([`Compression`](crate::compression::Compression)), so a producer writing the scenario's
+//! messages per second as records per wall second writes exactly the scenario.
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer};
+use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, Message};
+use rdkafka::{ClientConfig, ClientContext, Message};
 
-/// The producer's rate, in messages per second, `t` into a 60 s cycle: 15 s of burst, 25 s of
-/// exponential decay, 20 s quiet.
-pub fn produce_rate(t: Duration, quiet: f64, burst: f64) -> f64 {
-    let t = t.as_secs_f64() % 60.0;
-    if t < 15.0 {
-        burst
-    } else if t < 40.0 {
-        quiet + (burst - quiet) * (-(t - 15.0) / 5.0).exp()
-    } else {
-        quiet
+use crate::commands::simulate::arrivals::Noise;
+use crate::commands::simulate::config::Simulation;
+use crate::compression::Compression;
+
+/// Records produced so far, and the arrival rate of the current scenario second.
+#[derive(Default)]
+pub struct Produced {
+    pub records: AtomicU64,
+    /// Messages per scenario second (f64 bits).
+    rate_bits: AtomicU64,
+}
+
+impl Produced {
+    pub fn rate(&self) -> f64 {
+        f64::from_bits(self.rate_bits.load(Ordering::Relaxed))
     }
 }
 
-/// Shared counters the status line reads.
-#[derive(Default)]
-pub struct Counters {
-    pub produced: AtomicU64,
-    pub consumed: AtomicU64,
-}
-
-/// Produces to `topic` at [`produce_rate`] until `stop`.
+/// Produces `topic` at the scenario's arrival rate (its noise included, drawn once per
+/// scenario second as `simulate` draws it) until `stop`.
 pub fn spawn_producer(
-    bootstrap: String,
+    bootstrap: &str,
     topic: String,
-    rates: (f64, f64),
-    counters: Arc<Counters>,
+    scenario: &Simulation,
+    compression: Compression,
+    produced: Arc<Produced>,
     stop: Arc<AtomicBool>,
 ) -> Result<JoinHandle<()>, String> {
     let producer: BaseProducer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
+        .set("bootstrap.servers", bootstrap)
         .set("linger.ms", "5")
         .create()
         .map_err(|e| format!("demo producer: {e}"))?;
+    let arrivals = scenario.arrivals.clone();
+    let mut noise = Noise::new(scenario.seed, arrivals.noise());
     Ok(std::thread::spawn(move || {
-        let start = Instant::now();
-        let tick = Duration::from_millis(10);
-        let mut owed = 0.0;
+        let tick = Duration::from_millis(5);
+        let (mut second, mut rate, mut owed) = (None, 0.0, 0.0);
+        let mut last = Instant::now();
         while !stop.load(Ordering::Relaxed) {
-            owed += produce_rate(start.elapsed(), rates.0, rates.1) * tick.as_secs_f64();
+            let now_second = compression.elapsed().as_secs();
+            // Every scenario second gets its own draw, in order, as in `simulate`.
+            while second.is_none_or(|s| s < now_second) {
+                let s = second.map_or(0, |s| s + 1);
+                rate = noise.apply(arrivals.rate(s as f64));
+                second = Some(s);
+            }
+            produced.rate_bits.store(rate.to_bits(), Ordering::Relaxed);
+            // Records per wall second = messages per scenario second.
+            let now = Instant::now();
+            owed += rate * now.duration_since(last).as_secs_f64();
+            last = now;
             while owed >= 1.0 {
                 let record = BaseRecord::<(), str>::to(&topic).payload("order");
                 if producer.send(record).is_ok() {
-                    counters.produced.fetch_add(1, Ordering::Relaxed);
+                    produced.records.fetch_add(1, Ordering::Relaxed);
                 }
                 owed -= 1.0;
             }
             producer.poll(Duration::ZERO);
             std::thread::sleep(tick);
         }
-        let _ = producer.flush(Duration::from_secs(1));
+        let _ = producer.flush(Duration::from_secs(5));
     }))
 }
 
-/// One member of `group` that consumes `topic` at `rate` messages per second and commits what
-/// it processed every 500 ms.
-pub fn spawn_consumer(
-    bootstrap: String,
-    topic: String,
-    group: String,
-    rate: f64,
-    counters: Arc<Counters>,
-    stop: Arc<AtomicBool>,
-) -> Result<JoinHandle<()>, String> {
-    let consumer: BaseConsumer = ClientConfig::new()
-        .set("bootstrap.servers", &bootstrap)
-        .set("group.id", &group)
-        .set("auto.offset.reset", "earliest")
-        .set("enable.auto.commit", "true")
-        .set("auto.commit.interval.ms", "500")
-        .set("enable.auto.offset.store", "false")
-        .create()
-        .map_err(|e| format!("demo consumer: {e}"))?;
-    consumer
-        .subscribe(&[&topic])
-        .map_err(|e| format!("demo consumer: {e}"))?;
-    Ok(std::thread::spawn(move || {
-        let per_message = Duration::from_secs_f64(1.0 / rate);
-        while !stop.load(Ordering::Relaxed) {
-            // Poll errors are transient on the mock (e.g. during the group's join): poll again.
-            if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
-                std::thread::sleep(per_message); // the work
-                let (topic, partition) = (message.topic(), message.partition());
-                let _ = consumer.store_offset(topic, partition, message.offset() + 1);
-                counters.consumed.fetch_add(1, Ordering::Relaxed);
+/// What a group's members did: records processed (redeliveries after a rebalance included),
+/// how far each partition has been processed, and which members received an assignment
+/// (joined the group).
+pub struct GroupCounters {
+    pub processed: AtomicU64,
+    /// Per partition, the offset after the last record processed.
+    frontier: Vec<AtomicI64>,
+    joined: Mutex<Vec<usize>>,
+}
+
+impl GroupCounters {
+    pub fn new(partitions: u32) -> GroupCounters {
+        GroupCounters {
+            processed: AtomicU64::new(0),
+            frontier: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
+            joined: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Distinct records processed: the sum of the partitions' frontiers (a record processed
+    /// again after a rebalance counts once).
+    pub fn done(&self) -> i64 {
+        self.frontier
+            .iter()
+            .map(|f| f.load(Ordering::Relaxed))
+            .sum()
+    }
+
+    fn processed(&self, partition: i32, offset: i64) {
+        self.processed.fetch_add(1, Ordering::Relaxed);
+        if let Some(frontier) = usize::try_from(partition)
+            .ok()
+            .and_then(|p| self.frontier.get(p))
+        {
+            frontier.fetch_max(offset + 1, Ordering::Relaxed);
+        }
+    }
+
+    /// Members (by start order) that the group assigned partitions to, at least once.
+    pub fn joined(&self) -> Vec<usize> {
+        self.joined
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone()
+    }
+}
+
+/// Records each member's assignments in its group's counters.
+struct MemberContext {
+    member: usize,
+    counters: Arc<GroupCounters>,
+}
+
+impl ClientContext for MemberContext {}
+
+impl ConsumerContext for MemberContext {
+    fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
+        if let Rebalance::Assign(_) = rebalance {
+            let mut joined = self
+                .counters
+                .joined
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            if !joined.contains(&self.member) {
+                joined.push(self.member);
             }
         }
-    }))
+    }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+/// The group protocol's timings, scaled like the rest of the scenario: Kafka's consumer
+/// defaults (heartbeats every 3 s, commits every 5 s) divided by the speed; and the session
+/// timeout, which sets how long the mock coordinator gathers members at a rebalance:
+/// `session.timeout.ms` − 1 s (librdkafka `src/rdkafka_mock_cgrp.c`,
+/// `rd_kafka_mock_cgrp_classic_rebalance`), where a real broker answers once every member has
+/// rejoined. It is chosen so that this wait is the scenario's `rebalance_pause_secs`, scaled
+/// (at least 30 ms).
+fn member_config(
+    bootstrap: &str,
+    group: &str,
+    compression: &Compression,
+    rebalance_pause: Duration,
+) -> ClientConfig {
+    let millis = |d: Duration, floor: u64| compression.wall(d).as_millis().max(floor.into());
+    // The mock elects a leader when that wait ends, with the members that rejoined by then:
+    // every member must hear of the rebalance (at its next heartbeat) well within it, or it
+    // misses the generation and forces another rebalance. Heartbeats therefore come at least
+    // three times per wait.
+    let gather = millis(rebalance_pause, 30);
+    let session = 1_000 + gather;
+    let heartbeat = millis(Duration::from_secs(3), 10).min(gather / 3).max(10);
+    let mut config = ClientConfig::new();
+    config
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .set("auto.offset.reset", "earliest")
+        .set("enable.auto.commit", "true")
+        .set("enable.auto.offset.store", "false")
+        .set(
+            "auto.commit.interval.ms",
+            millis(Duration::from_secs(5), 10).to_string(),
+        )
+        .set("heartbeat.interval.ms", heartbeat.to_string())
+        .set("session.timeout.ms", session.to_string());
+    config
+}
 
-    #[test]
-    fn rate_cycles_quiet_burst_decay() {
-        let rate = |s: f64| produce_rate(Duration::from_secs_f64(s), 20.0, 400.0);
-        assert_eq!(rate(0.0), 400.0);
-        assert_eq!(rate(14.9), 400.0);
-        assert!(rate(20.0) < 400.0 && rate(20.0) > 20.0);
-        assert!(rate(30.0) < rate(20.0));
-        assert_eq!(rate(45.0), 20.0);
-        assert_eq!(rate(60.0), 400.0);
+/// One running member: a consumer of `topic` in its group, processing `rate` records per
+/// second, storing each offset after processing it (committed by librdkafka).
+pub struct Member {
+    stop: Arc<AtomicBool>,
+    thread: JoinHandle<()>,
+}
+
+impl Member {
+    pub fn start(
+        (bootstrap, topic, group): (&str, &str, &str),
+        member: usize,
+        (rate, rebalance_pause): (f64, Duration),
+        compression: &Compression,
+        counters: Arc<GroupCounters>,
+    ) -> Result<Member, String> {
+        let context = MemberContext {
+            member,
+            counters: counters.clone(),
+        };
+        let config = member_config(bootstrap, group, compression, rebalance_pause);
+        let consumer: BaseConsumer<MemberContext> = config
+            .create_with_context(context)
+            .map_err(|e| format!("demo consumer {group}/{member}: {e}"))?;
+        consumer
+            .subscribe(&[topic])
+            .map_err(|e| format!("demo consumer {group}/{member}: {e}"))?;
+        let stop = Arc::new(AtomicBool::new(false));
+        let stopping = stop.clone();
+        let thread = std::thread::spawn(move || {
+            let per_record = Duration::from_secs_f64(1.0 / rate);
+            let mut next = Instant::now();
+            while !stopping.load(Ordering::Relaxed) {
+                // Poll errors are transient on the mock (during a rebalance): poll again.
+                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(20)) {
+                    // The work: `rate` records a second, whatever the batch sizes.
+                    next = next.max(Instant::now() - per_record) + per_record;
+                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                        std::thread::sleep(wait);
+                    }
+                    let (topic, partition) = (message.topic(), message.partition());
+                    let _ = consumer.store_offset(topic, partition, message.offset() + 1);
+                    counters.processed(partition, message.offset());
+                }
+            }
+            // Dropping the consumer commits the stored offsets and leaves the group.
+            drop(consumer);
+        });
+        Ok(Member { stop, thread })
+    }
+
+    /// Asks the member to leave the group; returns its thread to join.
+    pub fn stop(self) -> JoinHandle<()> {
+        self.stop.store(true, Ordering::Relaxed);
+        self.thread
     }
 }

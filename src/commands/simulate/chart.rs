@@ -6,7 +6,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::model::Outcome;
+use super::outcome::Outcome;
 
 const PANEL_HEIGHT: u32 = 260;
 const WIDTH: u32 = 1000;
@@ -35,7 +35,7 @@ fn draw(panel: &Area<'_>, o: &Outcome) -> Result<(), String> {
         .map_or(1.0, |p| hours(p.t))
         .max(1.0 / 60.0);
     let top = o.timeline.iter().map(|p| p.lag).fold(1.0, f64::max);
-    let needed = |p: &super::model::Point| p.arrivals / o.per_replica;
+    let needed = |p: &super::outcome::Point| p.arrivals / o.per_replica;
     let most = o
         .timeline
         .iter()
@@ -68,7 +68,7 @@ fn draw(panel: &Area<'_>, o: &Outcome) -> Result<(), String> {
         .y_desc("replicas")
         .draw()
         .map_err(|e| text(&e))?;
-    let line = |f: &dyn Fn(&super::model::Point) -> f64| {
+    let line = |f: &dyn Fn(&super::outcome::Point) -> f64| {
         o.timeline
             .iter()
             .map(|p| (hours(p.t), f(p)))

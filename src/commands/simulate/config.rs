@@ -153,13 +153,18 @@ impl Simulation {
             path: name.clone(),
             source,
         })?;
+        Simulation::parse(&text, &name, path.parent().unwrap_or(Path::new(".")))
+    }
+
+    /// Parses and checks the text of a simulation file called `name`, whose traces are read
+    /// relative to `base`.
+    pub fn parse(text: &str, name: &str, base: &Path) -> Result<Simulation, SimulationError> {
         let invalid = |message: String| SimulationError::Invalid {
-            path: name.clone(),
+            path: name.to_owned(),
             message,
         };
         let mut simulation: Simulation =
-            serde_yaml::from_str(&text).map_err(|e| invalid(e.to_string()))?;
-        let base = path.parent().unwrap_or(Path::new("."));
+            serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         simulation.arrivals.load_trace(base).map_err(invalid)?;
         simulation.check().map_err(invalid)?;
         Ok(simulation)

@@ -8,6 +8,7 @@ mod chart;
 pub mod config;
 pub mod hpa;
 pub mod model;
+pub mod outcome;
 mod policy;
 pub mod report;
 
@@ -15,7 +16,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 pub use config::{Simulation, SimulationError};
-pub use model::Outcome;
+pub use outcome::Outcome;
 pub use policy::{PolicyMetric, Reading};
 
 /// Runs every policy of `simulation`, in name order.

@@ -6,35 +6,9 @@
 use super::arrivals::Noise;
 use super::config::{Policy, Simulation};
 use super::hpa::{self, Hpa, SYNC_SECS};
+use super::outcome::{Outcome, Tally};
 use super::policy::PolicyMetric;
 use crate::strategy::step::Bounds;
-
-/// One point of the timeline.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Point {
-    pub t: u64,
-    pub arrivals: f64,
-    pub lag: f64,
-    pub replicas: u32,
-}
-
-/// What one policy did.
-#[derive(Debug, Clone)]
-pub struct Outcome {
-    pub name: String,
-    pub replica_hours: f64,
-    pub peak_lag: f64,
-    pub p95_lag: f64,
-    pub secs_above_slo: u64,
-    /// Seconds from the peak lag until the lag is at most one replica-second of work.
-    pub drain_secs: Option<u64>,
-    pub replica_changes: u64,
-    pub rebalances: u64,
-    /// Messages per second one replica processes (to draw the replicas the arrivals need).
-    pub per_replica: f64,
-    /// Up to about 2,000 points, evenly spaced.
-    pub timeline: Vec<Point>,
-}
 
 /// Runs one policy; `progress` is told the fraction done now and then.
 pub fn run(
@@ -49,7 +23,6 @@ pub fn run(
     let hpa_min = keda.min_replica_count.max(1);
     let mut hpa = Hpa::new(&policy.behavior, hpa_min, keda.max_replica_count);
     let mut noise = Noise::new(sim.seed, sim.arrivals.noise());
-    let every = (sim.duration_secs / 2000).max(1);
 
     // Pods by creation time; the newest are removed first.
     let mut pods: Vec<u64> = vec![0; keda.min_replica_count as usize];
@@ -57,28 +30,17 @@ pub fn run(
     // Log-end and committed offsets of the simulated group, for rates.
     let (mut produced, mut consumed) = (0.0f64, 0.0f64);
     let (mut last_active, mut last_scale) = (0u64, None::<u64>);
-    let mut lags: Vec<f32> = Vec::with_capacity(sim.duration_secs as usize);
-    let mut out = Outcome {
-        name: name.to_owned(),
-        replica_hours: 0.0,
-        peak_lag: 0.0,
-        p95_lag: 0.0,
-        secs_above_slo: 0,
-        drain_secs: None,
-        replica_changes: 0,
-        rebalances: 0,
-        per_replica: consumers.messages_per_sec_per_replica,
-        timeline: Vec::new(),
-    };
-    let resize = |pods: &mut Vec<u64>, to: u32, t: u64, out: &mut Outcome| {
+    let per_replica = consumers.messages_per_sec_per_replica;
+    let mut tally = Tally::new(name, sim.duration_secs, sim.slo_lag, per_replica);
+    let (mut changes, mut rebalances) = (0u64, 0u64);
+    let resize = |pods: &mut Vec<u64>, to: u32, t: u64, changes: &mut u64| {
         let to = to as usize;
         if to != pods.len() {
-            out.replica_changes += 1;
+            *changes += 1;
             pods.truncate(to);
             pods.resize(to, t);
         }
     };
-    let mut peak_at = 0;
     for t in 0..sim.duration_secs {
         if t.is_multiple_of((sim.duration_secs / 20).max(1)) {
             progress(t as f64 / sim.duration_secs as f64);
@@ -92,7 +54,7 @@ pub fn run(
             .filter(|&&c| t >= c + consumers.startup_secs)
             .count();
         if ready != ready_before {
-            out.rebalances += 1;
+            rebalances += 1;
             pause_until = t + consumers.rebalance_pause_secs;
             ready_before = ready;
         }
@@ -108,14 +70,14 @@ pub fn run(
             if metric.is_active(backlog) {
                 last_active = t;
                 if pods.is_empty() {
-                    resize(&mut pods, hpa_min, t, &mut out);
+                    resize(&mut pods, hpa_min, t, &mut changes);
                     last_scale = Some(t);
                 }
             } else if keda.min_replica_count == 0
                 && !pods.is_empty()
                 && t - last_active >= keda.cooldown_period_secs
             {
-                resize(&mut pods, 0, t, &mut out);
+                resize(&mut pods, 0, t, &mut changes);
             }
         }
         if t.is_multiple_of(SYNC_SECS) && !pods.is_empty() {
@@ -134,38 +96,13 @@ pub fn run(
             );
             let next = hpa.sync(t, current, wanted);
             if next != current {
-                resize(&mut pods, next, t, &mut out);
+                resize(&mut pods, next, t, &mut changes);
                 last_scale = Some(t);
             }
         }
 
-        out.replica_hours += pods.len() as f64 / 3600.0;
-        if backlog > out.peak_lag {
-            out.peak_lag = backlog;
-            peak_at = t;
-        }
-        if backlog > sim.slo_lag {
-            out.secs_above_slo += 1;
-        }
-        lags.push(backlog as f32);
-        if t.is_multiple_of(every) {
-            out.timeline.push(Point {
-                t,
-                arrivals,
-                lag: backlog,
-                replicas: pods.len() as u32,
-            });
-        }
+        tally.second(t, arrivals, backlog, pods.len() as u32);
     }
     progress(1.0);
-    let drained = consumers.messages_per_sec_per_replica as f32;
-    out.drain_secs = lags[peak_at as usize..]
-        .iter()
-        .position(|&lag| lag <= drained)
-        .map(|i| i as u64);
-    lags.sort_unstable_by(f32::total_cmp);
-    out.p95_lag = lags
-        .get(((lags.len() as f64) * 0.95) as usize)
-        .map_or(0.0, |&l| f64::from(l));
-    Ok(out)
+    Ok(tally.finish(changes, rebalances))
 }

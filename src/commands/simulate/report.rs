@@ -2,7 +2,7 @@
 
 use std::io::{self, Write};
 
-use super::model::Outcome;
+use super::outcome::Outcome;
 
 /// `1234567.8` → `1,234,568`.
 pub fn thousands(n: f64) -> String {
