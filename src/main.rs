@@ -134,19 +134,21 @@ enum ValidateFormat {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // The demo's table owns the terminal: its logs go to a file.
-    let demo_log = matches!(cli.command, Command::Demo { .. }).then(|| {
-        let path = std::env::temp_dir().join(format!("lagscale-demo-{}.log", std::process::id()));
-        std::fs::File::create(&path).map(|file| (path, file))
-    });
-    match demo_log {
-        Some(Ok((_, ref file))) => match file.try_clone() {
-            Ok(file) => lagscale::telemetry::init_file(cli.log_format, file),
-            Err(_) => lagscale::telemetry::init(cli.log_format),
-        },
-        _ => lagscale::telemetry::init(cli.log_format),
-    }
-    let demo_log = demo_log.and_then(Result::ok).map(|(path, _)| path);
+    // The demo's table owns the terminal: its logs go to a file (stderr if it cannot be made).
+    let demo_log = match matches!(cli.command, Command::Demo { .. }) {
+        true => demo_log_file(),
+        false => None,
+    };
+    let demo_log = match demo_log {
+        Some((path, file)) => {
+            lagscale::telemetry::init_file(cli.log_format, file);
+            Some(path)
+        }
+        None => {
+            lagscale::telemetry::init(cli.log_format);
+            None
+        }
+    };
     let runtime = match tokio::runtime::Runtime::new() {
         Ok(runtime) => runtime,
         Err(e) => {
@@ -268,6 +270,13 @@ async fn run(cli: Cli, demo_log: Option<PathBuf>) -> anyhow::Result<()> {
             Ok(())
         }
     }
+}
+
+/// A new log file for `lagscale demo`, in the temporary directory.
+fn demo_log_file() -> Option<(PathBuf, std::fs::File)> {
+    let path = std::env::temp_dir().join(format!("lagscale-demo-{}.log", std::process::id()));
+    let file = std::fs::File::create(&path).ok()?;
+    Some((path, file))
 }
 
 /// The error and its causes, each cause only where the message does not already include it.

@@ -82,7 +82,7 @@ pub fn header(
     }
     match log {
         Some(path) => writeln!(out, "  logs: {}", path.display())?,
-        None => writeln!(out, "  logs: warnings only, on stderr")?,
+        None => writeln!(out, "  logs: on stderr")?,
     }
     writeln!(out)?;
     write!(out, "{:>8} {:>10}", "time", "arrivals/s")?;
