@@ -1,5 +1,5 @@
 //! The simulator's speed: 30 simulated days at 1 s resolution, keda-examples/simulate/
-//! diurnal.yaml's three policies. Prints simulated seconds per wall second.
+//! diurnal.yaml's four policies. Prints simulated seconds per wall second.
 //!
 //!     cargo bench --bench simulate
 

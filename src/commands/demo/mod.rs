@@ -76,6 +76,8 @@ pub struct PolicyRun {
     pub members_started: usize,
     /// The members (by start order) the group assigned partitions to.
     pub joined: Vec<usize>,
+    /// Scenario seconds from each joined member's start to its first assignment.
+    pub join_secs: Vec<f64>,
     /// Failed calls to lagscale: scenario second and message.
     pub errors: Vec<(u64, String)>,
 }
@@ -199,7 +201,13 @@ pub async fn run(
     let _ = tokio::task::spawn_blocking(move || producer.join()).await;
     let mut runs = Vec::new();
     for (emulation, tally) in emulations.into_iter().zip(tallies) {
-        let joined = emulation.workload.counters.joined();
+        let joins = emulation.workload.counters.joins();
+        let joined = joins.iter().map(|(member, _)| *member).collect();
+        let speed = f64::from(compression.speed());
+        let join_secs = joins
+            .iter()
+            .map(|(_, wall)| wall.as_secs_f64() * speed)
+            .collect();
         let members_started = emulation.workload.members_started();
         let changes = emulation.workload.member_changes;
         let outcome = tally.finish(emulation.replica_changes, changes);
@@ -212,6 +220,7 @@ pub async fn run(
             syncs,
             members_started,
             joined,
+            join_secs,
             errors,
         });
     }

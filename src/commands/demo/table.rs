@@ -120,9 +120,14 @@ pub fn summary(out: &mut impl Write, runs: &[PolicyRun], finished: bool) -> io::
     let outcomes: Vec<_> = runs.iter().map(|r| r.outcome.clone()).collect();
     report::table(&outcomes, out)?;
     for run in runs {
+        let mut joins = run.join_secs.clone();
+        joins.sort_by(f64::total_cmp);
+        let median = joins.get(joins.len() / 2).copied().unwrap_or(0.0);
+        let slowest = joins.last().copied().unwrap_or(0.0);
         writeln!(
             out,
-            "  {}: {} replica-seconds, {} members started, {} joined the group{}",
+            "  {}: {} replica-seconds, {} members started, {} joined the group (after {median:.0} s, \
+             at most {slowest:.0} s, of scenario time){}",
             run.outcome.name,
             report::thousands(run.outcome.replica_hours * 3600.0),
             run.members_started,

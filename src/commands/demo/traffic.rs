@@ -88,7 +88,8 @@ pub struct GroupCounters {
     pub processed: AtomicU64,
     /// Per partition, the offset after the last record processed.
     frontier: Vec<AtomicI64>,
-    joined: Mutex<Vec<usize>>,
+    /// Members that received an assignment, with the wall time from their start to it.
+    joined: Mutex<Vec<(usize, Duration)>>,
 }
 
 impl GroupCounters {
@@ -119,8 +120,8 @@ impl GroupCounters {
         }
     }
 
-    /// Members (by start order) that the group assigned partitions to, at least once.
-    pub fn joined(&self) -> Vec<usize> {
+    /// Each member that joined, with the wall time from its start to its first assignment.
+    pub fn joins(&self) -> Vec<(usize, Duration)> {
         self.joined
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -131,6 +132,7 @@ impl GroupCounters {
 /// Records each member's assignments in its group's counters.
 struct MemberContext {
     member: usize,
+    started: Instant,
     counters: Arc<GroupCounters>,
 }
 
@@ -144,8 +146,8 @@ impl ConsumerContext for MemberContext {
                 .joined
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            if !joined.contains(&self.member) {
-                joined.push(self.member);
+            if !joined.iter().any(|(member, _)| *member == self.member) {
+                joined.push((self.member, self.started.elapsed()));
             }
         }
     }
@@ -205,6 +207,7 @@ impl Member {
     ) -> Result<Member, String> {
         let context = MemberContext {
             member,
+            started: Instant::now(),
             counters: counters.clone(),
         };
         let config = member_config(bootstrap, group, compression, rebalance_pause);
@@ -222,9 +225,12 @@ impl Member {
             while !stopping.load(Ordering::Relaxed) {
                 // Poll errors are transient on the mock (during a rebalance): poll again.
                 if let Some(Ok(message)) = consumer.poll(Duration::from_millis(20)) {
-                    // The work: `rate` records a second, whatever the batch sizes.
+                    // The work: `rate` records a second, whatever the batch sizes, sleeping
+                    // in slices of at least 10 ms (fewer wake-ups with many members).
                     next = next.max(Instant::now() - per_record) + per_record;
-                    if let Some(wait) = next.checked_duration_since(Instant::now()) {
+                    if let Some(wait) = next.checked_duration_since(Instant::now())
+                        && wait >= Duration::from_millis(10)
+                    {
                         std::thread::sleep(wait);
                     }
                     let (topic, partition) = (message.topic(), message.partition());

@@ -4,6 +4,7 @@
 //! seed give the same numbers.
 
 pub mod arrivals;
+mod assignment;
 mod chart;
 pub mod config;
 pub mod hpa;

@@ -1,9 +1,11 @@
-//! The discrete-time model, one second per step: arrivals fill the backlog; ready consumers
-//! (pods older than the start-up delay, no more than the partitions) drain it, except during
-//! the rebalance pause that follows every change of the group's members; KEDA polls for
-//! activity (0 ↔ 1, cooldown) and the HPA syncs every 15 s from the policy's metric.
+//! The discrete-time model, one second per step: arrivals fill the partitions' backlogs; ready
+//! consumers (pods older than the start-up delay) drain them, each its own partitions as the
+//! range assignor shares them (`assignment.rs`), except during the rebalance pause that follows
+//! every change of the group's members; KEDA polls for activity (0 ↔ 1, cooldown) and the HPA
+//! syncs every 15 s from the policy's metric.
 
 use super::arrivals::Noise;
+use super::assignment::Assignment;
 use super::config::{Policy, Simulation};
 use super::hpa::{self, Hpa, SYNC_SECS};
 use super::outcome::{Outcome, Tally};
@@ -26,7 +28,8 @@ pub fn run(
 
     // Pods by creation time; the newest are removed first.
     let mut pods: Vec<u64> = vec![0; keda.min_replica_count as usize];
-    let (mut backlog, mut pause_until, mut ready_before) = (0.0f64, 0u64, pods.len());
+    let mut group = Assignment::new(consumers.partitions);
+    let (mut pause_until, mut ready_before) = (0u64, pods.len());
     // Log-end and committed offsets of the simulated group, for rates.
     let (mut produced, mut consumed) = (0.0f64, 0.0f64);
     let (mut last_active, mut last_scale) = (0u64, None::<u64>);
@@ -46,7 +49,7 @@ pub fn run(
             progress(t as f64 / sim.duration_secs as f64);
         }
         let arrivals = noise.apply(sim.arrivals.rate(t as f64));
-        backlog += arrivals;
+        group.arrive(arrivals);
         produced += arrivals;
 
         let ready = pods
@@ -59,11 +62,9 @@ pub fn run(
             ready_before = ready;
         }
         if t >= pause_until {
-            let working = ready.min(consumers.partitions as usize) as f64;
-            let done = backlog.min(working * consumers.messages_per_sec_per_replica);
-            backlog -= done;
-            consumed += done;
+            consumed += group.consume(ready, consumers.messages_per_sec_per_replica);
         }
+        let backlog = group.total();
 
         metric.sample(t, backlog, produced, consumed);
         if t.is_multiple_of(keda.polling_interval_secs) {
