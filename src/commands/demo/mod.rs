@@ -78,6 +78,8 @@ pub struct PolicyRun {
     pub joined: Vec<usize>,
     /// Scenario seconds from each joined member's start to its first assignment.
     pub join_secs: Vec<f64>,
+    /// Fetch positions librdkafka reset after the mock refused a fetch as out of range.
+    pub offset_resets: u64,
     /// Failed calls to lagscale: scenario second and message.
     pub errors: Vec<(u64, String)>,
 }
@@ -143,7 +145,7 @@ pub async fn run(
             rebalance_pause_secs: sim.consumers.rebalance_pause_secs,
             partitions: sim.consumers.partitions,
         };
-        let workload = Workload::new(members, compression);
+        let workload = Workload::new(members, compression).map_err(DemoError::Setup)?;
         let lab = (replicas.clone(), compression);
         emulations.push(Emulation::new(
             name, policy, metadata, &sim.keda, workload, lab,
@@ -212,6 +214,7 @@ pub async fn run(
         let changes = emulation.workload.member_changes;
         let outcome = tally.finish(emulation.replica_changes, changes);
         let (answers, syncs, errors) = (emulation.answers, emulation.syncs, emulation.errors);
+        let offset_resets = emulation.workload.counters.resets.load(Ordering::Relaxed);
         let workload = emulation.workload;
         let _ = tokio::task::spawn_blocking(move || workload.stop(Duration::from_secs(10))).await;
         runs.push(PolicyRun {
@@ -221,6 +224,7 @@ pub async fn run(
             members_started,
             joined,
             join_secs,
+            offset_resets,
             errors,
         });
     }

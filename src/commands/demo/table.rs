@@ -132,7 +132,10 @@ pub fn summary(out: &mut impl Write, runs: &[PolicyRun], finished: bool) -> io::
             report::thousands(run.outcome.replica_hours * 3600.0),
             run.members_started,
             run.joined.len(),
-            match run.errors.len() {
+            match run.offset_resets {
+                0 => String::new(),
+                n => format!(", {n} fetch positions reset by the mock"),
+            } + &match run.errors.len() {
                 0 => String::new(),
                 n => format!(", {n} failed calls to lagscale (see the log)"),
             }

@@ -11,9 +11,10 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use rdkafka::consumer::{BaseConsumer, Consumer, ConsumerContext, Rebalance};
+use rdkafka::config::RDKafkaLogLevel;
+use rdkafka::consumer::{BaseConsumer, CommitMode, Consumer, ConsumerContext, Rebalance};
 use rdkafka::producer::{BaseProducer, BaseRecord, Producer};
-use rdkafka::{ClientConfig, ClientContext, Message};
+use rdkafka::{ClientConfig, ClientContext, Message, Offset, TopicPartitionList};
 
 use crate::commands::simulate::arrivals::Noise;
 use crate::commands::simulate::config::Simulation;
@@ -86,6 +87,8 @@ pub fn spawn_producer(
 /// (joined the group).
 pub struct GroupCounters {
     pub processed: AtomicU64,
+    /// Fetch positions librdkafka reset because the mock answered "offset out of range".
+    pub resets: AtomicU64,
     /// Per partition, the offset after the last record processed.
     frontier: Vec<AtomicI64>,
     /// Members that received an assignment, with the wall time from their start to it.
@@ -96,6 +99,7 @@ impl GroupCounters {
     pub fn new(partitions: u32) -> GroupCounters {
         GroupCounters {
             processed: AtomicU64::new(0),
+            resets: AtomicU64::new(0),
             frontier: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
             joined: Mutex::new(Vec::new()),
         }
@@ -136,7 +140,25 @@ struct MemberContext {
     counters: Arc<GroupCounters>,
 }
 
-impl ClientContext for MemberContext {}
+impl ClientContext for MemberContext {
+    /// librdkafka's log lines, to the log as rdkafka's default does, counting offset resets.
+    fn log(&self, level: RDKafkaLogLevel, fac: &str, message: &str) {
+        if fac == "OFFSET" && message.contains("offset reset") {
+            self.counters.resets.fetch_add(1, Ordering::Relaxed);
+        }
+        match level {
+            RDKafkaLogLevel::Emerg
+            | RDKafkaLogLevel::Alert
+            | RDKafkaLogLevel::Critical
+            | RDKafkaLogLevel::Error => tracing::error!(target: "librdkafka", "{fac} {message}"),
+            RDKafkaLogLevel::Warning => tracing::warn!(target: "librdkafka", "{fac} {message}"),
+            RDKafkaLogLevel::Notice | RDKafkaLogLevel::Info => {
+                tracing::info!(target: "librdkafka", "{fac} {message}")
+            }
+            RDKafkaLogLevel::Debug => tracing::debug!(target: "librdkafka", "{fac} {message}"),
+        }
+    }
+}
 
 impl ConsumerContext for MemberContext {
     fn post_rebalance(&self, _: &BaseConsumer<Self>, rebalance: &Rebalance<'_>) {
@@ -178,7 +200,11 @@ fn member_config(
     config
         .set("bootstrap.servers", bootstrap)
         .set("group.id", group)
-        .set("auto.offset.reset", "earliest")
+        // The groups start with offset 0 committed on every partition (`commit_start`), so this
+        // only applies when a fetch is refused as out of range. The mock refuses some fetches
+        // just after a reassignment at an offset beyond what it reports as the log end; the
+        // end is where the partition goes on ("earliest" would process it all again).
+        .set("auto.offset.reset", "latest")
         .set("enable.auto.commit", "true")
         .set("enable.auto.offset.store", "false")
         .set(
@@ -186,8 +212,37 @@ fn member_config(
             millis(Duration::from_secs(5), 10).to_string(),
         )
         .set("heartbeat.interval.ms", heartbeat.to_string())
+        // The mock holds an empty fetch for the whole wait even when records arrive meanwhile
+        // (`rd_kafka_mock_handle_Fetch`), where a broker answers as soon as there are some: a
+        // short wait keeps a caught-up member's delay near a broker's.
+        .set("fetch.wait.max.ms", "20")
         .set("session.timeout.ms", session.to_string());
     config
+}
+
+/// Commits offset 0 on every partition for `group`, before its first member joins: its
+/// members then start at the beginning of the topic through the committed offsets.
+pub fn commit_start(
+    bootstrap: &str,
+    group: &str,
+    topic: &str,
+    partitions: u32,
+) -> Result<(), String> {
+    let consumer: BaseConsumer = ClientConfig::new()
+        .set("bootstrap.servers", bootstrap)
+        .set("group.id", group)
+        .create()
+        .map_err(|e| format!("demo group {group}: {e}"))?;
+    let mut start = TopicPartitionList::new();
+    for partition in 0..partitions {
+        let partition = i32::try_from(partition).unwrap_or(i32::MAX);
+        start
+            .add_partition_offset(topic, partition, Offset::Offset(0))
+            .map_err(|e| format!("demo group {group}: {e}"))?;
+    }
+    consumer
+        .commit(&start, CommitMode::Sync)
+        .map_err(|e| format!("demo group {group}: cannot commit its start: {e}"))
 }
 
 /// One running member: a consumer of `topic` in its group, processing `rate` records per

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use super::traffic::{GroupCounters, Member};
+use super::traffic::{self, GroupCounters, Member};
 use crate::compression::Compression;
 
 /// Where and how the members consume.
@@ -45,8 +45,10 @@ pub struct Workload {
 }
 
 impl Workload {
-    pub fn new(spec: MemberSpec, compression: Compression) -> Workload {
-        Workload {
+    /// The workload of `spec`'s group, which starts at the beginning of the topic.
+    pub fn new(spec: MemberSpec, compression: Compression) -> Result<Workload, String> {
+        traffic::commit_start(&spec.bootstrap, &spec.group, &spec.topic, spec.partitions)?;
+        Ok(Workload {
             compression,
             counters: Arc::new(GroupCounters::new(spec.partitions)),
             pods: Vec::new(),
@@ -54,7 +56,7 @@ impl Workload {
             leaving: Vec::new(),
             member_changes: 0,
             spec,
-        }
+        })
     }
 
     /// Pods, started or not (the replicas KEDA and the HPA set).
