@@ -90,12 +90,17 @@ enum Command {
     ///                   time_secs,messages_per_sec; noise: relative standard deviation
     ///                   (default 0; 0.15 is realistic)
     ///   consumers       messages_per_sec_per_replica, partitions (64), startup_secs (30),
-    ///                   rebalance_pause_secs (10; 0 for queues)
+    ///                   rebalance_pause_secs (10; 0 for queues), commit_interval_secs (5; 0:
+    ///                   every message committed as processed), idle_cpu_percent (10: a ready
+    ///                   replica's CPU with no work, for cpu triggers)
     ///   keda            polling_interval_secs (30), cooldown_period_secs (300),
     ///                   min_replica_count (0), max_replica_count (100)
     ///   slo_lag         the lag, in messages, above which time counts against the SLO
     ///   policies        name: {metricType: AverageValue | Value, metadata: trigger keys as in
-    ///                   a ScaledObject (the source may be left out), behavior: the HPA's}
+    ///                   a ScaledObject (the source may be left out), behavior: the HPA's};
+    ///                   or, for several triggers (the HPA takes the highest count), name:
+    ///                   {triggers: [{metricType, metadata} | {type: cpu, targetUtilization:
+    ///                   percent of the CPU request}], behavior}
     ///
     /// Prints, per policy: replica-hours, peak and p95 lag, time above slo_lag, time from the
     /// peak until the lag is one replica-second of work, replica changes and rebalances.

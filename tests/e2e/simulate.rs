@@ -36,22 +36,33 @@ fn on_diurnal_traffic_the_step_strategy_changes_least_and_log2_saws() {
     // Few, deliberate changes: the step strategy changes a fraction as often.
     assert!(
         step.replica_changes * 3 < raw.replica_changes,
-        "{outcomes:?}"
+        "{}",
+        table(&outcomes)
     );
     assert!(
         step.replica_changes * 3 < log2.replica_changes,
-        "{outcomes:?}"
+        "{}",
+        table(&outcomes)
     );
     // log2 with Value and min 1 on a 10× daily swing: its ratio barely moves between lag
-    // 7,400 and 54,000, so it climbs late and falls to 1 when the backlog drains, a sawtooth
-    // with more lag and more replica-hours than raw lag.
-    assert!(log2.p95_lag > raw.p95_lag, "{outcomes:?}");
-    assert!(log2.replica_hours > raw.replica_hours, "{outcomes:?}");
+    // 7,400 and 54,000, so it climbs late, overshoots while the backlog is large and falls
+    // back once it drains: bigger teeth than raw lag's, with a higher peak lag and more
+    // replica-hours.
+    assert!(log2.peak_lag > raw.peak_lag, "{}", table(&outcomes));
+    assert!(
+        log2.replica_hours > raw.replica_hours,
+        "{}",
+        table(&outcomes)
+    );
 
     // Inflow plus backlog: fewer changes than either lag policy, at no more p95 lag.
     let throughput = by_name(&outcomes, "throughput");
     assert_throughput_beats_lag_policies(&outcomes);
-    assert!(throughput.replica_hours < raw.replica_hours, "{outcomes:?}");
+    assert!(
+        throughput.replica_hours < raw.replica_hours,
+        "{}",
+        table(&outcomes)
+    );
 
     let again = simulate::run(&simulation, false).unwrap();
     assert_eq!(
@@ -75,20 +86,52 @@ fn assert_throughput_beats_lag_policies(outcomes: &[Outcome]) {
         let other = by_name(outcomes, lag_policy);
         assert!(
             throughput.replica_changes < other.replica_changes,
-            "{lag_policy}: {outcomes:?}"
+            "{lag_policy}: {}",
+            table(outcomes)
         );
         assert!(
             throughput.p95_lag <= other.p95_lag,
-            "{lag_policy}: {outcomes:?}"
+            "{lag_policy}: {}",
+            table(outcomes)
         );
     }
 }
 
+/// The outcomes as `simulate` prints them, for assertion messages.
+fn table(outcomes: &[Outcome]) -> String {
+    let mut out = Vec::new();
+    simulate::report::table(outcomes, &mut out).unwrap();
+    String::from_utf8_lossy(&out).into_owned()
+}
+
 #[test]
-fn on_a_spike_throughput_also_changes_least_among_lag_policies() {
+fn on_a_spike_throughput_changes_least_and_costs_least_among_lag_policies() {
     let spike = example().with_file_name("spike.yaml");
     let outcomes = simulate::run(&Simulation::load(&spike).unwrap(), false).unwrap();
-    assert_throughput_beats_lag_policies(&outcomes);
+    let (throughput, raw) = (
+        by_name(&outcomes, "throughput"),
+        by_name(&outcomes, "raw-lag"),
+    );
+    for lag_policy in ["raw-lag", "log2"] {
+        let other = by_name(&outcomes, lag_policy);
+        assert!(
+            throughput.replica_changes < other.replica_changes,
+            "{lag_policy}: {}",
+            table(&outcomes)
+        );
+        assert!(
+            throughput.replica_hours < other.replica_hours,
+            "{lag_policy}: {}",
+            table(&outcomes)
+        );
+    }
+    // During the spike throughput and raw lag hold the same backlog, on the partitions of
+    // the replicas that hold two (log2 buys less lag with far more replica-hours).
+    assert!(
+        throughput.p95_lag <= 1.05 * raw.p95_lag,
+        "{}",
+        table(&outcomes)
+    );
 }
 
 #[test]
@@ -159,6 +202,30 @@ fn errors_name_the_field() {
                 + "consumers: {messages_per_sec_per_replica: 5}\n",
             "policies.raw.metadata: unknown key \"lagTreshold\"; did you mean `lagThreshold`?",
         ),
+        (
+            base.replace(
+                "raw: {}",
+                "raw: {metadata: {lagThreshold: \"5\"}, triggers: [{type: cpu}]}",
+            ) + "consumers: {messages_per_sec_per_replica: 5}\n",
+            "policies.raw: both `metadata` and `triggers`; expected one",
+        ),
+        (
+            base.replace("raw: {}", "raw: {triggers: [{}, {type: cpu}]}")
+                + "consumers: {messages_per_sec_per_replica: 5}\n",
+            "policies.raw.triggers[1]: a cpu trigger without targetUtilization",
+        ),
+        (
+            base.replace(
+                "raw: {}",
+                "raw: {triggers: [{type: cpu, targetUtilization: 70}]}",
+            ) + "consumers: {messages_per_sec_per_replica: 5}\n",
+            "policies.raw.triggers: only cpu triggers with keda.min_replica_count 0",
+        ),
+        (
+            base.replace("raw: {}", "raw: {triggers: [{type: memory}]}")
+                + "consumers: {messages_per_sec_per_replica: 5}\n",
+            "unknown variant `memory`, expected `lag` or `cpu`",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let file = dir.join(format!("case{i}.yaml"));
@@ -185,11 +252,12 @@ fn the_readme_tables_and_charts_are_what_the_examples_give() {
     std::fs::create_dir_all(&dir).unwrap();
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    for name in ["diurnal", "spike"] {
+    // farfetch.yaml has a table in the README, no chart.
+    for (name, chart) in [("diurnal", true), ("spike", true), ("farfetch", false)] {
         let file = example().with_file_name(format!("{name}.yaml"));
         let svg = dir.join(format!("{name}.svg"));
         let mut table = Vec::new();
-        simulate::command(&file, None, Some(&svg), &mut table).unwrap();
+        simulate::command(&file, None, chart.then_some(svg.as_path()), &mut table).unwrap();
         let table = String::from_utf8(table).unwrap();
         let regenerate = format!(
             "regenerate with: cargo run --release -- simulate keda-examples/simulate/{name}.yaml \
@@ -201,6 +269,9 @@ fn the_readme_tables_and_charts_are_what_the_examples_give() {
             )),
             "the README's {name} table is not the example's output:\n{table}\n{regenerate}"
         );
+        if !chart {
+            continue;
+        }
         let committed = file.with_extension("svg");
         assert!(
             std::fs::read(&committed).ok() == Some(std::fs::read(&svg).unwrap()),
@@ -209,4 +280,45 @@ fn the_readme_tables_and_charts_are_what_the_examples_give() {
         );
     }
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_cpu_trigger_sets_a_floor_and_the_highest_trigger_wins() {
+    let farfetch = example().with_file_name("farfetch.yaml");
+    let simulation = Simulation::load(&farfetch).unwrap();
+    let outcomes = simulate::run(&simulation, false).unwrap();
+    let get = |name| by_name(&outcomes, name);
+    // log2 beside CPU at 80 % costs less than CPU alone at 50 %, at a small lag.
+    assert!(
+        get("log2+cpu").replica_hours < get("cpu").replica_hours,
+        "{}",
+        table(&outcomes)
+    );
+    assert!(get("log2+cpu").p95_lag < 5_000.0, "{}", table(&outcomes));
+    // The CPU trigger only ever adds replicas: with it, throughput costs more and lags less.
+    let (alone, with_cpu) = (get("throughput"), get("throughput+cpu"));
+    assert!(
+        with_cpu.replica_hours > alone.replica_hours && with_cpu.p95_lag < alone.p95_lag / 4.0,
+        "{}",
+        table(&outcomes)
+    );
+
+    // A policy of one trigger in the `triggers` form runs exactly as the short form.
+    let mut simulation = Simulation::load(&example()).unwrap();
+    let short = simulation.policies["log2"].clone();
+    let mut listed = short.clone();
+    listed.triggers = short.trigger_list();
+    listed.metadata.clear();
+    simulation.policies = [
+        ("log2".to_owned(), short),
+        ("log2-listed".to_owned(), listed),
+    ]
+    .into_iter()
+    .collect();
+    let outcomes = simulate::run(&simulation, false).unwrap();
+    let (a, b) = (&outcomes[0], &outcomes[1]);
+    assert_eq!(
+        (a.replica_hours, a.p95_lag, a.replica_changes),
+        (b.replica_hours, b.p95_lag, b.replica_changes)
+    );
 }

@@ -80,6 +80,8 @@ pub struct PolicyRun {
     pub join_secs: Vec<f64>,
     /// Fetch positions librdkafka reset after the mock refused a fetch as out of range.
     pub offset_resets: u64,
+    /// Messages never processed because a reset jumped over them.
+    pub skipped_messages: u64,
     /// Failed calls to lagscale: scenario second and message.
     pub errors: Vec<(u64, String)>,
 }
@@ -106,7 +108,9 @@ pub async fn run(
 ) -> Result<Vec<PolicyRun>, DemoError> {
     let sim = scenario::load(options.scenario.as_deref())?;
     let policies = scenario::policies(&sim, options.policy.as_deref())?;
-    let brokers = MockBrokers::start(3).map_err(DemoError::Setup)?;
+    // One broker: every member then keeps one fetcher, not one per broker (many members on
+    // two cores); lagscale's client and the group protocol work the same.
+    let brokers = MockBrokers::start(1).map_err(DemoError::Setup)?;
     let partitions = i32::try_from(sim.consumers.partitions).unwrap_or(i32::MAX);
     brokers
         .create_topic(scenario::TOPIC, partitions, 1)
@@ -214,7 +218,10 @@ pub async fn run(
         let changes = emulation.workload.member_changes;
         let outcome = tally.finish(emulation.replica_changes, changes);
         let (answers, syncs, errors) = (emulation.answers, emulation.syncs, emulation.errors);
-        let offset_resets = emulation.workload.counters.resets.load(Ordering::Relaxed);
+        let counters = &emulation.workload.counters;
+        let offset_resets = counters.resets.load(Ordering::Relaxed);
+        let skipped = counters.skipped.load(Ordering::Relaxed) as i64;
+        let skipped_messages = compression.messages(skipped).unsigned_abs();
         let workload = emulation.workload;
         let _ = tokio::task::spawn_blocking(move || workload.stop(Duration::from_secs(10))).await;
         runs.push(PolicyRun {
@@ -225,6 +232,7 @@ pub async fn run(
             joined,
             join_secs,
             offset_resets,
+            skipped_messages,
             errors,
         });
     }

@@ -49,6 +49,16 @@ pub fn policies(
         .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
         .map(|(name, policy)| (name.clone(), policy.clone()))
         .collect();
+    // The lab emulates one external metric per HPA; several triggers and CPU are the
+    // simulator's (`lagscale simulate`).
+    if let Some((name, policy)) = chosen.iter().find(|(_, p)| !p.triggers.is_empty()) {
+        return Err(DemoError::Scenario(format!(
+            "policies.{name}.triggers: {} triggers; the demo runs policies of one lag trigger \
+             (`metricType` and `metadata`): pick another with --policy, or use `lagscale \
+             simulate` for this one",
+            policy.triggers.len()
+        )));
+    }
     if chosen.is_empty() {
         let names: Vec<&str> = scenario.policies.keys().map(String::as_str).collect();
         return Err(DemoError::Scenario(format!(

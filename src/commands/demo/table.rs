@@ -38,8 +38,8 @@ pub fn header(
     )?;
     writeln!(
         out,
-        "  mock Kafka cluster (3 brokers), topic {:?} with {} partitions; consumers process {} \
-         messages/s each, start {} s after their pod is created",
+        "  mock Kafka broker, topic {:?} with {} partitions; consumers process {} messages/s \
+         each, start {} s after their pod is created",
         super::scenario::TOPIC,
         sim.consumers.partitions,
         sim.consumers.messages_per_sec_per_replica,
@@ -134,7 +134,10 @@ pub fn summary(out: &mut impl Write, runs: &[PolicyRun], finished: bool) -> io::
             run.joined.len(),
             match run.offset_resets {
                 0 => String::new(),
-                n => format!(", {n} fetch positions reset by the mock"),
+                n => format!(
+                    ", {n} fetch positions reset by the mock ({} messages skipped)",
+                    report::thousands(run.skipped_messages as f64)
+                ),
             } + &match run.errors.len() {
                 0 => String::new(),
                 n => format!(", {n} failed calls to lagscale (see the log)"),

@@ -89,6 +89,8 @@ pub struct GroupCounters {
     pub processed: AtomicU64,
     /// Fetch positions librdkafka reset because the mock answered "offset out of range".
     pub resets: AtomicU64,
+    /// Records never processed: gaps a member jumped over (after a reset to the end).
+    pub skipped: AtomicU64,
     /// Per partition, the offset after the last record processed.
     frontier: Vec<AtomicI64>,
     /// Members that received an assignment, with the wall time from their start to it.
@@ -100,6 +102,7 @@ impl GroupCounters {
         GroupCounters {
             processed: AtomicU64::new(0),
             resets: AtomicU64::new(0),
+            skipped: AtomicU64::new(0),
             frontier: (0..partitions).map(|_| AtomicI64::new(0)).collect(),
             joined: Mutex::new(Vec::new()),
         }
@@ -120,7 +123,11 @@ impl GroupCounters {
             .ok()
             .and_then(|p| self.frontier.get(p))
         {
-            frontier.fetch_max(offset + 1, Ordering::Relaxed);
+            let before = frontier.fetch_max(offset + 1, Ordering::Relaxed);
+            if offset > before {
+                let gap = u64::try_from(offset - before).unwrap_or(0);
+                self.skipped.fetch_add(gap, Ordering::Relaxed);
+            }
         }
     }
 
@@ -279,7 +286,7 @@ impl Member {
             let mut next = Instant::now();
             while !stopping.load(Ordering::Relaxed) {
                 // Poll errors are transient on the mock (during a rebalance): poll again.
-                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(20)) {
+                if let Some(Ok(message)) = consumer.poll(Duration::from_millis(100)) {
                     // The work: `rate` records a second, whatever the batch sizes, sleeping
                     // in slices of at least 10 ms (fewer wake-ups with many members).
                     next = next.max(Instant::now() - per_record) + per_record;

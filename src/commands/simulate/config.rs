@@ -55,6 +55,20 @@ pub struct Consumers {
     /// rebalance); 0 for queues without rebalances.
     #[serde(default = "default_rebalance")]
     pub rebalance_pause_secs: u64,
+    /// Seconds between a consumer's offset commits (Kafka's `auto.commit.interval.ms`, 5 s);
+    /// lagscale reads committed offsets, so it sees the lag plus what was processed since the
+    /// last commits. 0: every message is committed as it is processed.
+    #[serde(default = "default_commit_interval")]
+    pub commit_interval_secs: u64,
+    /// CPU a ready replica uses with nothing to do, in percent of its request (for `cpu`
+    /// triggers): a replica's utilization is this plus 100 × the messages it processed ÷ its
+    /// rate.
+    #[serde(default = "default_idle_cpu")]
+    pub idle_cpu_percent: f64,
+}
+
+fn default_idle_cpu() -> f64 {
+    10.0
 }
 
 fn default_partitions() -> u32 {
@@ -67,6 +81,10 @@ fn default_startup() -> u64 {
 
 fn default_rebalance() -> u64 {
     10
+}
+
+fn default_commit_interval() -> u64 {
+    5
 }
 
 /// KEDA's settings (defaults KEDA's).
@@ -120,6 +138,102 @@ pub struct Policy {
     /// The HPA's `behavior`, as in `advanced.horizontalPodAutoscalerConfig.behavior`.
     #[serde(default)]
     pub behavior: Behavior,
+    /// Several triggers, as in a ScaledObject with several: the HPA takes the highest count
+    /// any of them asks for. Instead of `metricType` and `metadata`, which are one lag trigger.
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
+}
+
+/// One trigger of a policy with several.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct Trigger {
+    /// `lag` (default: a lagscale trigger) or `cpu` (KEDA's cpu trigger, `metricType:
+    /// Utilization`).
+    #[serde(rename = "type", default)]
+    pub kind: TriggerKind,
+    /// For `lag`: `AverageValue` (default) or `Value`.
+    #[serde(default = "default_metric_type")]
+    pub metric_type: MetricType,
+    /// For `lag`: the trigger's metadata, as a policy's `metadata`.
+    #[serde(default)]
+    pub metadata: BTreeMap<String, String>,
+    /// For `cpu`: the target average utilization, in percent of the pods' CPU request.
+    pub target_utilization: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TriggerKind {
+    #[default]
+    Lag,
+    Cpu,
+}
+
+impl Policy {
+    /// The policy's triggers: its `triggers`, or the one lag trigger of `metricType` and
+    /// `metadata`.
+    pub fn trigger_list(&self) -> Vec<Trigger> {
+        if !self.triggers.is_empty() {
+            return self.triggers.clone();
+        }
+        vec![Trigger {
+            kind: TriggerKind::Lag,
+            metric_type: self.metric_type,
+            metadata: self.metadata.clone(),
+            target_utilization: None,
+        }]
+    }
+
+    fn check(&self, name: &str, min_replica_count: u32) -> Result<(), String> {
+        if self.triggers.is_empty() {
+            return Ok(());
+        }
+        if !self.metadata.is_empty() {
+            return Err(format!(
+                "policies.{name}: both `metadata` and `triggers`; expected one: `metadata` is \
+                 a single lag trigger, `triggers` lists several"
+            ));
+        }
+        for (i, trigger) in self.triggers.iter().enumerate() {
+            let at = format!("policies.{name}.triggers[{i}]");
+            match (trigger.kind, trigger.target_utilization) {
+                (TriggerKind::Cpu, None) => {
+                    return Err(format!(
+                        "{at}: a cpu trigger without targetUtilization; expected a percentage \
+                         of the CPU request, such as 70"
+                    ));
+                }
+                (TriggerKind::Cpu, Some(target)) if !(target > 0.0 && target.is_finite()) => {
+                    return Err(format!(
+                        "{at}.targetUtilization: {target} is not a percentage > 0"
+                    ));
+                }
+                (TriggerKind::Cpu, Some(_)) if !trigger.metadata.is_empty() => {
+                    return Err(format!(
+                        "{at}.metadata: a cpu trigger takes targetUtilization only"
+                    ));
+                }
+                (TriggerKind::Lag, Some(_)) => {
+                    return Err(format!(
+                        "{at}.targetUtilization: only a cpu trigger has one (this one is `lag`)"
+                    ));
+                }
+                _ => {}
+            }
+        }
+        // KEDA's admission webhook refuses it: a CPU metric never wakes a workload at 0
+        // (apis/keda/v1alpha1/scaledobject_webhook.go, "scaledobject has only cpu/memory
+        // triggers AND minReplica is 0").
+        if min_replica_count == 0 && self.triggers.iter().all(|t| t.kind == TriggerKind::Cpu) {
+            return Err(format!(
+                "policies.{name}.triggers: only cpu triggers with keda.min_replica_count 0; \
+                 expected min_replica_count of at least 1, or a lag trigger (KEDA refuses \
+                 such a ScaledObject: it could never scale up from zero)"
+            ));
+        }
+        Ok(())
+    }
 }
 
 fn default_metric_type() -> MetricType {
@@ -199,6 +313,15 @@ impl Simulation {
         }
         if self.policies.is_empty() {
             return Err("policies: none; expected at least one named policy".to_owned());
+        }
+        for (name, policy) in &self.policies {
+            policy.check(name, k.min_replica_count)?;
+        }
+        if !(0.0..=100.0).contains(&c.idle_cpu_percent) {
+            return Err(format!(
+                "consumers.idle_cpu_percent: {} is not a percentage between 0 and 100",
+                c.idle_cpu_percent
+            ));
         }
         if self.slo_lag.is_nan() || self.slo_lag < 0.0 {
             return Err(format!("slo_lag: {} is not a lag >= 0", self.slo_lag));

@@ -11,7 +11,9 @@ pub mod hpa;
 pub mod model;
 pub mod outcome;
 mod policy;
+pub mod replica_calculator;
 pub mod report;
+mod triggers;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

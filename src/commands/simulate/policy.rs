@@ -188,6 +188,7 @@ mod tests {
                 .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
                 .collect(),
             behavior: Default::default(),
+            triggers: Vec::new(),
         }
     }
 
