@@ -104,6 +104,17 @@ enum Command {
     ///
     /// Prints, per policy: replica-hours, peak and p95 lag, time above slo_lag, time from the
     /// peak until the lag is one replica-second of work, replica changes and rebalances.
+    ///
+    /// A FILE with a `jobs` section is a ScaledJob (keda-examples/simulate/jobs.yaml):
+    ///   jobs            messages_per_sec_per_job, prefetch (1), startup_secs (10),
+    ///                   idle_exit_secs (30)
+    ///   keda            polling_interval_secs (30), min_replica_count (0), max_replica_count
+    ///                   (100)
+    ///   policies        name: {scalingStrategy: {strategy: default | custom | accurate |
+    ///                   eager, customScalingQueueLengthDeduction,
+    ///                   customScalingRunningJobPercentage}, metadata}
+    ///   arrivals        also shape: bursts, with messages, every_secs, at_secs (0)
+    /// It prints job-hours, jobs started, peak jobs, p95 and peak depth, and burst drain times.
     #[command(verbatim_doc_comment)]
     Simulate {
         /// The simulation file.

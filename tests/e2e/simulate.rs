@@ -252,8 +252,14 @@ fn the_readme_tables_and_charts_are_what_the_examples_give() {
     std::fs::create_dir_all(&dir).unwrap();
     let readme =
         std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md")).unwrap();
-    // farfetch.yaml has a table in the README, no chart.
-    for (name, chart) in [("diurnal", true), ("spike", true), ("farfetch", false)] {
+    // farfetch.yaml and jobs.yaml have a table in the README, no chart.
+    let examples = [
+        ("diurnal", true),
+        ("spike", true),
+        ("farfetch", false),
+        ("jobs", false),
+    ];
+    for (name, chart) in examples {
         let file = example().with_file_name(format!("{name}.yaml"));
         let svg = dir.join(format!("{name}.svg"));
         let mut table = Vec::new();
@@ -321,4 +327,45 @@ fn a_cpu_trigger_sets_a_floor_and_the_highest_trigger_wins() {
         (a.replica_hours, a.p95_lag, a.replica_changes),
         (b.replica_hours, b.p95_lag, b.replica_changes)
     );
+}
+
+#[test]
+fn scaled_jobs_default_starts_fewest_jobs_for_idle_exit_workers() {
+    let file = example().with_file_name("jobs.yaml");
+    let text = std::fs::read_to_string(&file).unwrap();
+    let simulation =
+        simulate::JobSimulation::parse(&text, "jobs.yaml", file.parent().unwrap()).unwrap();
+    let outcomes = simulate::jobs::run_all(&simulation).unwrap();
+    let get = |name: &str| outcomes.iter().find(|o| o.name == name).unwrap();
+    let (default, accurate, eager) = (get("default"), get("accurate"), get("eager"));
+    // Workers that stay until the queue is quiet: the default counts them and starts fewer
+    // jobs, for fewer job-hours; accurate and eager start jobs on every poll of a backlog and
+    // reach the maximum.
+    for other in [accurate, eager] {
+        assert!(
+            default.jobs_started < other.jobs_started && default.job_hours < other.job_hours,
+            "{outcomes:?}"
+        );
+        assert_eq!(other.peak_jobs, 20, "{outcomes:?}");
+    }
+    // Every burst (one per 15 minutes) drains before the next, with each strategy.
+    for o in &outcomes {
+        assert!(o.drain_secs.len() >= 47, "{o:?}");
+        assert!(o.drain_secs.iter().all(|&d| d < 900), "{o:?}");
+    }
+    // It is not a ScaledObject scenario (the demo's).
+    let error = Simulation::load(&file).unwrap_err().to_string();
+    assert!(
+        error.contains("a ScaledJob file (it has `jobs`)"),
+        "{error}"
+    );
+    // A ScaledJob file has no timeline to draw.
+    let error = simulate::command(
+        &file,
+        None,
+        Some(std::path::Path::new("x.svg")),
+        &mut Vec::new(),
+    )
+    .unwrap_err();
+    assert!(error.contains("this is a ScaledJob file"), "{error}");
 }

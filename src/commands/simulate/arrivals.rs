@@ -48,6 +48,16 @@ pub enum Arrivals {
         #[serde(default)]
         noise: f64,
     },
+    /// `messages` at once every `every_secs`, from `at_secs` (0), nothing in between: the
+    /// batches a ScaledJob's one-shot workers are started for.
+    Bursts {
+        messages: f64,
+        every_secs: f64,
+        #[serde(default)]
+        at_secs: f64,
+        #[serde(default)]
+        noise: f64,
+    },
     /// A CSV file of `time_secs,messages_per_sec` lines (a header line is allowed), linear
     /// between points, the last rate after the end. Relative to the simulation file.
     Trace {
@@ -114,6 +124,19 @@ impl Arrivals {
                 period_secs,
                 ..
             } => low + (high - low) * (t % period_secs) / period_secs,
+            Arrivals::Bursts {
+                messages,
+                every_secs,
+                at_secs,
+                ..
+            } => {
+                let since = t - at_secs;
+                if since >= 0.0 && since % every_secs < 1.0 {
+                    *messages
+                } else {
+                    0.0
+                }
+            }
             Arrivals::Trace { points, .. } => interpolate(points, t),
         }
     }
@@ -125,6 +148,7 @@ impl Arrivals {
             | Arrivals::Spike { noise, .. }
             | Arrivals::Steps { noise, .. }
             | Arrivals::Sawtooth { noise, .. }
+            | Arrivals::Bursts { noise, .. }
             | Arrivals::Trace { noise, .. } => *noise,
         }
     }
@@ -173,6 +197,16 @@ impl Arrivals {
                 }
             }
             Arrivals::Spike { low, high, .. } => rates_ok(*low, *high)?,
+            Arrivals::Bursts {
+                messages,
+                every_secs,
+                ..
+            } => {
+                rates_ok(0.0, *messages)?;
+                if every_secs.is_nan() || *every_secs < 1.0 {
+                    return Err(format!("arrivals.every_secs: {every_secs} is not >= 1"));
+                }
+            }
             Arrivals::Trace { .. } => {}
         }
         if let Arrivals::Steps { steps: 0, .. } = self {
@@ -297,6 +331,17 @@ mod tests {
             noise: 0.0,
         };
         assert_eq!((w.rate(5.0), w.rate(10.0)), (5.0, 0.0));
+        let b = Arrivals::Bursts {
+            messages: 500.0,
+            every_secs: 600.0,
+            at_secs: 60.0,
+            noise: 0.0,
+        };
+        let rates: Vec<f64> = [0.0, 60.0, 61.0, 659.0, 660.0, 1260.0]
+            .iter()
+            .map(|&t| b.rate(t))
+            .collect();
+        assert_eq!(rates, [0.0, 500.0, 0.0, 0.0, 500.0, 500.0]);
         let p = Arrivals::Spike {
             low: 1.0,
             high: 9.0,

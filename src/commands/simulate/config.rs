@@ -277,6 +277,13 @@ impl Simulation {
             path: name.to_owned(),
             message,
         };
+        if super::jobs::JobSimulation::is_jobs_file(text) {
+            return Err(invalid(
+                "a ScaledJob file (it has `jobs`): `lagscale simulate` runs it; this needs a \
+                 ScaledObject scenario (`consumers` and policies of triggers)"
+                    .to_owned(),
+            ));
+        }
         let mut simulation: Simulation =
             serde_yaml::from_str(text).map_err(|e| invalid(e.to_string()))?;
         simulation.arrivals.load_trace(base).map_err(invalid)?;

@@ -2,6 +2,14 @@
 //! reference and the README): desired replicas from the metric with the 10 % tolerance, then
 //! the stabilization windows, then the scale-up and scale-down policies over their periods,
 //! then the min/max clamp. Defaults are the HPA's.
+//!
+//! Sources (`kubernetes/kubernetes`, `pkg/controller/podautoscaler`): [`desired`] is
+//! `replica_calculator.go`'s `GetExternalMetricReplicas` (`Value`, through
+//! `getUsageRatioReplicaCount`) and `GetExternalPerPodMetricReplicas` (`AverageValue`);
+//! [`Hpa::sync`] is `horizontal.go`'s `normalizeDesiredReplicasWithBehaviors`: the windows of
+//! `stabilizeRecommendationWithBehaviors`, then `convertDesiredReplicasWithBehaviorRate` with
+//! `calculateScaleUpLimitWithScalingRules` and `calculateScaleDownLimitWithBehaviors`. Several
+//! metrics and CPU are in `replica_calculator.rs`.
 
 use std::collections::VecDeque;
 

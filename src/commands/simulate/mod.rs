@@ -8,6 +8,7 @@ mod assignment;
 mod chart;
 pub mod config;
 pub mod hpa;
+pub mod jobs;
 pub mod model;
 pub mod outcome;
 mod policy;
@@ -19,6 +20,7 @@ use std::io::{IsTerminal, Write};
 use std::path::Path;
 
 pub use config::{Simulation, SimulationError};
+pub use jobs::JobSimulation;
 pub use outcome::Outcome;
 pub use policy::{PolicyMetric, Reading};
 
@@ -50,6 +52,11 @@ pub fn command(
     svg: Option<&Path>,
     out: &mut impl Write,
 ) -> Result<Vec<Outcome>, String> {
+    let text = std::fs::read_to_string(file)
+        .map_err(|e| format!("{}: cannot read: {e}", file.display()))?;
+    if JobSimulation::is_jobs_file(&text) {
+        return jobs_command(file, &text, csv.or(svg), out).map(|()| Vec::new());
+    }
     let simulation = Simulation::load(file).map_err(|e| e.to_string())?;
     let progress = std::io::stderr().is_terminal() && simulation.duration_secs > 86_400;
     let outcomes = run(&simulation, progress)?;
@@ -63,4 +70,26 @@ pub fn command(
         chart::svg(&outcomes, path)?;
     }
     Ok(outcomes)
+}
+
+/// A ScaledJob file: its table (no timeline or chart).
+fn jobs_command(
+    file: &Path,
+    text: &str,
+    output: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<(), String> {
+    if let Some(path) = output {
+        return Err(format!(
+            "{}: --csv and --svg draw ScaledObject timelines; this is a ScaledJob file (it has \
+             `jobs`), which prints its table only (asked to write {})",
+            file.display(),
+            path.display()
+        ));
+    }
+    let base = file.parent().unwrap_or(Path::new("."));
+    let simulation =
+        JobSimulation::parse(text, &file.display().to_string(), base).map_err(|e| e.to_string())?;
+    let outcomes = jobs::run_all(&simulation)?;
+    jobs::table(&outcomes, out).map_err(|e| e.to_string())
 }

@@ -17,7 +17,7 @@ pub fn thousands(n: f64) -> String {
     out
 }
 
-fn duration(secs: u64) -> String {
+pub fn duration(secs: u64) -> String {
     match secs {
         s if s < 120 => format!("{s} s"),
         s if s < 7200 => format!("{:.1} min", s as f64 / 60.0),
