@@ -291,6 +291,27 @@ impl Simulation {
         Ok(simulation)
     }
 
+    /// What every simulation file, ScaledObject or ScaledJob, must satisfy.
+    pub(super) fn check_shared(
+        duration_secs: u64,
+        polling_interval_secs: u64,
+        policies: usize,
+        arrivals: &Arrivals,
+    ) -> Result<(), String> {
+        if polling_interval_secs == 0 {
+            return Err("keda.polling_interval_secs: 0; expected at least 1".to_owned());
+        }
+        if duration_secs == 0 || duration_secs > 400 * 86_400 {
+            return Err(format!(
+                "duration_secs: {duration_secs} is not between 1 and 400 days of seconds"
+            ));
+        }
+        if policies == 0 {
+            return Err("policies: none; expected at least one named policy".to_owned());
+        }
+        arrivals.check()
+    }
+
     fn check(&self) -> Result<(), String> {
         let c = &self.consumers;
         if !c.messages_per_sec_per_replica.is_finite() || c.messages_per_sec_per_replica <= 0.0 {
@@ -303,23 +324,11 @@ impl Simulation {
             return Err("consumers.partitions: 0; expected at least 1".to_owned());
         }
         let k = &self.keda;
-        if k.polling_interval_secs == 0 {
-            return Err("keda.polling_interval_secs: 0; expected at least 1".to_owned());
-        }
         if k.max_replica_count == 0 || k.max_replica_count < k.min_replica_count {
             return Err(format!(
                 "keda.max_replica_count: {} must be at least 1 and at least min_replica_count ({})",
                 k.max_replica_count, k.min_replica_count
             ));
-        }
-        if self.duration_secs == 0 || self.duration_secs > 400 * 86_400 {
-            return Err(format!(
-                "duration_secs: {} is not between 1 and 400 days of seconds",
-                self.duration_secs
-            ));
-        }
-        if self.policies.is_empty() {
-            return Err("policies: none; expected at least one named policy".to_owned());
         }
         for (name, policy) in &self.policies {
             policy.check(name, k.min_replica_count)?;
@@ -333,6 +342,11 @@ impl Simulation {
         if self.slo_lag.is_nan() || self.slo_lag < 0.0 {
             return Err(format!("slo_lag: {} is not a lag >= 0", self.slo_lag));
         }
-        self.arrivals.check()
+        Simulation::check_shared(
+            self.duration_secs,
+            k.polling_interval_secs,
+            self.policies.len(),
+            &self.arrivals,
+        )
     }
 }

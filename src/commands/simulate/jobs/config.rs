@@ -8,7 +8,7 @@ use std::path::Path;
 use serde::Deserialize;
 
 use super::super::arrivals::Arrivals;
-use super::super::config::SimulationError;
+use super::super::config::{Simulation, SimulationError};
 use super::keda::ScalingStrategy;
 
 #[derive(Debug, Clone, Deserialize)]
@@ -139,21 +139,14 @@ impl JobSimulation {
             return Err("jobs.prefetch: 0; expected at least 1 message".to_owned());
         }
         let k = &self.keda;
-        if k.polling_interval_secs == 0 {
-            return Err("keda.polling_interval_secs: 0; expected at least 1".to_owned());
-        }
         if k.max_replica_count == 0 {
             return Err("keda.max_replica_count: 0; expected at least 1".to_owned());
         }
-        if self.duration_secs == 0 || self.duration_secs > 400 * 86_400 {
-            return Err(format!(
-                "duration_secs: {} is not between 1 and 400 days of seconds",
-                self.duration_secs
-            ));
-        }
-        if self.policies.is_empty() {
-            return Err("policies: none; expected at least one named policy".to_owned());
-        }
-        self.arrivals.check()
+        Simulation::check_shared(
+            self.duration_secs,
+            k.polling_interval_secs,
+            self.policies.len(),
+            &self.arrivals,
+        )
     }
 }
