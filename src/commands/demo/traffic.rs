@@ -51,6 +51,7 @@ pub fn spawn_producer(
         .map_err(|e| format!("demo producer: {e}"))?;
     let arrivals = scenario.arrivals.clone();
     let mut noise = Noise::new(scenario.seed, arrivals.noise());
+    let payload = "o".repeat(PAYLOAD_BYTES);
     Ok(std::thread::spawn(move || {
         let tick = Duration::from_millis(5);
         let (mut second, mut rate, mut owed) = (None, 0.0, 0.0);
@@ -69,7 +70,7 @@ pub fn spawn_producer(
             owed += rate * now.duration_since(last).as_secs_f64();
             last = now;
             while owed >= 1.0 {
-                let record = BaseRecord::<(), str>::to(&topic).payload("order");
+                let record = BaseRecord::<(), str>::to(&topic).payload(payload.as_str());
                 if producer.send(record).is_ok() {
                     produced.records.fetch_add(1, Ordering::Relaxed);
                 }
@@ -81,6 +82,14 @@ pub fn spawn_producer(
         let _ = producer.flush(Duration::from_secs(5));
     }))
 }
+
+/// Bytes per record. The mock keeps at most 5 MB or 100,000 message sets per partition and
+/// walks that list from its start on every fetch (librdkafka `src/rdkafka_mock.c`,
+/// `rd_kafka_mock_partition_init` and `rd_kafka_mock_msgset_find`); the lab writes about one
+/// set per record, so 1 KB records hold the walk to about 4,800 sets where 5-byte ones let it
+/// grow to 100,000, slowing every fetch as a run goes on. A partition still holds 4,800
+/// records (at `--speed 24`, 115,000 messages) before the mock drops the oldest.
+const PAYLOAD_BYTES: usize = 1024;
 
 /// What a group's members did: records processed (redeliveries after a rebalance included),
 /// how far each partition has been processed, and which members received an assignment
