@@ -24,6 +24,15 @@ pub enum ScalerError {
          (KEDA always names it; with lagscale check, pass --scaled-object NAMESPACE/NAME)"
     )]
     NoScaledObject,
+    #[error(
+        "replicaThroughput: auto cannot size yet: {reason}; set replicaThroughputInitial (used \
+         until a rate is learned), or replicaThroughput to a number"
+    )]
+    ConsumersUnknown {
+        reason: &'static str,
+        /// The broker cannot say (it will not change), not only not yet.
+        lasting: bool,
+    },
 }
 
 impl ScalerError {
@@ -35,6 +44,8 @@ impl ScalerError {
             | ScalerError::UnknownMetric { .. }
             | ScalerError::NoScaledObject => Code::InvalidArgument,
             ScalerError::RequestTimeout { .. } => Code::DeadlineExceeded,
+            ScalerError::ConsumersUnknown { lasting: true, .. } => Code::FailedPrecondition,
+            ScalerError::ConsumersUnknown { lasting: false, .. } => Code::Unavailable,
             ScalerError::Source(source) => match source {
                 SourceError::NotFound { .. } => Code::NotFound,
                 SourceError::Connection { .. }

@@ -29,9 +29,10 @@ pub const REPLICA_DECISIONS: &str = "lagscale_replica_decisions_total";
 pub const TIME_LAG: &str = "lagscale_time_lag_seconds";
 pub const THROUGHPUT_WITHOUT_RATE: &str = "lagscale_throughput_without_rate_total";
 pub const KAFKA_REQUESTS: &str = "lagscale_kafka_requests_total";
+pub const REPLICA_THROUGHPUT: &str = "lagscale_replica_throughput";
 
 /// Every metric with its help text (the README lists the same).
-pub const ALL: [(&str, &str); 13] = [
+pub const ALL: [(&str, &str); 14] = [
     (
         LAG,
         "Lag in messages at the last broker query, by source, cluster, queue or group, and topic.",
@@ -53,6 +54,10 @@ pub const ALL: [(&str, &str); 13] = [
         "Evaluations answered from the cache (hit) or by a broker query (miss).",
     ),
     (GRPC_REQUESTS, "gRPC calls, by method and status code."),
+    (
+        REPLICA_THROUGHPUT,
+        "replicaThroughput: auto: messages per second one replica processes, as learned, by metric name (absent while learning).",
+    ),
     (GRPC_SECONDS, "Duration of unary gRPC calls, by method."),
     (
         OPEN_STREAMS,
@@ -178,6 +183,11 @@ pub fn replica_decision(strategy: &'static str, decision: &'static str, reason: 
 /// The "burndown": seconds until the lag drains at the consume rate (`None`: never).
 pub fn time_lag(query: &SourceQuery, seconds: Option<f64>) {
     gauge!(TIME_LAG, &query_labels(query)).set(seconds.unwrap_or(f64::INFINITY));
+}
+
+/// `replicaThroughput: auto`'s estimate for the trigger of `metric_name`.
+pub fn replica_throughput(metric_name: &str, per_replica: f64) {
+    gauge!(REPLICA_THROUGHPUT, "metric_name" => metric_name.to_owned()).set(per_replica);
 }
 
 /// A throughput value had to be served without a produce rate.

@@ -11,6 +11,8 @@ use crate::replicas::ObjectRef;
 use crate::scaler::{ReplicaView, Scaler};
 use crate::source::RateSource;
 use crate::strategy::rate::time_lag;
+use crate::strategy::replica_rate::{KEPT_WINDOWS, Learned, MIN_WINDOWS};
+use crate::strategy::throughput::ReplicaThroughput;
 use crate::trigger::Metric;
 
 /// How long `check` watches a `metric: throughput` trigger's offsets (at most its window).
@@ -76,9 +78,16 @@ pub async fn check(
     )?;
     out.flush()?;
     let mut evaluation = scaler.evaluate(&spec).await?;
-    let mut served = scaler.metric(&spec, &evaluation, object).await?;
+    let learns = matches!(&spec.metric, Metric::Throughput(p)
+        if matches!(p.replica_throughput, ReplicaThroughput::Auto { .. }));
+    // `auto` answers nothing before the consumers are first read: the watch below reads them.
+    let first = scaler.metric(&spec, &evaluation, object).await;
+    let mut served = match first {
+        Err(ScalerError::ConsumersUnknown { lasting: false, .. }) if learns => None,
+        first => Some(first?),
+    };
     if let Metric::Throughput(policy) = &spec.metric
-        && spec.query().rate_source() == RateSource::SampledOffsets
+        && (learns || spec.query().rate_source() == RateSource::SampledOffsets)
     {
         // Kafka rates need offsets read over time: watch for a while, as `serve` does all
         // along. (RabbitMQ's come from its management API at once.)
@@ -91,8 +100,12 @@ pub async fn check(
         out.flush()?;
         tokio::time::sleep(watch).await;
         evaluation = scaler.evaluate(&spec).await?;
-        served = scaler.metric(&spec, &evaluation, object).await?;
+        served = Some(scaler.metric(&spec, &evaluation, object).await?);
     }
+    let served = match served {
+        Some(served) => served,
+        None => scaler.metric(&spec, &evaluation, object).await?,
+    };
     writeln!(out, "lag:         {} messages", evaluation.lag)?;
     if let Metric::Throughput(policy) = &spec.metric {
         match &served.rates {
@@ -117,6 +130,11 @@ pub async fn check(
                 "rates:       none yet: serving lag / drainSeconds ({} s) alone",
                 policy.drain.as_secs_f64()
             )?,
+        }
+        if let (Some(learned), ReplicaThroughput::Auto { initial }) =
+            (&served.learned, policy.replica_throughput)
+        {
+            writeln!(out, "{}", replica_rate_line(learned, initial))?;
         }
     }
     match &served.replicas {
@@ -162,6 +180,34 @@ pub async fn check(
         evaluation.active, spec.activation_lag_threshold
     )?;
     Ok(())
+}
+
+/// What `replicaThroughput: auto` knows, for `check`.
+fn replica_rate_line(learned: &Learned, initial: Option<f64>) -> String {
+    let why = learned
+        .last_skip
+        .map(|s| format!("; the last window taught nothing: {}", s.reason()))
+        .unwrap_or_default();
+    let consumers = learned
+        .consumers
+        .map_or("unknown".to_owned(), |c| c.to_string());
+    match learned.estimate {
+        Some(rate) => format!(
+            "replica:     {rate:.1} messages/s each, learned from the median of the last {} of \
+             {} busy windows; {consumers} consumers{why}",
+            learned.windows.min(KEPT_WINDOWS),
+            learned.windows
+        ),
+        None => format!(
+            "replica:     learning ({} of {MIN_WINDOWS} busy windows); until then {}; \
+             {consumers} consumers{why}",
+            learned.windows,
+            initial.map_or(
+                "the consumers are held, or fewer asked for while they keep up".to_owned(),
+                |r| format!("replicaThroughputInitial {r}/s")
+            ),
+        ),
+    }
 }
 
 #[cfg(test)]

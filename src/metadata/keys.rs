@@ -18,6 +18,7 @@ pub const METRIC_NAME: &str = "metricName";
 pub const REPLICA_AWARE: &str = "replicaAware";
 pub const METRIC: &str = "metric";
 pub const REPLICA_THROUGHPUT: &str = "replicaThroughput";
+pub const REPLICA_THROUGHPUT_INITIAL: &str = "replicaThroughputInitial";
 pub const DRAIN_SECONDS: &str = "drainSeconds";
 pub const RATE_WINDOW_SECS: &str = "rateWindowSecs";
 pub const STRATEGY: &str = "strategy";
@@ -46,11 +47,12 @@ pub const COMMON: [&str; 9] = [
 
 /// The keys that choose what is served (replica awareness, the strategy, the metric) and the
 /// keys of `metric: throughput`.
-pub const POLICY: [&str; 6] = [
+pub const POLICY: [&str; 7] = [
     REPLICA_AWARE,
     STRATEGY,
     METRIC,
     REPLICA_THROUGHPUT,
+    REPLICA_THROUGHPUT_INITIAL,
     DRAIN_SECONDS,
     RATE_WINDOW_SECS,
 ];

@@ -8,7 +8,7 @@ mod replica_aware;
 mod throughput;
 
 use std::collections::HashMap;
-use std::sync::Arc;
+use std::sync::{Arc, Weak};
 use std::time::Duration;
 
 use crate::compression::Compression;
@@ -20,8 +20,10 @@ use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeRep
 use crate::single_flight::Lookup;
 use crate::source::{Observation, SourceError, SourceQuery, SourceTrigger, Sources};
 use crate::strategy::rate::{self, PartitionPoint, Rates};
-use crate::strategy::sampler::Samplers;
+use crate::strategy::replica_rate::{Learned, Skipped, Work};
+use crate::strategy::sampler::{Probe, Samplers, Timed};
 use crate::strategy::step::{Bounds, Decision};
+use crate::strategy::throughput::{RateBasis, Throughput};
 use crate::trigger::memo::TriggerMemo;
 use crate::trigger::{Decided, Inputs, Metric, Strategy, TriggerSpec};
 
@@ -50,6 +52,8 @@ pub struct Served {
     pub replicas: Option<ReplicaView>,
     /// `metric: throughput`: the rates measured (`None` on a cold start).
     pub rates: Option<Rates>,
+    /// `replicaThroughput: auto`: what is learned of one replica's rate.
+    pub learned: Option<Learned>,
 }
 
 /// What a replica-aware trigger saw and decided.
@@ -84,6 +88,9 @@ pub struct Scaler {
     replicas: Arc<dyn ReplicaSource>,
     samplers: Samplers<SamplerKey, u64>,
     offset_samplers: Samplers<OffsetsKey, Arc<[PartitionPoint]>>,
+    /// `replicaThroughput: auto`: the consumers' work, and what is learned from it.
+    work_samplers: Samplers<throughput::LearnerKey, Work>,
+    learners: throughput::Learners,
     specs: TriggerMemo,
     /// The identity, but in `lagscale demo`'s closed loop.
     compression: Compression,
@@ -128,9 +135,31 @@ impl Scaler {
             replicas,
             samplers: Samplers::new(compression),
             offset_samplers: Samplers::new(compression),
+            work_samplers: Samplers::new(compression),
+            learners: throughput::Learners::default(),
             specs: TriggerMemo::default(),
             config,
             compression,
+        })
+    }
+
+    /// A sampler's probe: `read` of `subject` with the sources, held weakly (a sampler never
+    /// keeps a stopped server alive), on this scaler's clock.
+    fn probe<S, V, Fut>(
+        &self,
+        subject: S,
+        read: fn(Arc<Sources>, S, Compression) -> Fut,
+    ) -> Probe<V>
+    where
+        S: Clone + Send + Sync + 'static,
+        Fut: Future<Output = Option<Timed<V>>> + Send + 'static,
+    {
+        let sources: Weak<Sources> = Arc::downgrade(&self.sources);
+        let compression = self.compression;
+        Arc::new(move || {
+            let sources = sources.clone();
+            let subject = subject.clone();
+            Box::pin(async move { read(sources.upgrade()?, subject, compression).await })
         })
     }
 
@@ -186,9 +215,9 @@ impl Scaler {
             true => Some(self.target_state(object).await?),
             false => None,
         };
-        let rates = match &spec.metric {
-            Metric::Throughput(policy) => self.rates(spec, policy).await,
-            Metric::Lag => None,
+        let (rates, learned) = match &spec.metric {
+            Metric::Throughput(policy) => self.throughput_inputs(spec, policy).await,
+            Metric::Lag => (None, None),
         };
         let inputs = Inputs {
             lag: evaluation.lag,
@@ -197,10 +226,27 @@ impl Scaler {
             state: state.as_ref(),
             samples: &samples,
             rates: rates.as_ref(),
+            learned: learned.as_ref(),
             now: self.compression.now(),
         };
         let decided = spec.decide(&inputs);
-        let served = report(
+        if let Decided::Throughput(Throughput {
+            basis: RateBasis::Unknown,
+            ..
+        }) = decided
+        {
+            let lasting = learned.and_then(|l| l.last_skip) == Some(Skipped::ConsumersUnknown);
+            return Err(ScalerError::ConsumersUnknown {
+                reason: match lasting {
+                    true => {
+                        "the broker does not say who consumes (no DescribeGroups, or no consumer count)"
+                    }
+                    false => "the consumers have not been read yet",
+                },
+                lasting,
+            });
+        }
+        let mut served = report(
             spec,
             evaluation,
             object,
@@ -209,6 +255,7 @@ impl Scaler {
             samples.len(),
             rates,
         );
+        served.learned = learned;
         // Like the lag, recorded when the broker was asked: KEDA's calls are seconds apart,
         // so that is nearly every call, and bursts of cached calls stay allocation-free.
         if evaluation.lookup == Lookup::Miss {
@@ -323,8 +370,11 @@ fn report(
         metric,
         replicas,
         rates,
+        learned: None,
     }
 }
 
+#[cfg(test)]
+mod auto_tests;
 #[cfg(test)]
 pub(crate) mod tests;

@@ -1,12 +1,9 @@
 //! The inputs replica-aware triggers decide from: the replicas, read from the
 //! [`ReplicaSource`](crate::replicas::ReplicaSource), and the step strategy's lag samples.
 
-use std::sync::{Arc, Weak};
-
 use super::{Scaler, evaluate};
 use crate::error::ScalerError;
 use crate::replicas::{ObjectRef, TargetState};
-use crate::source::Sources;
 use crate::strategy::sampler::{Probe, Timed};
 use crate::strategy::step::{Sample, StepPolicy};
 use crate::trigger::TriggerSpec;
@@ -27,7 +24,7 @@ impl Scaler {
             policy.lag_collection_interval,
             policy.lag_collection_range,
         );
-        let probe = self.probe(spec);
+        let probe = self.probe_lag(spec);
         self.samplers
             .samples(
                 &key,
@@ -40,28 +37,19 @@ impl Scaler {
             .collect()
     }
 
-    /// Reads `spec`'s lag for the sampler, through the shared answers. Holds the sources
-    /// weakly: a sampler never keeps a stopped server alive.
-    fn probe(&self, spec: &TriggerSpec) -> Probe<u64> {
-        let sources: Weak<Sources> = Arc::downgrade(&self.sources);
-        let spec = spec.clone();
-        let compression = self.compression;
-        Arc::new(move || {
-            let sources = sources.clone();
-            let spec = spec.clone();
-            Box::pin(async move {
-                let sources = sources.upgrade()?;
-                match evaluate(&sources, &spec, &compression).await {
-                    Ok(evaluation) => Some(Timed {
-                        at: compression.now(),
-                        value: evaluation.lag,
-                    }),
-                    Err(error) => {
-                        tracing::warn!(metric_name = %spec.metric_name, %error, "lag sample failed");
-                        None
-                    }
+    /// Reads `spec`'s lag for the sampler, through the shared answers.
+    fn probe_lag(&self, spec: &TriggerSpec) -> Probe<u64> {
+        self.probe(spec.clone(), |sources, spec, compression| async move {
+            match evaluate(&sources, &spec, &compression).await {
+                Ok(evaluation) => Some(Timed {
+                    at: compression.now(),
+                    value: evaluation.lag,
+                }),
+                Err(error) => {
+                    tracing::warn!(metric_name = %spec.metric_name, %error, "lag sample failed");
+                    None
                 }
-            })
+            }
         })
     }
 }

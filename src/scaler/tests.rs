@@ -258,6 +258,9 @@ async fn throughput_serves_the_measured_rate_plus_the_backlog() {
     let rates = QueueRates {
         publish: 250.0,
         consume: Some(200.0),
+        consumed: Some(100_000),
+        ready: Some(5_000),
+        consumers: Some(2),
     };
     let fake =
         Arc::new(FakeBrokers::answering(Ok(Observation::QueueDepth(5_000))).with_rates(Ok(rates)));

@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
 
+use super::kafka::GroupMembers;
 use super::rabbitmq::management::QueueRates;
 use super::{Observation, SourceError, SourceQuery};
 
@@ -16,6 +17,8 @@ pub enum Call {
     Observe(SourceQuery),
     /// A management API's rates for a query, over a window.
     Rates(SourceQuery, Duration),
+    /// A Kafka group's members.
+    Members(SourceQuery),
 }
 
 type Answer = Result<Observation, SourceError>;
@@ -26,6 +29,7 @@ pub struct FakeBrokers {
     answers: Mutex<HashMap<SourceQuery, Answer>>,
     default: Mutex<Option<Answer>>,
     rates: Mutex<Option<Result<QueueRates, SourceError>>>,
+    members: Mutex<Option<GroupMembers>>,
     latency: Duration,
     calls: Mutex<Vec<Call>>,
 }
@@ -49,6 +53,19 @@ impl FakeBrokers {
     pub fn with_rates(self, rates: Result<QueueRates, SourceError>) -> FakeBrokers {
         *lock(&self.rates) = Some(rates);
         self
+    }
+
+    /// From now on, DescribeGroups answers `members` (without it: not spoken).
+    pub fn members_are(&self, members: Option<GroupMembers>) {
+        *lock(&self.members) = members;
+    }
+
+    pub(super) async fn members(
+        &self,
+        query: &SourceQuery,
+    ) -> Result<Option<GroupMembers>, SourceError> {
+        lock(&self.calls).push(Call::Members(query.clone()));
+        Ok(lock(&self.members).clone())
     }
 
     /// From now on, answers every query not scripted one by one with `answer`.

@@ -39,12 +39,28 @@ pub enum BrokerRates {
 impl Sources {
     /// The broker's own measure of `query`'s rates over `window`.
     pub async fn rates(&self, query: &SourceQuery, window: Duration) -> BrokerRates {
+        match self.queue_stats(query, window).await {
+            None if matches!(query, SourceQuery::Kafka(_)) => BrokerRates::Sampled,
+            None | Some(Err(_)) => BrokerRates::Unknown,
+            Some(Ok(rates)) => BrokerRates::Measured {
+                publish: rates.publish,
+                consume: rates.consume,
+            },
+        }
+    }
+
+    /// A RabbitMQ queue's statistics from its management API over `window` (cached for the
+    /// TTL; a failure is logged); `None` for Kafka, and for an endpoint without a management
+    /// API.
+    pub async fn queue_stats(
+        &self,
+        query: &SourceQuery,
+        window: Duration,
+    ) -> Option<Result<QueueRates, SourceError>> {
         let (url, tls, vhost, queue) = match query {
-            SourceQuery::Kafka(_) => return BrokerRates::Sampled,
+            SourceQuery::Kafka(_) => return None,
             SourceQuery::Rabbitmq(q) => {
-                let Some(url) = q.endpoint.management.as_ref() else {
-                    return BrokerRates::Unknown;
-                };
+                let url = q.endpoint.management.as_ref()?;
                 let vhost = q
                     .vhost
                     .clone()
@@ -56,16 +72,11 @@ impl Sources {
         };
         let key = (url.clone(), vhost.clone(), queue.clone(), window);
         let fetch = || self.queue_rates(query, (url, tls), &vhost, queue, window);
-        match self.management.answers.get_or_fetch(&key, fetch).await.0 {
-            Ok(rates) => BrokerRates::Measured {
-                publish: rates.publish,
-                consume: rates.consume,
-            },
-            Err(error) => {
-                tracing::warn!(%error, %queue, "management API failed");
-                BrokerRates::Unknown
-            }
+        let answer = self.management.answers.get_or_fetch(&key, fetch).await.0;
+        if let Err(error) = &answer {
+            tracing::warn!(%error, %queue, "management API failed");
         }
+        Some(answer)
     }
 }
 

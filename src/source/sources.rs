@@ -179,6 +179,25 @@ impl Sources {
         self.request(query, request).await
     }
 
+    /// The members of `query`'s Kafka group (DescribeGroups, counted as a broker request);
+    /// `None` for other sources and for brokers that do not speak DescribeGroups.
+    pub async fn members(
+        &self,
+        query: &SourceQuery,
+    ) -> Result<Option<kafka::GroupMembers>, SourceError> {
+        let SourceQuery::Kafka(group) = query else {
+            return Ok(None);
+        };
+        let request = async {
+            match &self.io {
+                Io::Brokers(b) => Box::pin(b.kafka.members(group)).await,
+                #[cfg(test)]
+                Io::Fake(fake) => fake.members(query).await,
+            }
+        };
+        self.request(query, request).await
+    }
+
     /// Asks a management API for a queue's rates over `window` (for `query`'s metrics).
     pub(super) async fn queue_rates(
         &self,

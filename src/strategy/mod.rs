@@ -5,6 +5,7 @@
 //! trigger's metric is its transformed lag, decided in `trigger::decide` alone.
 
 pub mod rate;
+pub mod replica_rate;
 pub mod sampler;
 pub mod step;
 pub mod throughput;

@@ -110,6 +110,11 @@ where
     pub fn active(&self) -> usize {
         lock(&self.windows).len()
     }
+
+    /// Whether `key` is being sampled now.
+    pub fn is_sampled(&self, key: &K) -> bool {
+        lock(&self.windows).contains_key(key)
+    }
 }
 
 /// The task of one key: sample every `interval`, keep `range`, stop after two idle ranges

@@ -9,6 +9,7 @@ use super::{Metric, Strategy, TriggerSpec};
 use crate::replicas::TargetState;
 use crate::strategy::partition_cap;
 use crate::strategy::rate::Rates;
+use crate::strategy::replica_rate::Learned;
 use crate::strategy::step::{Bounds, Decision, Sample, metric_for};
 use crate::strategy::throughput::Throughput;
 
@@ -29,6 +30,8 @@ pub struct Inputs<'a> {
     pub samples: &'a [Sample],
     /// The rates over the rate window (`metric: throughput`); `None` before any are known.
     pub rates: Option<&'a Rates>,
+    /// What `replicaThroughput: auto` has learned of one replica's rate.
+    pub learned: Option<&'a Learned>,
     pub now: Instant,
 }
 
@@ -77,7 +80,12 @@ impl TriggerSpec {
             } else {
                 None
             };
-            return Decided::Throughput(policy.value(inputs.lag, inputs.rates, max_partitions));
+            return Decided::Throughput(policy.value(
+                inputs.lag,
+                inputs.rates,
+                max_partitions,
+                inputs.learned,
+            ));
         }
         match (&self.strategy, inputs.state) {
             (

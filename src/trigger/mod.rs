@@ -106,7 +106,7 @@ impl TriggerSpec {
     /// `strategy: step` the metric is a replica count and the target 1 per replica.
     pub fn target(&self) -> f64 {
         match (&self.metric, &self.strategy) {
-            (Metric::Throughput(policy), _) => policy.replica_throughput,
+            (Metric::Throughput(policy), _) => policy.target(),
             (Metric::Lag, Strategy::Step(_)) => 1.0,
             (Metric::Lag, Strategy::Direct { .. }) => self.transform.target(self.lag_threshold),
         }

@@ -8,7 +8,7 @@ use super::{Metadata, TriggerError, keys};
 use crate::metadata::number;
 use crate::source::{RateSource, SourceQuery, SourceTrigger};
 use crate::strategy::step::StepPolicy;
-use crate::strategy::throughput::ThroughputPolicy;
+use crate::strategy::throughput::{ReplicaThroughput, ThroughputPolicy};
 use crate::transform::Transform;
 
 /// `metric`: what is measured.
@@ -46,8 +46,9 @@ impl Strategy {
 const REPLICA_AWARE_USE: &str = "only with source: kafka, transform: log2 and \
     allowIdleConsumers: false, where it keeps a metricType Value HPA within the partitions";
 
-const THROUGHPUT_KEYS: [&str; 3] = [
+const THROUGHPUT_KEYS: [&str; 4] = [
     keys::REPLICA_THROUGHPUT,
+    keys::REPLICA_THROUGHPUT_INITIAL,
     keys::DRAIN_SECONDS,
     keys::RATE_WINDOW_SECS,
 ];
@@ -143,14 +144,47 @@ fn parse_throughput(
     }
     let replica_throughput = md.required(
         keys::REPLICA_THROUGHPUT,
-        "the messages per second one replica handles, > 0 (the target), with metric: throughput",
+        "the messages per second one replica handles, > 0 (the target), or `auto`, with \
+         metric: throughput",
     )?;
-    let replica_throughput = number(
-        keys::REPLICA_THROUGHPUT,
-        replica_throughput,
-        "messages per second one replica handles, > 0",
-        |n| n > 0.0,
-    )?;
+    let rate = |key, value| {
+        number(
+            key,
+            value,
+            "messages per second one replica handles, > 0, or `auto`",
+            |n| n > 0.0,
+        )
+    };
+    let initial = md.optional(keys::REPLICA_THROUGHPUT_INITIAL);
+    let replica_throughput = match replica_throughput {
+        "auto" => ReplicaThroughput::Auto {
+            initial: initial
+                .map(|v| rate(keys::REPLICA_THROUGHPUT_INITIAL, v))
+                .transpose()?,
+        },
+        fixed => {
+            if initial.is_some() {
+                return Err(TriggerError::NotApplicable {
+                    key: keys::REPLICA_THROUGHPUT_INITIAL.to_owned(),
+                    context: format!(
+                        "with replicaThroughput: \"{fixed}\" (it is the rate used until \
+                         `auto` has learned one)"
+                    ),
+                });
+            }
+            ReplicaThroughput::Fixed(rate(keys::REPLICA_THROUGHPUT, fixed)?)
+        }
+    };
+    if let (ReplicaThroughput::Auto { .. }, SourceQuery::Kafka(q)) = (&replica_throughput, query)
+        && q.topic.is_none()
+    {
+        return Err(TriggerError::invalid(
+            keys::REPLICA_THROUGHPUT,
+            "auto",
+            "a number here, or a `topic`: `auto` learns from each member's partitions of one \
+             topic",
+        ));
+    }
     let drain = md.optional(keys::DRAIN_SECONDS).map_or(Ok(120.0), |v| {
         number(
             keys::DRAIN_SECONDS,

@@ -193,7 +193,7 @@ fn throughput_keys() {
     ]))
     .unwrap();
     let expected = ThroughputPolicy {
-        replica_throughput: 125.0,
+        replica_throughput: crate::strategy::throughput::ReplicaThroughput::Fixed(125.0),
         drain: Duration::from_secs(300),
         rate_window: Duration::from_secs(120),
     };
@@ -216,7 +216,60 @@ fn throughput_keys() {
         }
         other => panic!("{other:?}"),
     }
+    let auto = parse(&kafka(&[
+        ("metric", "throughput"),
+        ("replicaThroughput", "auto"),
+        ("replicaThroughputInitial", "80"),
+    ]))
+    .unwrap();
+    match &auto.metric {
+        Metric::Throughput(p) => assert_eq!(
+            p.replica_throughput,
+            crate::strategy::throughput::ReplicaThroughput::Auto {
+                initial: Some(80.0)
+            }
+        ),
+        other => panic!("{other:?}"),
+    }
+    assert_eq!(auto.target(), 100.0, "auto serves percent of one replica");
     let cases: Vec<ErrorCase> = vec![
+        (
+            kafka(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "125"),
+                ("replicaThroughputInitial", "80"),
+            ]),
+            &[
+                "replicaThroughputInitial: not used with replicaThroughput: \"125\"",
+                "until `auto`",
+            ],
+        ),
+        (
+            kafka(&[
+                ("metric", "throughput"),
+                ("replicaThroughput", "auto"),
+                ("replicaThroughputInitial", "fast"),
+            ]),
+            &["replicaThroughputInitial", "\"fast\"", "> 0"],
+        ),
+        (
+            kafka(&[("metric", "throughput"), ("replicaThroughput", "Auto")]),
+            &["replicaThroughput", "\"Auto\"", "or `auto`"],
+        ),
+        (
+            vec![
+                ("source", "kafka"),
+                ("bootstrapServers", "127.0.0.1:9092"),
+                ("consumerGroup", "orders"),
+                ("metric", "throughput"),
+                ("replicaThroughput", "auto"),
+            ],
+            &["replicaThroughput", "\"auto\"", "a `topic`"],
+        ),
+        (
+            kafka(&[("replicaThroughputInitial", "80")]),
+            &["replicaThroughputInitial: not used without metric: throughput"],
+        ),
         (
             kafka(&[("metric", "rate")]),
             &["metric", "\"rate\"", "one of: lag, throughput"],

@@ -26,6 +26,7 @@ mod parity;
 mod rabbit_http;
 mod rabbit_tls;
 mod readme;
+mod replica_rate;
 mod replicas;
 mod serve;
 mod simulate;

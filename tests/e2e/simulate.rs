@@ -104,6 +104,34 @@ fn table(outcomes: &[Outcome]) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// `replicaThroughput: auto` needs no rate: on diurnal.yaml it costs what the true rate
+/// costs; when the true rate drops by 30 % at noon, it learns the new rate and keeps the
+/// SLO, where the configured rate, now wrong, does not.
+#[test]
+fn a_learned_replica_rate_matches_the_true_one_and_follows_a_drop() {
+    let simulation = Simulation::load(&example()).unwrap();
+    let outcomes = simulate::run(&simulation, false).unwrap();
+    let (configured, auto) = (
+        by_name(&outcomes, "throughput"),
+        by_name(&outcomes, "throughput-auto"),
+    );
+    assert!(
+        (auto.replica_hours - configured.replica_hours).abs() <= 0.05 * configured.replica_hours,
+        "{}",
+        table(&outcomes)
+    );
+    assert!(auto.p95_lag < simulation.slo_lag, "{}", table(&outcomes));
+
+    let drop = Simulation::load(&example().with_file_name("rate-drop.yaml")).unwrap();
+    let outcomes = simulate::run(&drop, false).unwrap();
+    let (configured, auto) = (
+        by_name(&outcomes, "throughput"),
+        by_name(&outcomes, "throughput-auto"),
+    );
+    assert!(auto.p95_lag < drop.slo_lag, "{}", table(&outcomes));
+    assert!(configured.p95_lag > drop.slo_lag, "{}", table(&outcomes));
+}
+
 #[test]
 fn on_a_spike_throughput_changes_least_and_costs_least_among_lag_policies() {
     let spike = example().with_file_name("spike.yaml");
@@ -226,6 +254,13 @@ fn errors_name_the_field() {
                 + "consumers: {messages_per_sec_per_replica: 5}\n",
             "unknown variant `memory`, expected `lag` or `cpu`",
         ),
+        (
+            format!(
+                "{base}consumers: {{messages_per_sec_per_replica: 5, rate_changes: \
+                 [{{at_secs: 60, messages_per_sec_per_replica: -1}}]}}\n"
+            ),
+            "consumers.rate_changes[0].messages_per_sec_per_replica: -1 is not a rate > 0",
+        ),
     ];
     for (i, (text, expected)) in cases.iter().enumerate() {
         let file = dir.join(format!("case{i}.yaml"));
@@ -258,6 +293,7 @@ fn the_readme_tables_and_charts_are_what_the_examples_give() {
         ("spike", true),
         ("farfetch", false),
         ("jobs", false),
+        ("rate-drop", false),
     ];
     for (name, chart) in examples {
         let file = example().with_file_name(format!("{name}.yaml"));

@@ -108,6 +108,20 @@ pub async fn run(
 ) -> Result<Vec<PolicyRun>, DemoError> {
     let sim = scenario::load(options.scenario.as_deref())?;
     let policies = scenario::policies(&sim, options.policy.as_deref())?;
+    for name in sim
+        .policies
+        .iter()
+        .filter(|(_, p)| scenario::learns(p))
+        .map(|(n, _)| n)
+    {
+        if options.policy.is_none() {
+            writeln!(
+                out,
+                "policy {name} left out: replicaThroughput: auto counts the group's members with \
+                 DescribeGroups, which the mock cluster does not answer"
+            )?;
+        }
+    }
     // One broker: every member then keeps one fetcher, not one per broker (many members on
     // two cores); lagscale's client and the group protocol work the same.
     let brokers = MockBrokers::start(1).map_err(DemoError::Setup)?;

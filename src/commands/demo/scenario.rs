@@ -47,6 +47,7 @@ pub fn policies(
     let all = scenario.policies.iter();
     let chosen: Vec<(String, Policy)> = all
         .filter(|(name, _)| only.is_none_or(|only| only == name.as_str()))
+        .filter(|(_, policy)| only.is_some() || !learns(policy))
         .map(|(name, policy)| (name.clone(), policy.clone()))
         .collect();
     // The lab emulates one external metric per HPA; several triggers and CPU are the
@@ -59,6 +60,23 @@ pub fn policies(
             policy.triggers.len()
         )));
     }
+    // The lab's members cannot be counted (librdkafka's mock cluster does not answer
+    // DescribeGroups), so `auto` has nothing to learn from: named, it is refused; otherwise it
+    // is left out, and the caller says so.
+    if let Some((name, _)) = chosen.iter().find(|(_, p)| learns(p)) {
+        return Err(DemoError::Scenario(format!(
+            "policies.{name}.metadata.replicaThroughput: \"auto\"; the demo's mock Kafka cluster \
+             does not answer DescribeGroups, which `auto` counts the members with: pick another \
+             with --policy, or use `lagscale simulate` for this one"
+        )));
+    }
+    if !scenario.consumers.rate_changes.is_empty() {
+        return Err(DemoError::Scenario(format!(
+            "consumers.rate_changes: {} changes; the demo's consumers work at one rate: use \
+             `lagscale simulate` for this scenario",
+            scenario.consumers.rate_changes.len()
+        )));
+    }
     if chosen.is_empty() {
         let names: Vec<&str> = scenario.policies.keys().map(String::as_str).collect();
         return Err(DemoError::Scenario(format!(
@@ -68,6 +86,12 @@ pub fn policies(
         )));
     }
     Ok(chosen)
+}
+
+/// Whether `policy` learns one replica's rate (`replicaThroughput: auto`), which the lab
+/// cannot run.
+pub fn learns(policy: &Policy) -> bool {
+    policy.metadata.get("replicaThroughput").map(String::as_str) == Some("auto")
 }
 
 /// The consumer group of policy `name`.

@@ -11,16 +11,41 @@
 //! consumers. With M dividing P (or queues, P = 1 per member) this is the even share the
 //! model assumed before.
 
-/// Backlog per partition, in messages.
+/// Backlog per partition, in messages, and what was consumed of each so far.
 pub struct Assignment {
     backlog: Vec<f64>,
+    consumed: Vec<f64>,
 }
 
 impl Assignment {
     pub fn new(partitions: u32) -> Assignment {
+        let partitions = partitions.max(1) as usize;
         Assignment {
-            backlog: vec![0.0; partitions.max(1) as usize],
+            backlog: vec![0.0; partitions],
+            consumed: vec![0.0; partitions],
         }
+    }
+
+    /// Messages consumed from each partition so far.
+    pub fn consumed(&self) -> &[f64] {
+        &self.consumed
+    }
+
+    /// Each of `members` members' partitions, as [`Assignment::consume`] shares them.
+    pub fn ranges(&self, members: usize) -> Vec<Vec<i32>> {
+        let partitions = self.backlog.len();
+        let working = members.min(partitions);
+        let mut start = 0;
+        (0..members)
+            .map(|member| {
+                if member >= working {
+                    return Vec::new();
+                }
+                let count = partitions / working + usize::from(member < partitions % working);
+                start += count;
+                (start - count..start).map(|p| p as i32).collect()
+            })
+            .collect()
     }
 
     /// `messages` arrive, spread evenly over the partitions.
@@ -49,7 +74,12 @@ impl Assignment {
         let mut consumed = 0.0;
         for member in 0..members {
             let count = each + usize::from(member < extra);
-            consumed += share(&mut self.backlog[start..start + count], rate);
+            let range = start..start + count;
+            consumed += share(
+                &mut self.backlog[range.clone()],
+                &mut self.consumed[range],
+                rate,
+            );
             start += count;
         }
         consumed
@@ -57,9 +87,9 @@ impl Assignment {
 }
 
 /// Consumes up to `rate` from `partitions`, an equal share each, the share a partition does not
-/// need going to the others (water-filling); returns what was consumed. No allocation: this
-/// runs for every member every simulated second.
-fn share(partitions: &mut [f64], rate: f64) -> f64 {
+/// need going to the others (water-filling), adding each partition's to `done`; returns what
+/// was consumed. No allocation: this runs for every member every simulated second.
+fn share(partitions: &mut [f64], done: &mut [f64], rate: f64) -> f64 {
     let (mut left, mut consumed) = (rate, 0.0);
     let mut open = partitions.iter().filter(|&&b| b > 0.0).count();
     while open > 0 && left > 0.0 {
@@ -67,7 +97,9 @@ fn share(partitions: &mut [f64], rate: f64) -> f64 {
         // Partitions needing no more than the fair share are emptied, and what they leave is
         // shared again; when none is left to empty, the rest take the fair share each.
         let mut emptied = false;
-        for backlog in partitions.iter_mut().filter(|b| **b > 0.0 && **b <= fair) {
+        let open_and_small = partitions.iter_mut().zip(done.iter_mut());
+        for (backlog, done) in open_and_small.filter(|(b, _)| **b > 0.0 && **b <= fair) {
+            *done += *backlog;
             left -= *backlog;
             consumed += *backlog;
             *backlog = 0.0;
@@ -75,7 +107,9 @@ fn share(partitions: &mut [f64], rate: f64) -> f64 {
             emptied = true;
         }
         if !emptied {
-            for backlog in partitions.iter_mut().filter(|b| **b > 0.0) {
+            let open = partitions.iter_mut().zip(done.iter_mut());
+            for (backlog, done) in open.filter(|(b, _)| **b > 0.0) {
+                *done += fair;
                 *backlog -= fair;
                 consumed += fair;
             }
@@ -121,10 +155,21 @@ mod tests {
 
     #[test]
     fn a_member_gives_what_one_partition_does_not_need_to_the_other() {
-        let mut pair = [10.0, 500.0];
-        assert_eq!(share(&mut pair, 100.0), 100.0);
-        assert_eq!(pair, [0.0, 410.0]);
+        let (mut pair, mut done) = ([10.0, 500.0], [0.0, 0.0]);
+        assert_eq!(share(&mut pair, &mut done, 100.0), 100.0);
+        assert_eq!((pair, done), ([0.0, 410.0], [10.0, 90.0]));
         let mut idle = [3.0, 4.0];
-        assert_eq!(share(&mut idle, 100.0), 7.0);
+        assert_eq!(share(&mut idle, &mut done, 100.0), 7.0);
+    }
+
+    #[test]
+    fn ranges_are_the_partitions_members_consume() {
+        let group = Assignment::new(5);
+        assert_eq!(group.ranges(2), [vec![0, 1, 2], vec![3, 4]]);
+        assert_eq!(group.ranges(6)[4..], [vec![4], vec![]]);
+        let mut group = Assignment::new(5);
+        group.arrive(500.0);
+        group.consume(2, 30.0);
+        assert_eq!(group.consumed(), [10.0, 10.0, 10.0, 15.0, 15.0]);
     }
 }

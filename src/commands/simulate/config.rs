@@ -65,6 +65,32 @@ pub struct Consumers {
     /// rate.
     #[serde(default = "default_idle_cpu")]
     pub idle_cpu_percent: f64,
+    /// Changes of `messages_per_sec_per_replica` during the run (a new release, heavier
+    /// payloads): from `at_secs` on, each replica processes the new rate.
+    #[serde(default)]
+    pub rate_changes: Vec<RateChange>,
+}
+
+/// From `at_secs` on, one replica processes `messages_per_sec_per_replica`.
+#[derive(Debug, Clone, Copy, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateChange {
+    pub at_secs: u64,
+    pub messages_per_sec_per_replica: f64,
+}
+
+impl Consumers {
+    /// Messages per second one ready replica processes at second `t`: the latest change at or
+    /// before `t`, or the starting rate.
+    pub fn rate_at(&self, t: u64) -> f64 {
+        self.rate_changes
+            .iter()
+            .filter(|c| c.at_secs <= t)
+            .max_by_key(|c| c.at_secs)
+            .map_or(self.messages_per_sec_per_replica, |c| {
+                c.messages_per_sec_per_replica
+            })
+    }
 }
 
 fn default_idle_cpu() -> f64 {
@@ -322,6 +348,15 @@ impl Simulation {
         }
         if c.partitions == 0 {
             return Err("consumers.partitions: 0; expected at least 1".to_owned());
+        }
+        for (i, change) in c.rate_changes.iter().enumerate() {
+            let rate = change.messages_per_sec_per_replica;
+            if !rate.is_finite() || rate <= 0.0 {
+                return Err(format!(
+                    "consumers.rate_changes[{i}].messages_per_sec_per_replica: {rate} is not a \
+                     rate > 0"
+                ));
+            }
         }
         let k = &self.keda;
         if k.max_replica_count == 0 || k.max_replica_count < k.min_replica_count {

@@ -15,6 +15,7 @@ mod policy;
 pub mod replica_calculator;
 pub mod report;
 mod triggers;
+mod work;
 
 use std::io::{IsTerminal, Write};
 use std::path::Path;

@@ -11,6 +11,8 @@ use super::hpa::{Hpa, SYNC_SECS};
 use super::outcome::{Outcome, Tally};
 use super::replica_calculator;
 use super::triggers::{PolicyTriggers, Utilization, Workload};
+use super::work::GroupWork;
+use crate::strategy::replica_rate::Work;
 use crate::strategy::step::Bounds;
 
 /// Runs one policy; `progress` is told the fraction done now and then.
@@ -35,9 +37,13 @@ pub fn run(
     // Log-end and committed offsets of the simulated group, for rates.
     let (mut produced, mut consumed) = (0.0f64, 0.0f64);
     let (mut last_active, mut last_scale) = (0u64, None::<u64>);
+    let mut cpu = Utilization::new(consumers.idle_cpu_percent);
     let per_replica = consumers.messages_per_sec_per_replica;
-    let mut cpu = Utilization::new(consumers.idle_cpu_percent, per_replica);
     let mut tally = Tally::new(name, sim.duration_secs, sim.slo_lag, per_replica);
+    // Only a policy that learns one replica's rate reads the partitions and members.
+    let mut work = triggers
+        .learns()
+        .then(|| GroupWork::new(consumers.commit_interval_secs));
     let (mut changes, mut rebalances) = (0u64, 0u64);
     let resize = |pods: &mut Vec<u64>, to: u32, t: u64, changes: &mut u64| {
         let to = to as usize;
@@ -64,19 +70,28 @@ pub fn run(
             pause_until = t + consumers.rebalance_pause_secs;
             ready_before = ready;
         }
+        let per_replica = consumers.rate_at(t);
         let processed = if t >= pause_until {
-            group.consume(ready, consumers.messages_per_sec_per_replica)
+            group.consume(ready, per_replica)
         } else {
             0.0
         };
         consumed += processed;
-        cpu.second(processed, ready as u32);
+        cpu.second(processed, ready as u32, per_replica);
+        if let Some(work) = &mut work {
+            work.second(&group);
+        }
         let backlog = group.total();
         // What lagscale reads: the lag to the committed offsets.
         let committed = commits.committed(consumed);
         let seen = (produced - committed).max(0.0);
 
-        triggers.sample(t, seen, produced, committed);
+        let members = (t >= pause_until).then_some(ready);
+        let read_work = || match &work {
+            Some(work) => work.work(&group, produced, members),
+            None => Work::default(),
+        };
+        triggers.sample(t, seen, (produced, committed), &read_work);
         if t.is_multiple_of(keda.polling_interval_secs) {
             if triggers.is_active(seen) {
                 last_active = t;

@@ -13,8 +13,10 @@ use super::config::Policy;
 use crate::replicas::TargetState;
 use crate::source::{Lag, MODELLED_TRIGGER};
 use crate::strategy::rate::{self, OffsetsSample, PartitionPoint};
+use crate::strategy::replica_rate::{Learner, Work, WorkSample};
 use crate::strategy::sampler::Timed;
 use crate::strategy::step::{Bounds, Sample};
+use crate::strategy::throughput::ReplicaThroughput;
 use crate::trigger::{Inputs, Metric, Strategy, TriggerSpec};
 
 /// One policy's trigger, with the memory the step strategy needs.
@@ -24,6 +26,9 @@ pub struct PolicyMetric {
     epoch: Instant,
     samples: VecDeque<Sample>,
     offsets: VecDeque<OffsetsSample>,
+    /// `replicaThroughput: auto`: the work samples of the last rate window, and the learning.
+    work: VecDeque<WorkSample>,
+    learner: Learner,
 }
 
 /// What the HPA sees at one sync.
@@ -50,6 +55,8 @@ impl PolicyMetric {
             epoch: Instant::now(),
             samples: VecDeque::new(),
             offsets: VecDeque::new(),
+            work: VecDeque::new(),
+            learner: Learner::default(),
         })
     }
 
@@ -85,13 +92,42 @@ impl PolicyMetric {
         self.spec.read(&self.read_lag(lag)).1
     }
 
+    /// Whether this trigger learns one replica's rate (`replicaThroughput: auto`), from the
+    /// work [`PolicyMetric::sample`] is given.
+    pub fn learns(&self) -> bool {
+        matches!(
+            &self.spec.metric,
+            Metric::Throughput(p) if matches!(p.replica_throughput, ReplicaThroughput::Auto { .. })
+        )
+    }
+
     /// Takes the samples the strategy needs at `t`: the lag (step), or the log-end and
-    /// committed offsets, `produced` and `consumed` so far (throughput).
-    pub fn sample(&mut self, t: u64, lag: f64, produced: f64, consumed: f64) {
+    /// committed offsets, `produced` and `consumed` so far (throughput), and the group's work
+    /// when it learns.
+    pub fn sample(
+        &mut self,
+        t: u64,
+        lag: f64,
+        (produced, consumed): (f64, f64),
+        work: &dyn Fn() -> Work,
+    ) {
+        let learns = self.learns();
         if let Metric::Throughput(policy) = &self.spec.metric
             && t.is_multiple_of(policy.sample_interval().as_secs())
         {
             let at = self.instant(t);
+            let window = policy.rate_window;
+            if learns {
+                self.work.push_back(Timed { at, value: work() });
+                while self
+                    .work
+                    .front()
+                    .is_some_and(|s| at.duration_since(s.at) > window)
+                {
+                    self.work.pop_front();
+                }
+                self.learner.observe(self.work.make_contiguous(), window);
+            }
             let point = PartitionPoint {
                 partition: 0,
                 high: produced as i64,
@@ -101,7 +137,6 @@ impl PolicyMetric {
                 at,
                 value: Arc::from([point]),
             });
-            let window = policy.rate_window;
             while self
                 .offsets
                 .front()
@@ -165,6 +200,7 @@ impl PolicyMetric {
             state: Some(&state),
             samples: &samples,
             rates: rates.as_ref(),
+            learned: Some(&self.learner.learned()),
             now: self.instant(t),
         };
         let metric = self.spec.decide(&inputs).metric();

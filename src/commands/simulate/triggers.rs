@@ -8,6 +8,7 @@ use super::config::{MetricType, Policy, TriggerKind};
 use super::hpa;
 use super::policy::PolicyMetric;
 use super::replica_calculator::{self, Proposal};
+use crate::strategy::replica_rate::Work;
 use crate::strategy::step::Bounds;
 
 /// Seconds of work the CPU utilization averages over before each sync: metrics-server's
@@ -55,10 +56,15 @@ impl PolicyTriggers {
     }
 
     /// Takes the samples the lag triggers' strategies need (see [`PolicyMetric::sample`]).
-    pub fn sample(&mut self, t: u64, lag: f64, produced: f64, consumed: f64) {
+    pub fn sample(&mut self, t: u64, lag: f64, offsets: (f64, f64), work: &dyn Fn() -> Work) {
         for (_, metric) in &mut self.lag {
-            metric.sample(t, lag, produced, consumed);
+            metric.sample(t, lag, offsets, work);
         }
+    }
+
+    /// Whether a trigger learns from the group's work.
+    pub fn learns(&self) -> bool {
+        self.lag.iter().any(|(_, m)| m.learns())
     }
 
     /// KEDA's activity: any lag trigger active; a ScaledObject with CPU triggers alone is
@@ -108,23 +114,23 @@ impl PolicyTriggers {
 /// they could have processed, over the last [`CPU_WINDOW_SECS`].
 pub struct Utilization {
     idle: f64,
-    per_replica: f64,
-    /// Per second: messages processed, and ready replicas.
-    window: VecDeque<(f64, u32)>,
+    /// Per second: messages processed, and what the ready replicas could have processed.
+    window: VecDeque<(f64, f64)>,
 }
 
 impl Utilization {
-    pub fn new(idle: f64, per_replica: f64) -> Utilization {
+    pub fn new(idle: f64) -> Utilization {
         Utilization {
             idle,
-            per_replica,
             window: VecDeque::with_capacity(CPU_WINDOW_SECS + 1),
         }
     }
 
-    /// One second in which `ready` replicas processed `processed` messages.
-    pub fn second(&mut self, processed: f64, ready: u32) {
-        self.window.push_back((processed, ready));
+    /// One second in which `ready` replicas of `per_replica` messages per second processed
+    /// `processed` messages.
+    pub fn second(&mut self, processed: f64, ready: u32, per_replica: f64) {
+        self.window
+            .push_back((processed, f64::from(ready) * per_replica));
         if self.window.len() > CPU_WINDOW_SECS {
             self.window.pop_front();
         }
@@ -133,11 +139,7 @@ impl Utilization {
     /// The average over the window, or `None` when no replica was ready in it.
     pub fn percent(&self) -> Option<f64> {
         let processed: f64 = self.window.iter().map(|&(p, _)| p).sum();
-        let capacity: f64 = self
-            .window
-            .iter()
-            .map(|&(_, r)| f64::from(r) * self.per_replica)
-            .sum();
+        let capacity: f64 = self.window.iter().map(|&(_, c)| c).sum();
         (capacity > 0.0).then(|| self.idle + 100.0 * processed / capacity)
     }
 }
@@ -148,18 +150,18 @@ mod tests {
 
     #[test]
     fn utilization_is_the_idle_floor_plus_the_work_done() {
-        let mut cpu = Utilization::new(10.0, 100.0);
+        let mut cpu = Utilization::new(10.0);
         assert_eq!(cpu.percent(), None);
-        cpu.second(0.0, 0);
+        cpu.second(0.0, 0, 100.0);
         assert_eq!(cpu.percent(), None, "no ready replica, no metric");
         // 4 replicas at 100/s processing 200/s: half busy.
         for _ in 0..CPU_WINDOW_SECS {
-            cpu.second(200.0, 4);
+            cpu.second(200.0, 4, 100.0);
         }
         assert_eq!(cpu.percent(), Some(60.0));
         // A rebalance pause: nothing processed for 3 of the 15 s.
         for _ in 0..3 {
-            cpu.second(0.0, 4);
+            cpu.second(0.0, 4, 100.0);
         }
         assert_eq!(cpu.percent(), Some(10.0 + 50.0 * 12.0 / 15.0));
     }

@@ -16,7 +16,7 @@ use std::time::Duration;
 use kafka_protocol::messages::ApiKey;
 
 use super::lag::PartitionOffsets;
-use super::wire::{Cluster, GroupFetch, Offsets, Security, Watermark};
+use super::wire::{Cluster, GroupFetch, GroupMembers, Offsets, Security, Watermark};
 use super::{Endpoint, GroupQuery};
 use crate::single_flight::SingleFlight;
 use crate::source::pool::Pool;
@@ -115,6 +115,20 @@ impl Clients {
         snapshot.await.unwrap_or(Err(SourceError::Timeout {
             endpoint: label,
             operation: "reading consumer group offsets",
+            after_ms: budget.as_millis(),
+        }))
+    }
+
+    /// The query's group members (DescribeGroups), within the connect + query timeouts;
+    /// `None` when the broker does not speak DescribeGroups.
+    pub async fn members(&self, query: &GroupQuery) -> Result<Option<GroupMembers>, SourceError> {
+        let budget = self.timeouts.connect + self.timeouts.query;
+        let client = self.client(&query.endpoint)?;
+        let label = client.cluster.label.clone();
+        let members = tokio::time::timeout(budget, client.cluster.members(&query.group));
+        members.await.unwrap_or(Err(SourceError::Timeout {
+            endpoint: label,
+            operation: "describing the consumer group",
             after_ms: budget.as_millis(),
         }))
     }

@@ -21,6 +21,7 @@ use std::collections::{BTreeMap, BTreeSet};
 pub use client::{Clients, GroupSnapshot, TopicPartition};
 use lag::{LagAggregate, LagOptions, OffsetResetPolicy, Partitions};
 pub use profile::KafkaProfile;
+pub use wire::GroupMembers;
 
 use crate::metadata::{
     Connection, ConnectionKeys, Metadata, MetricName, TriggerError, connection, quote,

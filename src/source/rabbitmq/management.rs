@@ -162,12 +162,18 @@ impl ManagementUrl {
     }
 }
 
-/// A queue's rates, in messages per second.
+/// A queue's rates, in messages per second, and what `replicaThroughput: auto` learns from.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct QueueRates {
     pub publish: f64,
     /// Acknowledged (or, without acks, delivered) messages per second.
     pub consume: Option<f64>,
+    /// Messages acknowledged (or delivered) since the queue's statistics began.
+    pub consumed: Option<u64>,
+    /// Messages ready for delivery.
+    pub ready: Option<u64>,
+    /// Consumers subscribed to the queue.
+    pub consumers: Option<u32>,
 }
 
 /// Reads the rates out of `/api/queues/{vhost}/{queue}`'s JSON.
@@ -177,11 +183,17 @@ pub fn parse_rates(json: &serde_json::Value) -> QueueRates {
         let details = &stats[format!("{name}_details")];
         details["avg_rate"].as_f64().or(details["rate"].as_f64())
     };
+    let count = |name: &str| stats[name].as_u64();
     QueueRates {
         publish: rate("publish").unwrap_or(0.0),
         consume: rate("ack")
             .or(rate("deliver_get"))
             .or(stats.is_null().then_some(0.0)),
+        consumed: count("ack")
+            .or(count("deliver_get"))
+            .or(stats.is_null().then_some(0)),
+        ready: json["messages_ready"].as_u64(),
+        consumers: json["consumers"].as_u64().map(|c| c as u32),
     }
 }
 
@@ -340,14 +352,17 @@ mod tests {
 
     #[test]
     fn rates() {
-        let busy = json!({"messages_ready": 5, "message_stats": {
+        let busy = json!({"messages_ready": 5, "consumers": 3, "message_stats": {
             "publish_details": {"rate": 12.0, "avg_rate": 10.5},
-            "ack_details": {"rate": 8.0}}});
+            "ack": 1200, "ack_details": {"rate": 8.0}}});
         assert_eq!(
             parse_rates(&busy),
             QueueRates {
                 publish: 10.5,
-                consume: Some(8.0)
+                consume: Some(8.0),
+                consumed: Some(1200),
+                ready: Some(5),
+                consumers: Some(3),
             }
         );
         let no_acks = json!({"message_stats": {"publish_details": {"rate": 3.0},
@@ -356,7 +371,10 @@ mod tests {
             parse_rates(&no_acks),
             QueueRates {
                 publish: 3.0,
-                consume: Some(2.0)
+                consume: Some(2.0),
+                consumed: None,
+                ready: None,
+                consumers: None,
             }
         );
         let idle = json!({"messages_ready": 0});
@@ -364,7 +382,10 @@ mod tests {
             parse_rates(&idle),
             QueueRates {
                 publish: 0.0,
-                consume: Some(0.0)
+                consume: Some(0.0),
+                consumed: Some(0),
+                ready: Some(0),
+                consumers: None,
             }
         );
     }

@@ -123,6 +123,38 @@ impl TestQueue {
         (channel, consumer)
     }
 
+    /// A consumer that acknowledges one message every `1 / rate` seconds (prefetch 1) until
+    /// the returned task is aborted. The ticks are the consumer's pace, not a wait.
+    #[allow(dead_code)]
+    pub async fn consume_at(&self, rate: f64) -> tokio::task::JoinHandle<()> {
+        use futures_util::StreamExt;
+        use lapin::options::BasicAckOptions;
+        let channel = self.connection.create_channel().await.unwrap();
+        channel
+            .basic_qos(1, BasicQosOptions::default())
+            .await
+            .unwrap();
+        let mut consumer = channel
+            .basic_consume(
+                self.name.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await
+            .unwrap();
+        tokio::spawn(async move {
+            let _channel = channel;
+            let mut pace = tokio::time::interval(std::time::Duration::from_secs_f64(1.0 / rate));
+            while let Some(Ok(delivery)) = consumer.next().await {
+                pace.tick().await;
+                if delivery.ack(BasicAckOptions::default()).await.is_err() {
+                    return;
+                }
+            }
+        })
+    }
+
     pub async fn purge(&self) {
         self.channel
             .queue_purge(self.name.as_str().into(), QueuePurgeOptions::default())

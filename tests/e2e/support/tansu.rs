@@ -80,6 +80,8 @@ pub struct Tansu {
     port: u16,
     /// The broker's working directory: its SQLite file and its log (`tansu.log`).
     dir: PathBuf,
+    /// `--storage-engine`.
+    storage: String,
     child: Option<Child>,
 }
 
@@ -87,6 +89,14 @@ impl Tansu {
     /// Starts the binary named by `LAGSCALE_TANSU` on a free port, with empty storage, and
     /// waits until the port accepts connections.
     pub fn start() -> Result<Tansu, String> {
+        Tansu::start_with("sqlite://tansu.db")
+    }
+
+    /// [`Tansu::start`] with another `--storage-engine`. `memory://tansu/` answers
+    /// DescribeGroups for a group that exists; SQLite's engine reads the stored group back as
+    /// a JSON string, fails, and closes the connection (tansu 0.6.0, `lite.rs`
+    /// `describe_groups`).
+    pub fn start_with(storage: &str) -> Result<Tansu, String> {
         let binary = std::env::var_os("LAGSCALE_TANSU")
             .map(PathBuf::from)
             .ok_or("LAGSCALE_TANSU is not set (scripts/ensure-tansu.sh prints the binary)")?;
@@ -104,6 +114,7 @@ impl Tansu {
             binary,
             port,
             dir,
+            storage: storage.to_owned(),
             child: None,
         };
         tansu.spawn()?;
@@ -153,7 +164,7 @@ impl Tansu {
             .args(["--listener-url", &url])
             .args(["--advertised-listener-url", &url])
             // Relative to the working directory: tansu joins even an absolute path to it.
-            .args(["--storage-engine", "sqlite://tansu.db"])
+            .args(["--storage-engine", &self.storage])
             .arg("--silent")
             .current_dir(&self.dir)
             .stdin(Stdio::null())

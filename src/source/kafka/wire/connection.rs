@@ -320,6 +320,7 @@ pub fn api_name(key: ApiKey) -> &'static str {
         ApiKey::FindCoordinator => "FindCoordinator",
         ApiKey::OffsetFetch => "OffsetFetch",
         ApiKey::ListOffsets => "ListOffsets",
+        ApiKey::DescribeGroups => "DescribeGroups",
         ApiKey::SaslHandshake => "SaslHandshake",
         ApiKey::SaslAuthenticate => "SaslAuthenticate",
         _ => "another API",

@@ -56,7 +56,7 @@ impl Cluster {
         Ok(id)
     }
 
-    pub(super) fn forget_coordinator(&self, group: &str) {
+    pub(in crate::source::kafka::wire) fn forget_coordinator(&self, group: &str) {
         self.coordinators
             .lock()
             .unwrap_or_else(PoisonError::into_inner)

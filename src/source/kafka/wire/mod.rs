@@ -1,5 +1,5 @@
 //! lagscale's own Kafka client: the few requests consumer-group lag needs (ApiVersions,
-//! Metadata, FindCoordinator, OffsetFetch, ListOffsets, and SASL), spoken natively over tokio.
+//! Metadata, FindCoordinator, OffsetFetch, ListOffsets, DescribeGroups, and SASL), spoken natively over tokio.
 //! No librdkafka on the serving path: no C code, no threads of its own, nothing a broker can
 //! send that aborts the process. (librdkafka's admin client aborted it when a broker went away
 //! during a committed-offsets request: confluentinc/librdkafka#4605.)
@@ -12,6 +12,8 @@
 //! - `groups`: coordinators (FindCoordinator) and committed offsets (OffsetFetch), batched
 //!   across groups by `batch` where the broker allows it;
 //! - `offsets`: watermarks (ListOffsets), one request per leader broker;
+//! - `members`: a group's members and their partitions (DescribeGroups), for
+//!   `replicaThroughput: auto`;
 //! - [`security`]: a profile's `properties` → TLS (`tls`) and SASL settings, validated once;
 //! - [`sasl`]: the SASL exchanges (PLAIN, SCRAM-SHA-256/512, OAUTHBEARER);
 //! - [`oauth`]: OAUTHBEARER tokens (static, unsecured JWT, or the client-credentials flow).
@@ -26,11 +28,13 @@ mod cluster;
 mod connection;
 mod decode;
 mod groups;
+mod members;
 mod offsets;
 
 pub use cluster::{Cluster, METADATA_MAX_AGE};
 pub use connection::{MAX_FRAME_BYTES, WireError};
 pub use groups::GroupFetch;
+pub use members::GroupMembers;
 pub use offsets::{Offsets, Watermark};
 pub use security::Security;
 
