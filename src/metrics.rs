@@ -56,7 +56,7 @@ pub const ALL: [(&str, &str); 14] = [
     (GRPC_REQUESTS, "gRPC calls, by method and status code."),
     (
         REPLICA_THROUGHPUT,
-        "replicaThroughput: auto: messages per second one replica processes, as learned, by metric name (absent while learning).",
+        "replicaThroughput: auto: messages per second one replica is sized with (learned, or replicaThroughputInitial while learning), by metric name.",
     ),
     (GRPC_SECONDS, "Duration of unary gRPC calls, by method."),
     (
@@ -185,7 +185,7 @@ pub fn time_lag(query: &SourceQuery, seconds: Option<f64>) {
     gauge!(TIME_LAG, &query_labels(query)).set(seconds.unwrap_or(f64::INFINITY));
 }
 
-/// `replicaThroughput: auto`'s estimate for the trigger of `metric_name`.
+/// The rate `replicaThroughput: auto` sizes the trigger of `metric_name` with.
 pub fn replica_throughput(metric_name: &str, per_replica: f64) {
     gauge!(REPLICA_THROUGHPUT, "metric_name" => metric_name.to_owned()).set(per_replica);
 }

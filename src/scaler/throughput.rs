@@ -73,7 +73,6 @@ impl Scaler {
                 learners.remove(&gone);
             }
             let learner = learners.entry(key).or_default();
-            let windows = learner.learned().windows;
             if let Some(moved) = learner.observe(&samples, window) {
                 tracing::info!(
                     metric_name = %spec.metric_name,
@@ -84,9 +83,15 @@ impl Scaler {
                 );
             }
             let learned = learner.learned();
-            // The gauge moves when a window is learned, not on every call.
-            if let (Some(estimate), true) = (learned.estimate, learned.windows > windows) {
-                metrics::replica_throughput(&spec.metric_name.to_string(), estimate);
+            // The gauge shows the rate sized with, and moves when it does, not on every call.
+            let initial = match policy.replica_throughput {
+                ReplicaThroughput::Auto { initial } => initial,
+                ReplicaThroughput::Fixed(_) => None,
+            };
+            if let Some(rate) = learned.estimate.or(initial)
+                && learner.shown(rate)
+            {
+                metrics::replica_throughput(&spec.metric_name.to_string(), rate);
             }
             learned
         };

@@ -306,6 +306,7 @@ pub struct Learner {
     last_skip: Option<Skipped>,
     consumers: Option<u32>,
     reported: Option<f64>,
+    shown: Option<f64>,
 }
 
 impl Learner {
@@ -364,6 +365,12 @@ impl Learner {
             1 => sorted[n / 2],
             _ => (sorted[n / 2 - 1] + sorted[n / 2]) / 2.0,
         })
+    }
+
+    /// Whether `rate` differs from the last one this was asked about (for a gauge that
+    /// moves only when the rate does).
+    pub fn shown(&mut self, rate: f64) -> bool {
+        self.shown.replace(rate) != Some(rate)
     }
 
     pub fn learned(&self) -> Learned {

@@ -85,6 +85,26 @@ async fn rabbitmq_consumers_at_a_known_rate() {
     println!("learned {rate:.2}/s per consumer for 20/s: {learned:?}");
     assert!((rate - 20.0).abs() <= 0.15 * 20.0, "{learned:?}");
     assert_eq!(learned.consumers, Some(3));
+
+    // `lagscale check` watches the consumers for a window (10 s here) and says what it knows:
+    // a window or two, still learning, and who consumes.
+    let http = format!("{}/%2F", management_url());
+    let check = [
+        ("source", "rabbitmq"),
+        ("protocol", "http"),
+        ("host", http.as_str()),
+        ("queueName", queue.name.as_str()),
+        ("metric", "throughput"),
+        ("replicaThroughput", "auto"),
+        ("rateWindowSecs", "10"),
+    ];
+    let out = crate::support::run_check(&[], &[], &check).await;
+    assert!(
+        out.contains("replica:     learning (")
+            && out.contains("of 3 busy windows); until then")
+            && out.contains("; 3 consumers"),
+        "{out}"
+    );
     for consumer in consumers {
         consumer.abort();
     }

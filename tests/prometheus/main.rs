@@ -117,6 +117,19 @@ async fn metrics_describe_what_the_server_does() {
         sample(&text, metrics::THROUGHPUT_WITHOUT_RATE, &[]) >= Some(1.0),
         "{text}"
     );
+    // `replicaThroughput: auto` shows the rate it sizes with: the initial one, on a mock
+    // cluster that cannot say who consumes.
+    let mut auto = throughput.to_vec();
+    auto.retain(|(k, _)| *k != "replicaThroughput");
+    auto.extend([
+        ("replicaThroughput", "auto"),
+        ("replicaThroughputInitial", "7.5"),
+        ("metricName", "auto-orders"),
+    ]);
+    client
+        .get_metrics(metrics_request(so("auto", &auto), ""))
+        .await
+        .unwrap();
     assert_eq!(
         sample(&text, metrics::TIME_LAG, &[]),
         Some(f64::INFINITY),
@@ -124,6 +137,15 @@ async fn metrics_describe_what_the_server_does() {
     );
 
     let text = scrape(&server).await;
+    assert_eq!(
+        sample(
+            &text,
+            metrics::REPLICA_THROUGHPUT,
+            &["metric_name=\"auto-orders\""]
+        ),
+        Some(7.5),
+        "{text}"
+    );
     for (name, help) in metrics::ALL {
         assert!(
             text.contains(&format!("# HELP {name} {help}")),

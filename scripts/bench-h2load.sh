@@ -1,0 +1,113 @@
+#!/usr/bin/env bash
+# The gRPC server under an independent load generator: h2load (Debian's nghttp2-client, a C
+# HTTP/2 client, installed when missing) in another process, against one `lagscale serve` on
+# warm RabbitMQ triggers. On a machine with two cores or more the server runs on core 0 and
+# h2load on core 1 (taskset). For each call, at two concurrencies (1 connection × 1 stream,
+# and 4 × 32), it prints calls/s, the ratio to Health/Check's, and p50/p99 latency from h2load's
+# per-request log. At the end it checks, from lagscale's own Prometheus counters, that every
+# call was answered OK (h2load sees only HTTP statuses, not gRPC's).
+#
+#     bash scripts/bench-h2load.sh            # CALLS=200000 for 4 × 32, 20000 for 1 × 1
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+calls=${CALLS:-200000}
+single=$((calls / 10))
+
+if ! command -v h2load >/dev/null; then
+  echo "h2load: not installed; installing Debian's nghttp2-client" >&2
+  if [ "$(id -u)" = 0 ]; then as_root=(); else as_root=(sudo -n); fi
+  "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nghttp2-client >/dev/null ||
+    { "${as_root[@]}" apt-get update -qq && "${as_root[@]}" env DEBIAN_FRONTEND=noninteractive \
+        apt-get install -y -qq nghttp2-client >/dev/null; } ||
+    { echo "error: cannot install nghttp2-client (needs root or passwordless sudo)" >&2; exit 1; }
+fi
+bash scripts/ensure-rabbitmq.sh >&2
+cargo build --release --locked --quiet --bin lagscale --example grpc_requests
+
+work=$(mktemp -d)
+server_pid=""
+cleanup() {
+  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  rm -rf "$work"
+}
+trap cleanup EXIT
+
+queue="lagscale-bench-h2load-$$"
+./target/release/examples/grpc_requests "$work" "$queue"
+
+free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+metrics_port=$(free_port)
+server_cpu=() client_cpu=()
+if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
+  server_cpu=(taskset -c 0) client_cpu=(taskset -c 1)
+  pinning="server on core 0, h2load on core 1"
+else
+  pinning="not pinned (one core)"
+fi
+RUST_LOG=${RUST_LOG:-info} "${server_cpu[@]}" ./target/release/lagscale serve \
+  --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics_port" >"$work/serve.log" 2>&1 &
+server_pid=$!
+deadline=$((SECONDS + 30))
+until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
+  if ((SECONDS >= deadline)); then echo "error: lagscale serve did not listen" >&2; cat "$work/serve.log" >&2; exit 1; fi
+  sleep 0.1
+done
+
+# run NAME PATH BODY CONNECTIONS STREAMS CALLS: prints "calls/s p50_us p99_us".
+run() {
+  local name=$1 path=$2 body=$3 connections=$4 streams=$5 n=$6 log="$work/$1-$4x$5.log"
+  "${client_cpu[@]}" h2load -t 1 -c "$connections" -m "$streams" -n "$n" -d "$work/$body" \
+    -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$log" \
+    "http://127.0.0.1:$port/$path" >"$work/$name.out"
+  local rate failed
+  rate=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' "$work/$name.out")
+  failed=$(sed -n 's/^requests:.* \([0-9]*\) failed.*/\1/p' "$work/$name.out")
+  if [ "$failed" != 0 ]; then echo "error: $name: $failed requests failed" >&2; cat "$work/$name.out" >&2; exit 1; fi
+  sort -n -k3 "$log" | awk -v rate="$rate" '{ d[NR] = $3 } END {
+    p50 = int(NR * 0.50); if (p50 < 1) p50 = 1
+    p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
+    printf "%s %d %d\n", rate, d[p50], d[p99] }'
+}
+
+calls_list=(
+  "Health/Check|grpc.health.v1.Health/Check|health.bin"
+  "GetMetricSpec (plain)|externalscaler.ExternalScaler/GetMetricSpec|spec-plain.bin"
+  "GetMetrics plain|externalscaler.ExternalScaler/GetMetrics|metrics-plain.bin"
+  "GetMetrics log2|externalscaler.ExternalScaler/GetMetrics|metrics-log2.bin"
+  "GetMetrics throughput|externalscaler.ExternalScaler/GetMetrics|metrics-throughput.bin"
+  "IsActive plain|externalscaler.ExternalScaler/IsActive|spec-plain.bin"
+  "IsActive log2|externalscaler.ExternalScaler/IsActive|spec-log2.bin"
+)
+
+# Warm: every trigger parsed, its answer cached, its rates read, the connections open.
+for entry in "${calls_list[@]}"; do
+  IFS='|' read -r name path body <<<"$entry"
+  run warm "$path" "$body" 1 1 200 >/dev/null
+done
+
+echo "h2load $(h2load --version | awk 'NR==1 {print $2}'), $pinning, RUST_LOG=${RUST_LOG:-info}; lagscale serve on warm RabbitMQ triggers"
+for shape in "1 1 $single" "4 32 $calls"; do
+  read -r connections streams n <<<"$shape"
+  echo
+  echo "$connections connection(s) × $streams stream(s), $n calls each:"
+  printf '| %-22s | %9s | %5s | %7s | %7s |\n' call calls/s ratio "p50 µs" "p99 µs"
+  printf '|%s|%s|%s|%s|%s|\n' ------------------------ ----------- ------- --------- ---------
+  base=""
+  for entry in "${calls_list[@]}"; do
+    IFS='|' read -r name path body <<<"$entry"
+    read -r rate p50 p99 < <(run "$(echo "$name" | tr -c 'a-zA-Z0-9\n' _)" "$path" "$body" "$connections" "$streams" "$n")
+    base=${base:-$rate}
+    ratio=$(awk -v a="$rate" -v b="$base" 'BEGIN {printf "%.2f", a / b}')
+    printf '| %-22s | %9.0f | %5s | %7d | %7d |\n' "$name" "$rate" "$ratio" "$p50" "$p99"
+  done
+done
+
+echo
+echo "lagscale's answers, by method and code (lagscale_grpc_requests_total):"
+curl -s "http://127.0.0.1:$metrics_port/metrics" | awk '/^lagscale_grpc_requests_total/ {print "  " $0}'
+if curl -s "http://127.0.0.1:$metrics_port/metrics" | grep '^lagscale_grpc_requests_total' | grep -v 'code="Ok"' | grep -q .; then
+  echo "error: some calls were not answered OK" >&2
+  exit 1
+fi
