@@ -43,6 +43,10 @@
 //!   closes the connection without a response.
 //! - Metadata of an unknown topic: error 3 (UNKNOWN_TOPIC_OR_PARTITION), as in Kafka.
 //! - A commit beyond the high watermark is accepted.
+//! - DescribeGroups: with `sqlite://` every existing group fails (the stored group is read back
+//!   as a JSON string; the connection is closed), an unknown one is error 69
+//!   (GROUP_ID_NOT_FOUND; Kafka answers `Dead`); with `memory://` the members come back
+//!   without their assignments, and a group being joined reads `Unknown`.
 //!
 //! `tests/e2e/tansu.rs` checks the table's versions and both batched forms.
 
