@@ -64,13 +64,9 @@ impl Scaler {
                 .by_key
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let active: Vec<LearnerKey> = learners
-                .keys()
-                .filter(|k| **k != key && !self.work_samplers.is_sampled(k))
-                .cloned()
-                .collect();
-            for gone in active {
-                learners.remove(&gone);
+            // Forgotten learners go when a new one comes, not on every call.
+            if !learners.contains_key(&key) {
+                learners.retain(|k, _| self.work_samplers.is_sampled(k));
             }
             let learner = learners.entry(key).or_default();
             if let Some(moved) = learner.observe(&samples, window) {

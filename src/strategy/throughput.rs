@@ -7,7 +7,11 @@
 //!
 //! With `replicaThroughput: auto` the rate one replica handles is learned
 //! ([`super::replica_rate`]) and may change, while the target KEDA gives the HPA is fixed when
-//! the ScaledObject is reconciled. So the value is served in percent of one replica's work:
+//! the ScaledObject is reconciled (kedacore/keda `controllers/keda/hpa.go`,
+//! `getScaledObjectMetricSpecs`, writes GetMetricSpec's target into the HPA). With
+//! `AverageValue` the HPA asks for ceil(value / target) replicas (kubernetes
+//! `pkg/controller/podautoscaler/replica_calculator.go`, `GetExternalPerPodMetricReplicas`,
+//! outside its tolerance). So the value is served in percent of one replica's work:
 //! (produce rate + lag / drainSeconds) ÷ the rate × 100, against a target of
 //! [`AUTO_TARGET`] = 100, and `kubectl describe hpa` reads as the load per replica in percent
 //! of what one handles, like a CPU trigger. The rate divided by is the learned one; until
