@@ -9,6 +9,12 @@ use clap::{Parser, Subcommand};
 use lagscale::config::Config;
 use lagscale::scaler::Scaler;
 
+/// mimalloc: a gRPC call allocates and frees a few dozen small blocks (the request's metadata
+/// map, HTTP/2 frames and headers), which glibc's allocator made about a tenth of the server's
+/// CPU time (BENCHMARKS.md).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A KEDA external scaler that serves queue lag, raw or log2-transformed.
 #[derive(Parser)]
 #[command(version, about, long_about = None)]

@@ -54,24 +54,26 @@ impl ScalerService {
         }
     }
 
-    /// Runs a unary call within `request_timeout_ms` (else DeadlineExceeded, so that KEDA's 3 s
-    /// HPA budget is never spent waiting on one call) and records its status code and duration.
+    /// Runs a unary call about `so` within `request_timeout_ms` (else DeadlineExceeded, so that
+    /// KEDA's 3 s HPA budget is never spent waiting on one call) and records its status code and
+    /// duration.
     async fn unary<T>(
         &self,
         method: &'static str,
-        span: Span,
+        so: Option<&ScaledObjectRef>,
         call: impl Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
         let started = Instant::now();
         let deadline = self.scaler.config().request_timeout();
-        let result = match tokio::time::timeout(deadline, call.instrument(span.clone())).await {
+        let call = call.instrument(rpc_span(method, so));
+        let result = match tokio::time::timeout_at(started + deadline, call).await {
             Ok(result) => result,
             Err(_) => {
                 let error = ScalerError::RequestTimeout {
                     after_ms: deadline.as_millis(),
                 };
-                span.in_scope(|| tracing::warn!(rpc = method, "{error}"));
-                Err(Status::from(error))
+                let so = so.cloned().unwrap_or_default();
+                Err(served_error(method, &so, error))
             }
         };
         let code = result.as_ref().err().map_or(Code::Ok, Status::code);
@@ -105,6 +107,63 @@ impl ScalerService {
             Err(other) => Err(served_error(method, so, other)),
         }
     }
+
+    /// GetMetrics: the metric of `so`'s trigger (`metric_name`, when not empty, must be the one
+    /// its GetMetricSpec named).
+    async fn metrics(
+        &self,
+        so: Option<&ScaledObjectRef>,
+        metric_name: &str,
+    ) -> Result<Response<GetMetricsResponse>, Status> {
+        let Some(so) = so else {
+            return Err(served_error(
+                "GetMetrics",
+                &ScaledObjectRef::default(),
+                TriggerError::Missing {
+                    key: "scaledObjectRef",
+                    expected: "the ScaledObject reference with its scalerMetadata",
+                }
+                .into(),
+            ));
+        };
+        let spec = self.trigger("GetMetrics", so)?;
+        if !metric_name.is_empty() && !spec.metric_name.matches(metric_name) {
+            let error = ScalerError::UnknownMetric {
+                requested: metric_name.to_owned(),
+                served: spec.metric_name.to_string(),
+            };
+            return Err(served_error("GetMetrics", so, error));
+        }
+        let object = spec.strategy.reads_replicas().then(|| ObjectRef {
+            namespace: so.namespace.clone(),
+            name: so.name.clone(),
+        });
+        let served = async {
+            let evaluation = self.scaler.evaluate(&spec).await?;
+            let served = self
+                .scaler
+                .metric(&spec, &evaluation, object.as_ref())
+                .await?;
+            tracing::debug!(
+                namespace = %so.namespace,
+                name = %so.name,
+                lag = evaluation.lag,
+                metric = served.metric,
+                lookup = ?evaluation.lookup,
+                "GetMetrics"
+            );
+            Ok::<_, ScalerError>(served)
+        }
+        .await
+        .map_err(|e| served_error("GetMetrics", so, e))?;
+        Ok(Response::new(GetMetricsResponse {
+            metric_values: vec![MetricValue {
+                metric_name: spec.metric_name.to_string(),
+                metric_value: round_metric(served.metric),
+                metric_value_float: served.metric,
+            }],
+        }))
+    }
 }
 
 /// What GetMetricSpec answers for metadata that does not parse: a stable name from the
@@ -123,11 +182,13 @@ fn placeholder_spec(so: &ScaledObjectRef) -> GetMetricSpecResponse {
     }
 }
 
-/// The span every line logged for one call runs in.
+/// The span every line logged for one call runs in, at DEBUG: at the default level it costs
+/// nothing per call (a served error names the method and the ScaledObject itself, see
+/// [`served_error`]).
 fn rpc_span(method: &'static str, so: Option<&ScaledObjectRef>) -> Span {
     let (namespace, name) = so.map_or(("", ""), |so| (so.namespace.as_str(), so.name.as_str()));
     // `scaled_object`, not `name`: JSON logs already use `name` for the span's own name.
-    tracing::info_span!("rpc", method, namespace, scaled_object = name)
+    tracing::debug_span!("rpc", method, namespace, scaled_object = name)
 }
 
 /// Opens a stream and records the status code of the opening (streams count themselves open
@@ -173,23 +234,19 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
-        self.unary(
-            "IsActive",
-            rpc_span("IsActive", Some(request.get_ref())),
-            async move {
-                let so = request.into_inner();
-                let spec = self.trigger("IsActive", &so)?;
-                let evaluation = self
-                    .scaler
-                    .evaluate(&spec)
-                    .await
-                    .map_err(|e| served_error("IsActive", &so, e))?;
-                Ok(Response::new(IsActiveResponse {
-                    result: evaluation.active,
-                }))
-            },
-        )
-        .await
+        let so = request.into_inner();
+        let call = async {
+            let spec = self.trigger("IsActive", &so)?;
+            let evaluation = self
+                .scaler
+                .evaluate(&spec)
+                .await
+                .map_err(|e| served_error("IsActive", &so, e))?;
+            Ok(Response::new(IsActiveResponse {
+                result: evaluation.active,
+            }))
+        };
+        self.unary("IsActive", Some(&so), call).await
     }
 
     type StreamIsActiveStream = ResponseStream<IsActiveResponse>;
@@ -228,79 +285,19 @@ impl ExternalScaler for ScalerService {
         &self,
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<GetMetricSpecResponse>, Status> {
-        self.unary(
-            "GetMetricSpec",
-            rpc_span("GetMetricSpec", Some(request.get_ref())),
-            async move {
-                let so = request.into_inner();
-                Ok(Response::new(self.metric_spec("GetMetricSpec", &so)?))
-            },
-        )
-        .await
+        let so = request.into_inner();
+        let call = async { Ok(Response::new(self.metric_spec("GetMetricSpec", &so)?)) };
+        self.unary("GetMetricSpec", Some(&so), call).await
     }
 
     async fn get_metrics(
         &self,
         request: Request<GetMetricsRequest>,
     ) -> Result<Response<GetMetricsResponse>, Status> {
-        self.unary(
-            "GetMetrics",
-            rpc_span("GetMetrics", request.get_ref().scaled_object_ref.as_ref()),
-            async move {
-                let request = request.into_inner();
-                let Some(so) = request.scaled_object_ref else {
-                    return Err(served_error(
-                        "GetMetrics",
-                        &ScaledObjectRef::default(),
-                        TriggerError::Missing {
-                            key: "scaledObjectRef",
-                            expected: "the ScaledObject reference with its scalerMetadata",
-                        }
-                        .into(),
-                    ));
-                };
-                let spec = self.trigger("GetMetrics", &so)?;
-                if !request.metric_name.is_empty()
-                    && !spec.metric_name.matches(&request.metric_name)
-                {
-                    let error = ScalerError::UnknownMetric {
-                        requested: request.metric_name,
-                        served: spec.metric_name.to_string(),
-                    };
-                    return Err(served_error("GetMetrics", &so, error));
-                }
-                let object = spec.strategy.reads_replicas().then(|| ObjectRef {
-                    namespace: so.namespace.clone(),
-                    name: so.name.clone(),
-                });
-                let served = async {
-                    let evaluation = self.scaler.evaluate(&spec).await?;
-                    let served = self
-                        .scaler
-                        .metric(&spec, &evaluation, object.as_ref())
-                        .await?;
-                    tracing::debug!(
-                        namespace = %so.namespace,
-                        name = %so.name,
-                        lag = evaluation.lag,
-                        metric = served.metric,
-                        lookup = ?evaluation.lookup,
-                        "GetMetrics"
-                    );
-                    Ok::<_, ScalerError>(served)
-                }
-                .await
-                .map_err(|e| served_error("GetMetrics", &so, e))?;
-                Ok(Response::new(GetMetricsResponse {
-                    metric_values: vec![MetricValue {
-                        metric_name: spec.metric_name.to_string(),
-                        metric_value: round_metric(served.metric),
-                        metric_value_float: served.metric,
-                    }],
-                }))
-            },
-        )
-        .await
+        let request = request.into_inner();
+        let so = request.scaled_object_ref.as_ref();
+        let call = self.metrics(so, &request.metric_name);
+        self.unary("GetMetrics", so, call).await
     }
 
     type StreamMetricSpecStream = ResponseStream<GetMetricSpecResponse>;

@@ -11,6 +11,7 @@ use std::hash::Hash;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
+use foldhash::fast::RandomState;
 use tokio::sync::OnceCell;
 use tokio::time::Instant;
 
@@ -26,7 +27,8 @@ pub enum Lookup {
 /// A TTL cache with single-flight fetches.
 pub struct SingleFlight<K, V> {
     ttl: Duration,
-    slots: Mutex<HashMap<K, Arc<Slot<V>>>>,
+    /// foldhash: the key is hashed on every call.
+    slots: Mutex<HashMap<K, Arc<Slot<V>>, RandomState>>,
 }
 
 struct Slot<V> {
@@ -47,7 +49,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
     pub fn new(ttl: Duration) -> SingleFlight<K, V> {
         SingleFlight {
             ttl,
-            slots: Mutex::new(HashMap::new()),
+            slots: Mutex::new(HashMap::default()),
         }
     }
 
@@ -63,7 +65,9 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
             .cell
             .get_or_init(|| async {
                 ran = true;
-                (fetch().await, Instant::now())
+                // Boxed: a broker query's future is kilobytes, and every caller's future would
+                // otherwise embed it (and be moved with it) though only a miss runs it.
+                (Box::pin(fetch()).await, Instant::now())
             })
             .await;
         let lookup = if ran { Lookup::Miss } else { Lookup::Hit };

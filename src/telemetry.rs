@@ -1,8 +1,9 @@
 //! Logging setup: tracing to stderr, level from `RUST_LOG` (default `info`); human-readable by
 //! default (colours only when stderr is a terminal), one JSON object per line with
-//! `--log-format json`. Every gRPC call runs in an `rpc` span carrying the method and the
-//! ScaledObject's `namespace` and name (`scaled_object`), so every line logged during a call
-//! names them.
+//! `--log-format json`. At DEBUG, every gRPC call runs in an `rpc` span carrying the method and
+//! the ScaledObject's `namespace` and name (`scaled_object`), so every line logged during a call
+//! names them; at the default level the span is not created (it would cost every call), and each
+//! error served names them itself (`rpc`, `namespace`, `name`).
 //!
 //! Whatever `RUST_LOG` says, TRACE events of the AMQP client (lapin) are never written: at that
 //! level lapin logs every frame it sends, and the connection's `start-ok` frame carries the

@@ -171,25 +171,34 @@ impl Scaler {
         &self.sources
     }
 
-    /// Parses a trigger's metadata against this server's connection profiles (once per
-    /// distinct metadata: see [`TriggerMemo`]).
+    /// Parses a trigger's metadata against this server's connection profiles and checks its
+    /// inline endpoints against the endpoint policy (once per distinct metadata: see
+    /// [`TriggerMemo`]; both depend only on the metadata and this server's config).
     pub fn trigger(
         &self,
         metadata: &HashMap<String, String>,
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
-        let parse = || TriggerSpec::parse(metadata, &self.config.clusters);
-        let spec = self.specs.get_or_parse(metadata, parse)?;
-        if let Some((key, brokers)) = spec.query().inline_endpoints() {
-            match self.config.endpoint_policy().check(&brokers) {
-                Ok(()) => {}
-                Err(Refusal::Denied) => return Err(TriggerError::InlineDenied { key }.into()),
-                Err(Refusal::NotAllowed(broker)) => {
-                    let broker = crate::metadata::quote(&broker);
-                    return Err(TriggerError::InlineNotAllowed { key, broker }.into());
-                }
+        let parse = || {
+            let spec = TriggerSpec::parse(metadata, &self.config.clusters)?;
+            self.allowed(&spec)?;
+            Ok::<_, ScalerError>(spec)
+        };
+        self.specs.get_or_parse(metadata, parse)
+    }
+
+    /// Whether the endpoint policy lets `spec` name its brokers inline.
+    fn allowed(&self, spec: &TriggerSpec) -> Result<(), TriggerError> {
+        let Some((key, brokers)) = spec.query().inline_endpoints() else {
+            return Ok(());
+        };
+        match self.config.endpoint_policy().check(&brokers) {
+            Ok(()) => Ok(()),
+            Err(Refusal::Denied) => Err(TriggerError::InlineDenied { key }),
+            Err(Refusal::NotAllowed(broker)) => {
+                let broker = crate::metadata::quote(&broker);
+                Err(TriggerError::InlineNotAllowed { key, broker })
             }
         }
-        Ok(spec)
     }
 
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker
@@ -211,12 +220,14 @@ impl Scaler {
             Strategy::Step(policy) => self.step_samples(spec, policy),
             Strategy::Direct { .. } => Vec::new(),
         };
+        // The replicas and the rates are boxed: their futures are large, and a plain trigger's
+        // call (most calls) would otherwise carry and move their space.
         let state = match spec.strategy.reads_replicas() {
-            true => Some(self.target_state(object).await?),
+            true => Some(Box::pin(self.target_state(object)).await?),
             false => None,
         };
         let (rates, learned) = match &spec.metric {
-            Metric::Throughput(policy) => self.throughput_inputs(spec, policy).await,
+            Metric::Throughput(policy) => Box::pin(self.throughput_inputs(spec, policy)).await,
             Metric::Lag => (None, None),
         };
         let inputs = Inputs {

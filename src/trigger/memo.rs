@@ -3,10 +3,16 @@
 //! (keys, profiles, metric names) off the hot path. Only valid triggers are kept; the cache
 //! is emptied when it reaches [`MAX_ENTRIES`] or [`MAX_BYTES`] of metadata, so it stays
 //! bounded whatever clients send (one map is itself bounded by the trigger parser's limits).
+//!
+//! A lookup is on every call's path, so it hashes each key and value once, with foldhash
+//! (seeded per process), and compares against a sorted copy of the kept map (a binary search per
+//! key) instead of hashing the strings again.
 
 use std::collections::HashMap;
-use std::hash::{DefaultHasher, Hash, Hasher};
+use std::hash::BuildHasher;
 use std::sync::{Arc, Mutex, PoisonError};
+
+use foldhash::fast::RandomState;
 
 use crate::trigger::TriggerSpec;
 
@@ -17,12 +23,17 @@ pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 type Metadata = HashMap<String, String>;
 
+/// A kept map's pairs, sorted by key.
+type Sorted = Box<[(String, String)]>;
+
 /// The specs whose metadata hash to one key (almost always one).
-type Bucket = Vec<(Metadata, Arc<TriggerSpec>)>;
+type Bucket = Vec<(Sorted, Arc<TriggerSpec>)>;
 
 #[derive(Default)]
 pub struct TriggerMemo {
-    entries: Mutex<HashMap<u64, Bucket>>,
+    entries: Mutex<HashMap<u64, Bucket, RandomState>>,
+    /// Hashes the pairs of a map.
+    hasher: RandomState,
     /// Bytes of the keys and values in `entries`.
     bytes: std::sync::atomic::AtomicUsize,
 }
@@ -32,13 +43,14 @@ fn size(metadata: &Metadata) -> usize {
     metadata.iter().map(|(k, v)| k.len() + v.len()).sum()
 }
 
-/// A hash of the map that does not depend on its iteration order.
-fn key(metadata: &Metadata) -> u64 {
-    metadata.iter().fold(metadata.len() as u64, |acc, pair| {
-        let mut hasher = DefaultHasher::new();
-        pair.hash(&mut hasher);
-        acc ^ hasher.finish()
-    })
+/// Whether `metadata` has exactly the pairs of `sorted`.
+fn same(sorted: &Sorted, metadata: &Metadata) -> bool {
+    sorted.len() == metadata.len()
+        && metadata.iter().all(|(key, value)| {
+            sorted
+                .binary_search_by(|(k, _)| k.as_str().cmp(key))
+                .is_ok_and(|at| sorted[at].1 == *value)
+        })
 }
 
 impl TriggerMemo {
@@ -48,11 +60,11 @@ impl TriggerMemo {
         metadata: &Metadata,
         parse: impl FnOnce() -> Result<TriggerSpec, E>,
     ) -> Result<Arc<TriggerSpec>, E> {
-        let key = key(metadata);
+        let key = self.key(metadata);
         let lock = || self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(spec) = lock()
             .get(&key)
-            .and_then(|same| same.iter().find(|(m, _)| m == metadata))
+            .and_then(|bucket| bucket.iter().find(|(sorted, _)| same(sorted, metadata)))
             .map(|(_, spec)| spec.clone())
         {
             return Ok(spec);
@@ -68,11 +80,23 @@ impl TriggerMemo {
             self.bytes.store(0, Relaxed);
         }
         self.bytes.fetch_add(adding, Relaxed);
+        let mut sorted: Vec<_> = metadata
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
+        sorted.sort_unstable();
         entries
             .entry(key)
             .or_default()
-            .push((metadata.clone(), spec.clone()));
+            .push((sorted.into(), spec.clone()));
         Ok(spec)
+    }
+
+    /// A hash of the map that does not depend on its iteration order.
+    fn key(&self, metadata: &Metadata) -> u64 {
+        metadata.iter().fold(metadata.len() as u64, |acc, pair| {
+            acc.wrapping_add(self.hasher.hash_one(pair))
+        })
     }
 
     pub fn len(&self) -> usize {
@@ -140,6 +164,39 @@ mod tests {
             cache.get_or_parse(&m, || parse(&m)).unwrap();
         }
         assert!(cache.len() <= MAX_ENTRIES);
+    }
+
+    #[test]
+    fn a_map_is_found_in_any_order_and_only_when_every_pair_matches() {
+        let cache = TriggerMemo::default();
+        let m = metadata("a");
+        let first = cache.get_or_parse(&m, || parse(&m)).unwrap();
+        // Built in reverse: another map, another iteration order.
+        let mut pairs: Vec<_> = m.clone().into_iter().collect();
+        pairs.reverse();
+        let reordered: Metadata = pairs.into_iter().collect();
+        let again = cache
+            .get_or_parse(
+                &reordered,
+                || -> Result<TriggerSpec, crate::metadata::TriggerError> { panic!("parsed again") },
+            )
+            .unwrap();
+        assert!(Arc::ptr_eq(&first, &again));
+        let mut other_value = m.clone();
+        other_value.insert("host".to_owned(), "amqp://g".to_owned());
+        let mut one_more = m.clone();
+        one_more.insert("lagThreshold".to_owned(), "5".to_owned());
+        let mut one_less = m.clone();
+        one_less.remove("host");
+        one_less.insert("hostFromEnv".to_owned(), "HOST".to_owned());
+        for other in [other_value, one_more, one_less] {
+            let mut parsed = false;
+            let _ = cache.get_or_parse(&other, || {
+                parsed = true;
+                parse(&other)
+            });
+            assert!(parsed, "{other:?} is not {m:?}");
+        }
     }
 
     #[test]

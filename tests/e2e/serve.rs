@@ -199,8 +199,8 @@ async fn serve_answers_and_stops_on_sigterm() {
     queue.delete().await;
 }
 
-/// `--log-format json`: every line is a JSON object, and a served error carries the rpc span
-/// with the method and the ScaledObject's namespace and name.
+/// `--log-format json`: every line is a JSON object, and a served error names the method and
+/// the ScaledObject's namespace and name; at DEBUG, the call's lines run in the `rpc` span.
 #[tokio::test(flavor = "multi_thread")]
 async fn json_logs_carry_the_rpc_and_the_scaled_object() {
     let mut serve = Serve::start(&["--log-format", "json"], &[("RUST_LOG", "info")]);
@@ -215,10 +215,11 @@ async fn json_logs_carry_the_rpc_and_the_scaled_object() {
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::InvalidArgument);
     let warning: serde_json::Value = serde_json::from_str(&serve.line_with("\"WARN\"")).unwrap();
-    assert_eq!(warning["span"]["name"], "rpc", "{warning}");
-    assert_eq!(warning["span"]["method"], "GetMetrics", "{warning}");
-    assert_eq!(warning["span"]["namespace"], "team-a", "{warning}");
-    assert_eq!(warning["span"]["scaled_object"], "orders", "{warning}");
+    assert_eq!(warning["fields"]["rpc"], "GetMetrics", "{warning}");
+    assert_eq!(warning["fields"]["namespace"], "team-a", "{warning}");
+    assert_eq!(warning["fields"]["name"], "orders", "{warning}");
+    // The span is at DEBUG: not created at the default level.
+    assert!(warning.get("span").is_none(), "{warning}");
     assert!(
         warning["fields"]["message"]
             .as_str()
@@ -232,6 +233,23 @@ async fn json_logs_carry_the_rpc_and_the_scaled_object() {
         serde_json::from_str::<serde_json::Value>(&line)
             .unwrap_or_else(|e| panic!("not JSON ({e}): {line}"));
     }
+
+    // At DEBUG, the same warning runs in the call's span.
+    let mut serve = Serve::start(&["--log-format", "json"], &[("RUST_LOG", "lagscale=debug")]);
+    let mut client = serve.client().await;
+    let so = request(
+        "orders",
+        "team-a",
+        &[("source", "rabbitmq"), ("queueName", "q")],
+    );
+    client.get_metrics(so).await.unwrap_err();
+    let warning: serde_json::Value = serde_json::from_str(&serve.line_with("\"WARN\"")).unwrap();
+    assert_eq!(warning["span"]["name"], "rpc", "{warning}");
+    assert_eq!(warning["span"]["method"], "GetMetrics", "{warning}");
+    assert_eq!(warning["span"]["namespace"], "team-a", "{warning}");
+    assert_eq!(warning["span"]["scaled_object"], "orders", "{warning}");
+    drop(client);
+    serve.terminate();
 }
 
 /// A password from a mounted file and one inline, every call failing, logs at TRACE: the

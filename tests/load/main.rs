@@ -16,7 +16,7 @@ use support::{TestServer, config, eventually, metrics_request, rss_mib, so};
 
 fn open_streams() -> usize {
     // The gauge, read from the same registry the /metrics endpoint renders.
-    let text = lagscale::metrics::handle().render();
+    let text = lagscale::metrics::render();
     text.lines()
         .find(|l| l.starts_with(lagscale::metrics::OPEN_STREAMS) && l.contains("StreamIsActive"))
         .and_then(|l| l.rsplit(' ').next())

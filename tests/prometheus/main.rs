@@ -216,6 +216,21 @@ async fn metrics_describe_what_the_server_does() {
         sample(&text, metrics::CACHE_LOOKUPS, &["result=\"miss\""]) >= Some(2.0),
         "{text}"
     );
+    // The call durations: a Prometheus histogram whose buckets add up to its count.
+    let grpc = metrics::GRPC_SECONDS;
+    assert!(text.contains(&format!("# TYPE {grpc} histogram")), "{text}");
+    let get_metrics = "method=\"GetMetrics\"";
+    let count = sample(&text, &format!("{grpc}_count"), &[get_metrics]);
+    assert!(count >= Some(2.0), "{text}");
+    assert_eq!(
+        sample(
+            &text,
+            &format!("{grpc}_bucket"),
+            &[get_metrics, "le=\"+Inf\""]
+        ),
+        count,
+        "{text}"
+    );
     assert_eq!(
         sample(&text, metrics::OPEN_STREAMS, &["method=\"StreamIsActive\""]),
         Some(50.0),

@@ -1,20 +1,27 @@
 //! Prometheus metrics: every metric name, its help text, and the one function that records it.
 //! Nothing else in lagscale names a metric.
 //!
+//! The per-call series (`lagscale_grpc_requests_total`, `lagscale_cache_lookups_total`) are
+//! recorded through handles made once per label set, without hashing labels on every call; the
+//! two durations are this module's own fixed-bucket histograms ([`histogram`]).
+//!
 //! Labels are bounded: source, cluster (profile name, or `inline`), name (queue or consumer
 //! group), topic, transform, RPC method, gRPC code, error kind, replica decision and its
 //! reason — never a ScaledObject.
 
+mod histogram;
+
 use std::net::SocketAddr;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::{counter, describe_counter, describe_gauge, describe_histogram, gauge, histogram};
+use metrics::{Counter, counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::single_flight::Lookup;
 use crate::source::{SourceError, SourceQuery};
+use histogram::Family;
 
 pub const LAG: &str = "lagscale_lag_messages";
 pub const METRIC_VALUE: &str = "lagscale_metric_value";
@@ -31,6 +38,13 @@ pub const THROUGHPUT_WITHOUT_RATE: &str = "lagscale_throughput_without_rate_tota
 pub const KAFKA_REQUESTS: &str = "lagscale_kafka_requests_total";
 pub const REPLICA_THROUGHPUT: &str = "lagscale_replica_throughput";
 
+const BROKER_QUERY_SECONDS_HELP: &str =
+    "Duration of broker queries (one per cache refresh), by source and cluster.";
+const GRPC_SECONDS_HELP: &str = "Duration of unary gRPC calls, by method.";
+
+static BROKER_DURATIONS: Family = Family::new(BROKER_QUERY_SECONDS, BROKER_QUERY_SECONDS_HELP);
+static GRPC_DURATIONS: Family = Family::new(GRPC_SECONDS, GRPC_SECONDS_HELP);
+
 /// Every metric with its help text (the README lists the same).
 pub const ALL: [(&str, &str); 14] = [
     (
@@ -41,10 +55,7 @@ pub const ALL: [(&str, &str); 14] = [
         METRIC_VALUE,
         "Metric value served to KEDA at the last broker query, by query and transform.",
     ),
-    (
-        BROKER_QUERY_SECONDS,
-        "Duration of broker queries (one per cache refresh), by source and cluster.",
-    ),
+    (BROKER_QUERY_SECONDS, BROKER_QUERY_SECONDS_HELP),
     (
         BROKER_ERRORS,
         "Failed broker queries, by source, cluster and kind (not_found, unreachable, access_refused, timeout, broker, internal).",
@@ -58,7 +69,7 @@ pub const ALL: [(&str, &str); 14] = [
         REPLICA_THROUGHPUT,
         "replicaThroughput: auto: messages per second one replica is sized with (learned, or replicaThroughputInitial while learning), by metric name.",
     ),
-    (GRPC_SECONDS, "Duration of unary gRPC calls, by method."),
+    (GRPC_SECONDS, GRPC_SECONDS_HELP),
     (
         OPEN_STREAMS,
         "Open StreamIsActive and StreamMetricSpec streams, by method.",
@@ -85,9 +96,11 @@ pub const ALL: [(&str, &str); 14] = [
     ),
 ];
 
+/// The recorder's handle, once [`handle`] installed it.
+static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+
 /// Installs the process-wide recorder once and returns the handle that renders it.
 pub fn handle() -> PrometheusHandle {
-    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new().build_recorder();
@@ -97,7 +110,8 @@ pub fn handle() -> PrometheusHandle {
             let _ = metrics::set_global_recorder(recorder);
             for (name, help) in ALL {
                 match name {
-                    BROKER_QUERY_SECONDS | GRPC_SECONDS => describe_histogram!(name, help),
+                    // This module's own, described when rendered.
+                    BROKER_QUERY_SECONDS | GRPC_SECONDS => {}
                     BROKER_ERRORS | CACHE_LOOKUPS | GRPC_REQUESTS => describe_counter!(name, help),
                     _ => describe_gauge!(name, help),
                 }
@@ -107,19 +121,21 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
+/// Every metric in Prometheus' text format: the recorder's, then the histograms.
+pub fn render() -> String {
+    let mut text = handle().render();
+    GRPC_DURATIONS.render(&mut text);
+    BROKER_DURATIONS.render(&mut text);
+    text
+}
+
 /// Serves `GET /metrics` on `listener` until `shutdown` completes.
 pub async fn serve(
     listener: TcpListener,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let handle = handle();
-    let app = axum::Router::new().route(
-        "/metrics",
-        axum::routing::get(move || {
-            let handle = handle.clone();
-            async move { handle.render() }
-        }),
-    );
+    handle();
+    let app = axum::Router::new().route("/metrics", axum::routing::get(async || render()));
     if let Ok(addr) = listener.local_addr() {
         tracing::info!(%addr, "serving Prometheus metrics on /metrics");
     }
@@ -142,8 +158,9 @@ fn query_labels(query: &SourceQuery) -> [(&'static str, String); 4] {
 /// A broker request finished: an answer (one per cache refresh) or a management API's rates.
 fn broker_query(query: &SourceQuery, elapsed: Duration, error: Option<&SourceError>) {
     let [source, cluster, ..] = query_labels(query);
-    histogram!(BROKER_QUERY_SECONDS, &[source.clone(), cluster.clone()])
-        .record(elapsed.as_secs_f64());
+    BROKER_DURATIONS
+        .series(&[(source.0, &source.1), (cluster.0, &cluster.1)])
+        .record(elapsed);
     if let Some(error) = error {
         counter!(
             BROKER_ERRORS,
@@ -155,11 +172,25 @@ fn broker_query(query: &SourceQuery, elapsed: Duration, error: Option<&SourceErr
 
 /// An evaluation was answered from the cache or not.
 pub fn cache_lookup(lookup: Lookup) {
-    let result = match lookup {
-        Lookup::Hit => "hit",
-        Lookup::Miss => "miss",
+    let (index, result) = match lookup {
+        Lookup::Hit => (0, "hit"),
+        Lookup::Miss => (1, "miss"),
     };
-    counter!(CACHE_LOOKUPS, "result" => result).increment(1);
+    static LOOKUPS: [OnceLock<Counter>; 2] = [const { OnceLock::new() }; 2];
+    increment(
+        &LOOKUPS[index],
+        || counter!(CACHE_LOOKUPS, "result" => result),
+    );
+}
+
+/// Adds one to the counter held in `slot`, registered by `register` the first time after the
+/// recorder was installed (before that, `register` gives a handle that records nothing, which
+/// is not kept).
+fn increment(slot: &OnceLock<Counter>, register: impl FnOnce() -> Counter) {
+    match HANDLE.get() {
+        Some(_) => slot.get_or_init(register).increment(1),
+        None => register().increment(1),
+    }
 }
 
 /// A trigger's lag was read.
@@ -195,11 +226,32 @@ pub fn throughput_without_rate(query: &SourceQuery) {
     counter!(THROUGHPUT_WITHOUT_RATE, &query_labels(query)).increment(1);
 }
 
+/// The methods of the ExternalScaler service.
+const METHODS: [&str; 5] = [
+    "IsActive",
+    "GetMetricSpec",
+    "GetMetrics",
+    "StreamIsActive",
+    "StreamMetricSpec",
+];
+
 /// A gRPC call ended with `code` (unary calls also record their duration).
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Option<Duration>) {
-    counter!(GRPC_REQUESTS, "method" => method, "code" => code_label(code)).increment(1);
+    const CODES: usize = tonic::Code::Unauthenticated as usize + 1;
+    static REQUESTS: [[OnceLock<Counter>; CODES]; METHODS.len()] =
+        [const { [const { OnceLock::new() }; CODES] }; METHODS.len()];
+    static DURATIONS: [OnceLock<Arc<histogram::Histogram>>; METHODS.len()] =
+        [const { OnceLock::new() }; METHODS.len()];
+    let Some(index) = METHODS.iter().position(|&m| m == method) else {
+        debug_assert!(false, "{method} is not in METHODS");
+        return;
+    };
+    let register = || counter!(GRPC_REQUESTS, "method" => method, "code" => code_label(code));
+    increment(&REQUESTS[index][code as usize], register);
     if let Some(elapsed) = elapsed {
-        histogram!(GRPC_SECONDS, "method" => method).record(elapsed.as_secs_f64());
+        DURATIONS[index]
+            .get_or_init(|| GRPC_DURATIONS.series(&[("method", method)]))
+            .record(elapsed);
     }
 }
 
