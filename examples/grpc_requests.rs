@@ -1,13 +1,20 @@
 //! Writes the gRPC request bodies `scripts/bench-h2load.sh` sends with h2load (one framed
-//! message per file: a 0 flag byte, a 4-byte big-endian length, the protobuf), and declares
-//! the RabbitMQ queue they ask about with `MESSAGES` ready messages.
+//! message per file: a 0 flag byte, a 4-byte big-endian length, the protobuf), declares the
+//! RabbitMQ queue they ask about with `MESSAGES` ready messages, then serves a fake Kubernetes
+//! API (the tests' `FakeKube`) with the ScaledObject `shop/orders-worker` scaling a Deployment of
+//! 4 replicas, until it is killed. It writes `OUT_DIR/kube/kubeconfig` for it last, when ready.
 //!
 //!     cargo run --release --example grpc_requests -- OUT_DIR QUEUE
 //!
 //! Files: `health.bin` (grpc.health.v1.HealthCheckRequest, service ""), and for each trigger
-//! `plain`, `log2` and `throughput` (RabbitMQ's management API with `protocol: http`, and
-//! `replicaThroughput: "10"`): `spec-T.bin` (ScaledObjectRef, for GetMetricSpec and IsActive)
-//! and `metrics-T.bin` (GetMetricsRequest).
+//! `plain`, `log2`, `throughput` (RabbitMQ's management API with `protocol: http`, and
+//! `replicaThroughput: "10"`) and `step` (`strategy: step`, which reads the replicas from the
+//! fake API): `spec-T.bin` (ScaledObjectRef, for GetMetricSpec and IsActive) and
+//! `metrics-T.bin` (GetMetricsRequest).
+
+#[allow(dead_code)]
+#[path = "../tests/e2e/support/fake_kube.rs"]
+mod fake_kube;
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -80,6 +87,7 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
                 ],
             ),
         ),
+        ("step", trigger(queue, &[("strategy", "step")])),
     ];
     for (name, so) in triggers {
         std::fs::write(out.join(format!("spec-{name}.bin")), framed(&so))?;
@@ -115,5 +123,15 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
             .await?;
     }
     connection.close(200, "done".into()).await?;
+
+    let kube = fake_kube::FakeKube::start().await;
+    kube.scaled_object("shop", "orders-worker", "orders", 1, 10);
+    kube.deployment_scale("shop", "orders", 4);
+    // Written aside, then renamed: the script sees `kube/kubeconfig` whole or not at all.
+    let writing = out.join("kube.tmp");
+    std::fs::create_dir_all(&writing)?;
+    kube.kubeconfig(&writing);
+    std::fs::rename(writing, out.join("kube"))?;
+    std::future::pending::<()>().await;
     Ok(())
 }

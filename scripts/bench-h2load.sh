@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The gRPC server under an independent load generator: h2load (Debian's nghttp2-client, a C
 # HTTP/2 client, installed when missing) in another process, against one `lagscale serve` on
-# warm RabbitMQ triggers. On a machine with two cores or more the server runs on core 0 and
+# warm RabbitMQ triggers (one of them `strategy: step`, whose replicas come from a fake
+# Kubernetes API served by examples/grpc_requests.rs, through KUBECONFIG). On a machine with two cores or more the server runs on core 0 and
 # h2load on core 1 (taskset). For each call, at two concurrencies (1 connection × 1 stream,
 # and 4 × 32), it prints calls/s, the ratio to Health/Check's, and p50/p99 latency from h2load's
 # per-request log. At the end it checks, from lagscale's own Prometheus counters, that every
@@ -26,15 +27,22 @@ bash scripts/ensure-rabbitmq.sh >&2
 cargo build --release --locked --quiet --bin lagscale --example grpc_requests
 
 work=$(mktemp -d)
-server_pid=""
+server_pid="" kube_pid=""
 cleanup() {
-  if [ -n "$server_pid" ]; then kill "$server_pid" 2>/dev/null || true; wait "$server_pid" 2>/dev/null || true; fi
+  for pid in $server_pid $kube_pid; do kill "$pid" 2>/dev/null || true; wait "$pid" 2>/dev/null || true; done
   rm -rf "$work"
 }
 trap cleanup EXIT
 
 queue="lagscale-bench-h2load-$$"
-./target/release/examples/grpc_requests "$work" "$queue"
+# Writes the request bodies, fills the queue, then serves the fake Kubernetes API.
+./target/release/examples/grpc_requests "$work" "$queue" &
+kube_pid=$!
+deadline=$((SECONDS + 60))
+until [ -f "$work/kube/kubeconfig" ]; do
+  if ! kill -0 "$kube_pid" 2>/dev/null || ((SECONDS >= deadline)); then echo "error: grpc_requests did not get ready" >&2; exit 1; fi
+  sleep 0.1
+done
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
 port=$(free_port)
@@ -46,7 +54,7 @@ if [ "$(nproc)" -ge 2 ] && command -v taskset >/dev/null; then
 else
   pinning="not pinned (one core)"
 fi
-RUST_LOG=${RUST_LOG:-info} "${server_cpu[@]}" ./target/release/lagscale serve \
+KUBECONFIG="$work/kube/kubeconfig" RUST_LOG=${RUST_LOG:-info} "${server_cpu[@]}" ./target/release/lagscale serve \
   --listen "127.0.0.1:$port" --metrics-listen "127.0.0.1:$metrics_port" >"$work/serve.log" 2>&1 &
 server_pid=$!
 deadline=$((SECONDS + 30))
@@ -77,6 +85,7 @@ calls_list=(
   "GetMetrics plain|externalscaler.ExternalScaler/GetMetrics|metrics-plain.bin"
   "GetMetrics log2|externalscaler.ExternalScaler/GetMetrics|metrics-log2.bin"
   "GetMetrics throughput|externalscaler.ExternalScaler/GetMetrics|metrics-throughput.bin"
+  "GetMetrics step (API)|externalscaler.ExternalScaler/GetMetrics|metrics-step.bin"
   "IsActive plain|externalscaler.ExternalScaler/IsActive|spec-plain.bin"
   "IsActive log2|externalscaler.ExternalScaler/IsActive|spec-log2.bin"
 )

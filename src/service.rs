@@ -15,6 +15,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
+use std::task::Poll;
 
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -65,16 +66,23 @@ impl ScalerService {
     ) -> Result<T, Status> {
         let started = Instant::now();
         let deadline = self.scaler.config().request_timeout();
-        let call = call.instrument(rpc_span(method, so));
-        let result = match tokio::time::timeout_at(started + deadline, call).await {
-            Ok(result) => result,
-            Err(_) => {
-                let error = ScalerError::RequestTimeout {
-                    after_ms: deadline.as_millis(),
-                };
-                let so = so.cloned().unwrap_or_default();
-                Err(served_error(method, &so, error))
-            }
+        let mut call = std::pin::pin!(call.instrument(rpc_span(method, so)));
+        // A warm call is answered on its first poll: only a call that waits (on a broker, the
+        // API server, another caller's fetch) is given a timer, which costs a handle on the
+        // runtime's clock.
+        let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
+        let result = match first {
+            Poll::Ready(result) => result,
+            Poll::Pending => match tokio::time::timeout_at(started + deadline, call).await {
+                Ok(result) => result,
+                Err(_) => {
+                    let error = ScalerError::RequestTimeout {
+                        after_ms: deadline.as_millis(),
+                    };
+                    let so = so.cloned().unwrap_or_default();
+                    Err(served_error(method, &so, error))
+                }
+            },
         };
         let code = result.as_ref().err().map_or(Code::Ok, Status::code);
         metrics::grpc_request(method, code, Some(started.elapsed()));
@@ -158,7 +166,7 @@ impl ScalerService {
         .map_err(|e| served_error("GetMetrics", so, e))?;
         Ok(Response::new(GetMetricsResponse {
             metric_values: vec![MetricValue {
-                metric_name: spec.metric_name.to_string(),
+                metric_name: spec.metric_name.as_str().to_owned(),
                 metric_value: round_metric(served.metric),
                 metric_value_float: served.metric,
             }],
@@ -221,7 +229,7 @@ fn metric_spec(spec: &TriggerSpec) -> GetMetricSpecResponse {
     let target = spec.target();
     GetMetricSpecResponse {
         metric_specs: vec![MetricSpec {
-            metric_name: spec.metric_name.to_string(),
+            metric_name: spec.metric_name.as_str().to_owned(),
             target_size: round_target(target),
             target_size_float: target,
         }],

@@ -5,11 +5,13 @@
 //! bounded whatever clients send (one map is itself bounded by the trigger parser's limits).
 //!
 //! A lookup is on every call's path, so it hashes each key and value once, with foldhash
-//! (seeded per process), and compares against a sorted copy of the kept map (a binary search per
-//! key) instead of hashing the strings again.
+//! (seeded per process), orders the pairs by those hashes, and compares them pair by pair with
+//! the kept map's pairs in the same order: no allocation and no second hashing.
 
+use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::{Arc, Mutex, PoisonError};
 
 use foldhash::fast::RandomState;
@@ -23,34 +25,40 @@ pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
 type Metadata = HashMap<String, String>;
 
-/// A kept map's pairs, sorted by key.
-type Sorted = Box<[(String, String)]>;
+/// A map's pairs with their hashes, in [`by_hash`] order.
+type Pairs<'a> = [(u64, &'a str, &'a str)];
+
+/// A kept map's pairs with their hashes, in [`by_hash`] order.
+type Kept = Box<[(u64, String, String)]>;
 
 /// The specs whose metadata hash to one key (almost always one).
-type Bucket = Vec<(Sorted, Arc<TriggerSpec>)>;
+type Bucket = Vec<(Kept, Arc<TriggerSpec>)>;
+
+/// Pairs of a lookup kept on the stack (a map of more takes one allocation).
+const STACK_PAIRS: usize = 32;
 
 #[derive(Default)]
 pub struct TriggerMemo {
     entries: Mutex<HashMap<u64, Bucket, RandomState>>,
     /// Hashes the pairs of a map.
     hasher: RandomState,
-    /// Bytes of the keys and values in `entries`.
-    bytes: std::sync::atomic::AtomicUsize,
+    /// Maps kept, and the bytes of their keys and values.
+    count: AtomicUsize,
+    bytes: AtomicUsize,
 }
 
-/// The bytes of a map's keys and values.
-fn size(metadata: &Metadata) -> usize {
-    metadata.iter().map(|(k, v)| k.len() + v.len()).sum()
+/// By hash, then by key (keys are unique in a map, so the order is total).
+fn by_hash(a: &(u64, &str, &str), b: &(u64, &str, &str)) -> Ordering {
+    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
 }
 
-/// Whether `metadata` has exactly the pairs of `sorted`.
-fn same(sorted: &Sorted, metadata: &Metadata) -> bool {
-    sorted.len() == metadata.len()
-        && metadata.iter().all(|(key, value)| {
-            sorted
-                .binary_search_by(|(k, _)| k.as_str().cmp(key))
-                .is_ok_and(|at| sorted[at].1 == *value)
-        })
+/// Whether `pairs` are exactly the pairs of `kept`.
+fn same(kept: &Kept, pairs: &Pairs) -> bool {
+    kept.len() == pairs.len()
+        && kept
+            .iter()
+            .zip(pairs)
+            .all(|((h, k, v), (hash, key, value))| h == hash && k == key && v == value)
 }
 
 impl TriggerMemo {
@@ -60,48 +68,52 @@ impl TriggerMemo {
         metadata: &Metadata,
         parse: impl FnOnce() -> Result<TriggerSpec, E>,
     ) -> Result<Arc<TriggerSpec>, E> {
-        let key = self.key(metadata);
+        let mut stack = [(0, "", ""); STACK_PAIRS];
+        let mut heap = Vec::new();
+        let pairs: &mut Pairs = match metadata.len() {
+            n if n <= STACK_PAIRS => &mut stack[..n],
+            n => {
+                heap.resize(n, (0, "", ""));
+                &mut heap
+            }
+        };
+        for (pair, (key, value)) in pairs.iter_mut().zip(metadata) {
+            let (key, value) = (key.as_str(), value.as_str());
+            *pair = (self.hasher.hash_one((key, value)), key, value);
+        }
+        pairs.sort_unstable_by(by_hash);
+        let key = pairs
+            .iter()
+            .fold(pairs.len() as u64, |acc, p| acc.wrapping_add(p.0));
         let lock = || self.entries.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(spec) = lock()
             .get(&key)
-            .and_then(|bucket| bucket.iter().find(|(sorted, _)| same(sorted, metadata)))
+            .and_then(|bucket| bucket.iter().find(|(kept, _)| same(kept, pairs)))
             .map(|(_, spec)| spec.clone())
         {
             return Ok(spec);
         }
         let spec = Arc::new(parse()?);
         let mut entries = lock();
-        use std::sync::atomic::Ordering::Relaxed;
-        let adding = size(metadata);
-        if entries.values().map(Vec::len).sum::<usize>() >= MAX_ENTRIES
-            || self.bytes.load(Relaxed) + adding > MAX_BYTES
+        let adding: usize = pairs.iter().map(|(_, k, v)| k.len() + v.len()).sum();
+        if self.count.load(Relaxed) >= MAX_ENTRIES || self.bytes.load(Relaxed) + adding > MAX_BYTES
         {
             entries.clear();
+            self.count.store(0, Relaxed);
             self.bytes.store(0, Relaxed);
         }
+        self.count.fetch_add(1, Relaxed);
         self.bytes.fetch_add(adding, Relaxed);
-        let mut sorted: Vec<_> = metadata
+        let kept = pairs
             .iter()
-            .map(|(k, v)| (k.clone(), v.clone()))
+            .map(|&(hash, k, v)| (hash, k.to_owned(), v.to_owned()))
             .collect();
-        sorted.sort_unstable();
-        entries
-            .entry(key)
-            .or_default()
-            .push((sorted.into(), spec.clone()));
+        entries.entry(key).or_default().push((kept, spec.clone()));
         Ok(spec)
     }
 
-    /// A hash of the map that does not depend on its iteration order.
-    fn key(&self, metadata: &Metadata) -> u64 {
-        metadata.iter().fold(metadata.len() as u64, |acc, pair| {
-            acc.wrapping_add(self.hasher.hash_one(pair))
-        })
-    }
-
     pub fn len(&self) -> usize {
-        let entries = self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        entries.values().map(Vec::len).sum()
+        self.count.load(Relaxed)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -110,7 +122,7 @@ impl TriggerMemo {
 
     /// Bytes of metadata kept.
     pub fn bytes(&self) -> usize {
-        self.bytes.load(std::sync::atomic::Ordering::Relaxed)
+        self.bytes.load(Relaxed)
     }
 }
 
