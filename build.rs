@@ -12,6 +12,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut config = prost_build::Config::new();
     config.protoc_executable(protoc_bin_vendored::protoc_bin_path()?);
     tonic_prost_build::configure()
+        // Written by hand, to keep the metadata map as received (see the module's doc).
+        .extern_path(
+            ".externalscaler.ScaledObjectRef",
+            "crate::metadata::scaled_object::ScaledObjectRef",
+        )
         .build_server(true)
         .build_client(true)
         .file_descriptor_set_path(out_dir.join("externalscaler_descriptor.bin"))

@@ -18,7 +18,7 @@ mod chart;
 #[path = "envelope/server.rs"]
 mod server;
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
@@ -253,10 +253,7 @@ fn triggers(clusters: &[Cluster], queues: &[String]) -> Vec<Trigger> {
     let object = |name: String, metadata: Vec<(&str, String)>| ScaledObjectRef {
         name,
         namespace: "envelope".to_owned(),
-        scaler_metadata: metadata
-            .into_iter()
-            .map(|(k, v)| (k.to_owned(), v))
-            .collect::<HashMap<_, _>>(),
+        scaler_metadata: metadata.into_iter().collect(),
     };
     let mut all = Vec::new();
     for (c, cluster) in clusters.iter().enumerate() {

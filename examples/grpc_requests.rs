@@ -50,7 +50,7 @@ fn trigger(queue: &str, extra: &[(&str, &str)]) -> ScaledObjectRef {
     ScaledObjectRef {
         name: "orders-worker".to_owned(),
         namespace: "shop".to_owned(),
-        scaler_metadata: metadata,
+        scaler_metadata: metadata.into(),
     }
 }
 

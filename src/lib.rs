@@ -52,10 +52,13 @@ pub mod trigger;
 /// librdkafka's mock cluster, at its old path for the tests and benches.
 pub use commands::demo::mock_kafka;
 
-/// Code generated from `proto/externalscaler.proto` (KEDA's protocol), server and client.
+/// Code generated from `proto/externalscaler.proto` (KEDA's protocol), server and client;
+/// `ScaledObjectRef` is written by hand (`metadata::scaled_object`).
 pub mod proto {
     #![allow(missing_docs, clippy::all, clippy::pedantic)]
     tonic::include_proto!("externalscaler");
+
+    pub use crate::metadata::scaled_object::{ScaledObjectRef, ScalerMetadata};
 
     /// The encoded descriptors of the protocol, served by reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -95,7 +95,7 @@ impl ScalerService {
         so: &ScaledObjectRef,
     ) -> Result<Arc<TriggerSpec>, Status> {
         self.scaler
-            .trigger(&so.scaler_metadata)
+            .trigger_of(&so.scaler_metadata)
             .map_err(|e| served_error(method, so, e))
     }
 
@@ -106,7 +106,7 @@ impl ScalerService {
         method: &'static str,
         so: &ScaledObjectRef,
     ) -> Result<GetMetricSpecResponse, Status> {
-        match self.scaler.trigger(&so.scaler_metadata) {
+        match self.scaler.trigger_of(&so.scaler_metadata) {
             Ok(spec) => Ok(metric_spec(&spec)),
             Err(ScalerError::Trigger(error)) => {
                 served_error(method, so, error.into());
@@ -183,7 +183,7 @@ impl ScalerService {
 fn placeholder_spec(so: &ScaledObjectRef) -> GetMetricSpecResponse {
     GetMetricSpecResponse {
         metric_specs: vec![MetricSpec {
-            metric_name: MetricName::for_invalid(&so.scaler_metadata).to_string(),
+            metric_name: MetricName::for_invalid(&so.scaler_metadata.to_map()).to_string(),
             target_size: 1,
             target_size_float: 1.0,
         }],

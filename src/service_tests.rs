@@ -23,7 +23,7 @@ fn so(metadata: HashMap<String, String>) -> ScaledObjectRef {
     ScaledObjectRef {
         name: "orders".to_owned(),
         namespace: "shop".to_owned(),
-        scaler_metadata: metadata,
+        scaler_metadata: metadata.into(),
     }
 }
 

@@ -13,6 +13,7 @@ mod error;
 pub mod keys;
 mod metric_name;
 mod reader;
+pub mod scaled_object;
 
 pub use connection::{Connection, ConnectionKeys, connection};
 pub use error::{QUOTED_CHARS, TriggerError, quote};

@@ -15,6 +15,7 @@ use crate::compression::Compression;
 use crate::config::{Config, Refusal};
 use crate::error::ScalerError;
 use crate::metadata::TriggerError;
+use crate::metadata::scaled_object::ScalerMetadata;
 use crate::metrics;
 use crate::replicas::{ObjectRef, ReplicaSource, TargetState, kubernetes::KubeReplicas};
 use crate::single_flight::Lookup;
@@ -178,12 +179,21 @@ impl Scaler {
         &self,
         metadata: &HashMap<String, String>,
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
-        let parse = || {
-            let spec = TriggerSpec::parse(metadata, &self.config.clusters)?;
-            self.allowed(&spec)?;
-            Ok::<_, ScalerError>(spec)
-        };
-        self.specs.get_or_parse(metadata, parse)
+        let pairs = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
+        self.specs.get_or_parse(pairs, || self.parse(metadata))
+    }
+
+    /// [`Scaler::trigger`] of the metadata as a call carries it: its map is built only the
+    /// first time.
+    pub fn trigger_of(&self, metadata: &ScalerMetadata) -> Result<Arc<TriggerSpec>, ScalerError> {
+        let parse = || self.parse(&metadata.to_map());
+        self.specs.get_or_parse(metadata.pairs(), parse)
+    }
+
+    fn parse(&self, metadata: &HashMap<String, String>) -> Result<TriggerSpec, ScalerError> {
+        let spec = TriggerSpec::parse(metadata, &self.config.clusters)?;
+        self.allowed(&spec)?;
+        Ok(spec)
     }
 
     /// Whether the endpoint policy lets `spec` name its brokers inline.

@@ -23,8 +23,6 @@ pub const MAX_ENTRIES: usize = 10_000;
 /// Bytes of metadata keys and values kept at most.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
-type Metadata = HashMap<String, String>;
-
 /// A map's pairs with their hashes, in [`by_hash`] order.
 type Pairs<'a> = [(u64, &'a str, &'a str)];
 
@@ -62,10 +60,11 @@ fn same(kept: &Kept, pairs: &Pairs) -> bool {
 }
 
 impl TriggerMemo {
-    /// The spec parsed from `metadata`, parsing it with `parse` the first time.
-    pub fn get_or_parse<E>(
+    /// The spec parsed from the metadata of these pairs (keys unique), parsing it with `parse`
+    /// the first time.
+    pub fn get_or_parse<'a, E>(
         &self,
-        metadata: &Metadata,
+        metadata: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
         parse: impl FnOnce() -> Result<TriggerSpec, E>,
     ) -> Result<Arc<TriggerSpec>, E> {
         let mut stack = [(0, "", ""); STACK_PAIRS];
@@ -78,7 +77,6 @@ impl TriggerMemo {
             }
         };
         for (pair, (key, value)) in pairs.iter_mut().zip(metadata) {
-            let (key, value) = (key.as_str(), value.as_str());
             *pair = (self.hasher.hash_one((key, value)), key, value);
         }
         pairs.sort_unstable_by(by_hash);
@@ -132,6 +130,12 @@ mod tests {
 
     use super::*;
 
+    type Metadata = HashMap<String, String>;
+
+    fn pairs(m: &Metadata) -> impl ExactSizeIterator<Item = (&str, &str)> {
+        m.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    }
+
     fn metadata(queue: &str) -> Metadata {
         [
             ("source", "rabbitmq"),
@@ -154,7 +158,7 @@ mod tests {
         for _ in 0..3 {
             let m = metadata("a");
             cache
-                .get_or_parse(&m, || {
+                .get_or_parse(pairs(&m), || {
                     parses += 1;
                     parse(&m)
                 })
@@ -162,18 +166,18 @@ mod tests {
         }
         assert_eq!(parses, 1);
         let b = cache
-            .get_or_parse(&metadata("b"), || parse(&metadata("b")))
+            .get_or_parse(pairs(&metadata("b")), || parse(&metadata("b")))
             .unwrap();
         assert_eq!(b.metric_name.as_str(), "rabbitmq-b");
         assert_eq!(cache.len(), 2);
         // Errors are not kept: a bad trigger is parsed (and reported) every time.
         let mut bad = metadata("c");
         bad.insert("lagTreshold".to_owned(), "1".to_owned());
-        assert!(cache.get_or_parse(&bad, || parse(&bad)).is_err());
+        assert!(cache.get_or_parse(pairs(&bad), || parse(&bad)).is_err());
         assert_eq!(cache.len(), 2);
         for i in 0..MAX_ENTRIES {
             let m = metadata(&format!("q{i}"));
-            cache.get_or_parse(&m, || parse(&m)).unwrap();
+            cache.get_or_parse(pairs(&m), || parse(&m)).unwrap();
         }
         assert!(cache.len() <= MAX_ENTRIES);
     }
@@ -182,14 +186,14 @@ mod tests {
     fn a_map_is_found_in_any_order_and_only_when_every_pair_matches() {
         let cache = TriggerMemo::default();
         let m = metadata("a");
-        let first = cache.get_or_parse(&m, || parse(&m)).unwrap();
+        let first = cache.get_or_parse(pairs(&m), || parse(&m)).unwrap();
         // Built in reverse: another map, another iteration order.
-        let mut pairs: Vec<_> = m.clone().into_iter().collect();
-        pairs.reverse();
-        let reordered: Metadata = pairs.into_iter().collect();
+        let mut reversed: Vec<_> = m.clone().into_iter().collect();
+        reversed.reverse();
+        let reordered: Metadata = reversed.into_iter().collect();
         let again = cache
             .get_or_parse(
-                &reordered,
+                pairs(&reordered),
                 || -> Result<TriggerSpec, crate::metadata::TriggerError> { panic!("parsed again") },
             )
             .unwrap();
@@ -203,7 +207,7 @@ mod tests {
         one_less.insert("hostFromEnv".to_owned(), "HOST".to_owned());
         for other in [other_value, one_more, one_less] {
             let mut parsed = false;
-            let _ = cache.get_or_parse(&other, || {
+            let _ = cache.get_or_parse(pairs(&other), || {
                 parsed = true;
                 parse(&other)
             });
@@ -220,7 +224,7 @@ mod tests {
         for i in 0..(MAX_BYTES / 4000) + 10 {
             let mut m = metadata(&format!("q{i}"));
             m.insert("scalerAddress".to_owned(), address.clone());
-            cache.get_or_parse(&m, || parse(&m)).unwrap();
+            cache.get_or_parse(pairs(&m), || parse(&m)).unwrap();
             assert!(cache.bytes() <= MAX_BYTES, "{} bytes kept", cache.bytes());
         }
         assert!(cache.len() <= MAX_BYTES / 4000, "{} kept", cache.len());

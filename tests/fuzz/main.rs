@@ -113,7 +113,7 @@ fn so(i: usize, metadata: HashMap<String, String>) -> ScaledObjectRef {
     ScaledObjectRef {
         name: format!("fuzz-{i}"),
         namespace: "default".to_owned(),
-        scaler_metadata: metadata,
+        scaler_metadata: metadata.into(),
     }
 }
 

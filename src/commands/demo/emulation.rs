@@ -141,7 +141,7 @@ impl Emulation {
             object: ScaledObjectRef {
                 name: name.to_owned(),
                 namespace: NAMESPACE.to_owned(),
-                scaler_metadata: metadata,
+                scaler_metadata: metadata.into(),
             },
             metric_type: policy.metric_type,
             keda: keda.clone(),

@@ -9,7 +9,6 @@ pub mod secure_kafka;
 pub mod tansu;
 pub mod token_server;
 
-use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -112,8 +111,8 @@ pub fn so<K: AsRef<str>, V: AsRef<str>>(name: &str, metadata: &[(K, V)]) -> Scal
         namespace: "test".to_owned(),
         scaler_metadata: metadata
             .iter()
-            .map(|(k, v)| (k.as_ref().to_owned(), v.as_ref().to_owned()))
-            .collect::<HashMap<_, _>>(),
+            .map(|(k, v)| (k.as_ref(), v.as_ref()))
+            .collect(),
     }
 }
 
