@@ -2,11 +2,13 @@
 # The gRPC server under an independent load generator: h2load (Debian's nghttp2-client, a C
 # HTTP/2 client, installed when missing) in another process, against one `lagscale serve` on
 # warm RabbitMQ triggers (one of them `strategy: step`, whose replicas come from a fake
-# Kubernetes API served by examples/grpc_requests.rs, through KUBECONFIG). On a machine with two cores or more the server runs on core 0 and
-# h2load on core 1 (taskset). For each call, at two concurrencies (1 connection × 1 stream,
-# and 4 × 32), it prints calls/s, the ratio to Health/Check's, and p50/p99 latency from h2load's
-# per-request log. At the end it checks, from lagscale's own Prometheus counters, that every
-# call was answered OK (h2load sees only HTTP statuses, not gRPC's).
+# Kubernetes API served by examples/grpc_requests.rs, through KUBECONFIG). On a machine with
+# two cores or more the server runs on core 0 and h2load on core 1 (taskset). For each call, at
+# two concurrencies (1 connection × 1 stream, and 4 × 32), it prints calls/s, the ratio to
+# Health/Check's, p50/p99 latency from h2load's per-request log, and the server's CPU time per
+# call (all its threads, from /proc/PID/task/*/schedstat: steadier from run to run than
+# calls/s). At the end it checks, from lagscale's own Prometheus counters, that every call was
+# answered OK (h2load sees only HTTP statuses, not gRPC's).
 #
 #     bash scripts/bench-h2load.sh            # CALLS=200000 for 4 × 32, 20000 for 1 × 1
 set -euo pipefail
@@ -63,20 +65,26 @@ until (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do
   sleep 0.1
 done
 
-# run NAME PATH BODY CONNECTIONS STREAMS CALLS: prints "calls/s p50_us p99_us".
+# The server's CPU time so far, in nanoseconds, over all its threads.
+server_cpu_ns() { cat /proc/"$server_pid"/task/*/schedstat | awk '{ns += $1} END {printf "%.0f", ns}'; }
+
+# run NAME PATH BODY CONNECTIONS STREAMS CALLS: prints "calls/s p50_us p99_us cpu_us_per_call".
 run() {
   local name=$1 path=$2 body=$3 connections=$4 streams=$5 n=$6 log="$work/$1-$4x$5.log"
+  local cpu_before cpu_after
+  cpu_before=$(server_cpu_ns)
   "${client_cpu[@]}" h2load -t 1 -c "$connections" -m "$streams" -n "$n" -d "$work/$body" \
     -H 'content-type: application/grpc' -H 'te: trailers' --log-file="$log" \
     "http://127.0.0.1:$port/$path" >"$work/$name.out"
+  cpu_after=$(server_cpu_ns)
   local rate failed
   rate=$(awk '/^finished in/ {gsub(",", "", $4); print $4}' "$work/$name.out")
   failed=$(sed -n 's/^requests:.* \([0-9]*\) failed.*/\1/p' "$work/$name.out")
   if [ "$failed" != 0 ]; then echo "error: $name: $failed requests failed" >&2; cat "$work/$name.out" >&2; exit 1; fi
-  sort -n -k3 "$log" | awk -v rate="$rate" '{ d[NR] = $3 } END {
+  sort -n -k3 "$log" | awk -v rate="$rate" -v cpu=$((cpu_after - cpu_before)) -v n="$n" '{ d[NR] = $3 } END {
     p50 = int(NR * 0.50); if (p50 < 1) p50 = 1
     p99 = int(NR * 0.99); if (p99 < 1) p99 = 1
-    printf "%s %d %d\n", rate, d[p50], d[p99] }'
+    printf "%s %d %d %.2f\n", rate, d[p50], d[p99], cpu / n / 1000 }'
 }
 
 calls_list=(
@@ -101,15 +109,15 @@ for shape in "1 1 $single" "4 32 $calls"; do
   read -r connections streams n <<<"$shape"
   echo
   echo "$connections connection(s) × $streams stream(s), $n calls each:"
-  printf '| %-22s | %9s | %5s | %7s | %7s |\n' call calls/s ratio "p50 µs" "p99 µs"
-  printf '|%s|%s|%s|%s|%s|\n' ------------------------ ----------- ------- --------- ---------
+  printf '| %-22s | %9s | %5s | %7s | %7s | %14s |\n' call calls/s ratio "p50 µs" "p99 µs" "server µs/call"
+  printf '|%s|%s|%s|%s|%s|%s|\n' ------------------------ ----------- ------- --------- --------- ----------------
   base=""
   for entry in "${calls_list[@]}"; do
     IFS='|' read -r name path body <<<"$entry"
-    read -r rate p50 p99 < <(run "$(echo "$name" | tr -c 'a-zA-Z0-9\n' _)" "$path" "$body" "$connections" "$streams" "$n")
+    read -r rate p50 p99 cpu < <(run "$(echo "$name" | tr -c 'a-zA-Z0-9\n' _)" "$path" "$body" "$connections" "$streams" "$n")
     base=${base:-$rate}
     ratio=$(awk -v a="$rate" -v b="$base" 'BEGIN {printf "%.2f", a / b}')
-    printf '| %-22s | %9.0f | %5s | %7d | %7d |\n' "$name" "$rate" "$ratio" "$p50" "$p99"
+    printf '| %-22s | %9.0f | %5s | %7d | %7d | %14s |\n' "$name" "$rate" "$ratio" "$p50" "$p99" "$cpu"
   done
 done
 
