@@ -17,6 +17,8 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             ".externalscaler.ScaledObjectRef",
             "crate::metadata::scaled_object::ScaledObjectRef",
         )
+        // Decodes a request from one slice rather than through tonic's buffer (see the module).
+        .codec_path("crate::codec::SliceCodec")
         .build_server(true)
         .build_client(true)
         .file_descriptor_set_path(out_dir.join("externalscaler_descriptor.bin"))

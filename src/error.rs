@@ -35,6 +35,14 @@ pub enum ScalerError {
     },
 }
 
+/// The status of a request that is not a valid message of its type: INTERNAL, with prost's
+/// description (which names the message and field), as gRPC's status code table asks of a
+/// server that cannot parse a request (`doc/statuscodes.md` in grpc/grpc) and as tonic-prost's
+/// own codec answers (`from_decode_error`).
+pub fn undecodable(error: prost::DecodeError) -> Status {
+    Status::new(Code::Internal, error.to_string())
+}
+
 impl ScalerError {
     /// The gRPC code for this error. KEDA treats every code alike, but people and dashboards
     /// read them: bad input is the caller's to fix, a broker problem is not.

@@ -4,8 +4,8 @@
 //! A map of the crate, every module once, in the order a KEDA call meets them:
 //!
 //! - [`server`] runs the gRPC server (ExternalScaler, health, reflection, graceful shutdown,
-//!   closing idle broker clients); [`service`] implements KEDA's five calls;
-//!   [`error`] is the one place that chooses gRPC status codes;
+//!   closing idle broker clients); [`codec`] decodes its requests; [`service`] implements
+//!   KEDA's five calls; [`error`] is the one place that chooses gRPC status codes;
 //! - [`metadata`] reads a call's `scalerMetadata` map (bounds, the keys common to every
 //!   source, trigger errors, the `cluster` / inline choice, metric names; a leaf), and
 //!   [`trigger`] turns it into a validated [`trigger::TriggerSpec`] (kept by metadata in
@@ -31,6 +31,7 @@
 
 #![deny(unsafe_code)] // the one exception: commands::demo::mock_kafka
 
+pub mod codec;
 pub mod commands;
 pub mod compression;
 pub mod config;

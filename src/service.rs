@@ -55,16 +55,17 @@ impl ScalerService {
         }
     }
 
-    /// Runs a unary call about `so` within `request_timeout_ms` (else DeadlineExceeded, so that
-    /// KEDA's 3 s HPA budget is never spent waiting on one call) and records its status code and
-    /// duration.
+    /// Runs a unary call about `so` that `started` (the instant it also judges the cache's
+    /// freshness by: one clock read for both) within `request_timeout_ms` (else
+    /// DeadlineExceeded, so that KEDA's 3 s HPA budget is never spent waiting on one call) and
+    /// records its status code and duration.
     async fn unary<T>(
         &self,
         method: &'static str,
         so: Option<&ScaledObjectRef>,
+        started: Instant,
         call: impl Future<Output = Result<T, Status>>,
     ) -> Result<T, Status> {
-        let started = Instant::now();
         let deadline = self.scaler.config().request_timeout();
         let mut call = std::pin::pin!(call.instrument(rpc_span(method, so)));
         // A warm call is answered on its first poll: only a call that waits (on a broker, the
@@ -117,11 +118,12 @@ impl ScalerService {
     }
 
     /// GetMetrics: the metric of `so`'s trigger (`metric_name`, when not empty, must be the one
-    /// its GetMetricSpec named).
+    /// its GetMetricSpec named), for a call that `started` then.
     async fn metrics(
         &self,
         so: Option<&ScaledObjectRef>,
         metric_name: &str,
+        started: Instant,
     ) -> Result<Response<GetMetricsResponse>, Status> {
         let Some(so) = so else {
             return Err(served_error(
@@ -147,7 +149,7 @@ impl ScalerService {
             name: so.name.clone(),
         });
         let served = async {
-            let evaluation = self.scaler.evaluate(&spec).await?;
+            let evaluation = self.scaler.evaluate_at(&spec, started).await?;
             let served = self
                 .scaler
                 .metric(&spec, &evaluation, object.as_ref())
@@ -243,18 +245,19 @@ impl ExternalScaler for ScalerService {
         request: Request<ScaledObjectRef>,
     ) -> Result<Response<IsActiveResponse>, Status> {
         let so = request.into_inner();
+        let started = Instant::now();
         let call = async {
             let spec = self.trigger("IsActive", &so)?;
             let evaluation = self
                 .scaler
-                .evaluate(&spec)
+                .evaluate_at(&spec, started)
                 .await
                 .map_err(|e| served_error("IsActive", &so, e))?;
             Ok(Response::new(IsActiveResponse {
                 result: evaluation.active,
             }))
         };
-        self.unary("IsActive", Some(&so), call).await
+        self.unary("IsActive", Some(&so), started, call).await
     }
 
     type StreamIsActiveStream = ResponseStream<IsActiveResponse>;
@@ -295,7 +298,8 @@ impl ExternalScaler for ScalerService {
     ) -> Result<Response<GetMetricSpecResponse>, Status> {
         let so = request.into_inner();
         let call = async { Ok(Response::new(self.metric_spec("GetMetricSpec", &so)?)) };
-        self.unary("GetMetricSpec", Some(&so), call).await
+        self.unary("GetMetricSpec", Some(&so), Instant::now(), call)
+            .await
     }
 
     async fn get_metrics(
@@ -304,8 +308,9 @@ impl ExternalScaler for ScalerService {
     ) -> Result<Response<GetMetricsResponse>, Status> {
         let request = request.into_inner();
         let so = request.scaled_object_ref.as_ref();
-        let call = self.metrics(so, &request.metric_name);
-        self.unary("GetMetrics", so, call).await
+        let started = Instant::now();
+        let call = self.metrics(so, &request.metric_name, started);
+        self.unary("GetMetrics", so, started, call).await
     }
 
     type StreamMetricSpecStream = ResponseStream<GetMetricSpecResponse>;

@@ -59,7 +59,18 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let slot = self.slot(key);
+        self.get_or_fetch_at(key, Instant::now(), fetch).await
+    }
+
+    /// [`SingleFlight::get_or_fetch`] for a caller that asked at `now` (a value that arrived
+    /// `ttl` before `now` is stale): a gRPC call passes the instant it started, which it reads
+    /// anyway, and saves reading the clock again.
+    pub async fn get_or_fetch_at<F, Fut>(&self, key: &K, now: Instant, fetch: F) -> (V, Lookup)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
+        let slot = self.slot(key, now);
         let mut ran = false;
         let (value, _) = slot
             .cell
@@ -76,8 +87,7 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
 
     /// The current slot for `key`: the fresh or in-flight one, or a new one. Stale slots of
     /// other keys are dropped at the same time, so keys no longer asked for do not pile up.
-    fn slot(&self, key: &K) -> Arc<Slot<V>> {
-        let now = Instant::now();
+    fn slot(&self, key: &K, now: Instant) -> Arc<Slot<V>> {
         let mut slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
         if let Some(slot) = slots.get(key).filter(|s| s.is_fresh(self.ttl, now)) {
             return slot.clone();

@@ -18,7 +18,7 @@ use std::ops::Range;
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{
     DecodeContext, WireType, check_wire_type, decode_key, decode_varint, encode_key, encode_varint,
-    encoded_len_varint, key_len, merge_loop, skip_field, string,
+    encoded_len_varint, key_len, skip_field, string,
 };
 use prost::{DecodeError, Message};
 
@@ -33,18 +33,25 @@ pub struct ScaledObjectRef {
 /// A trigger's metadata as received: keys and values in one buffer.
 #[derive(Clone, Default)]
 pub struct ScalerMetadata {
-    /// The keys' and values' bytes, each checked to be UTF-8 when decoded.
-    text: Vec<u8>,
-    /// Where each pair's key and value are in `text`, keys unique.
-    pairs: Vec<(Range<usize>, Range<usize>)>,
+    /// Each pair's key then its value, each checked to be UTF-8 once, as it was decoded.
+    text: String,
+    /// Where each pair is in `text`: its key is `start..middle`, its value `middle..end`. Keys
+    /// are unique.
+    pairs: Vec<Pair>,
+}
+
+/// A pair's offsets in [`ScalerMetadata::text`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+struct Pair {
+    start: u32,
+    middle: u32,
+    end: u32,
 }
 
 impl ScalerMetadata {
     /// The pairs, in the order received (a repeated key where its last value was).
     pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.pairs
-            .iter()
-            .map(|(key, value)| (self.str(key), self.str(value)))
+        self.pairs.iter().map(|pair| self.pair(pair))
     }
 
     pub fn len(&self) -> usize {
@@ -66,65 +73,71 @@ impl ScalerMetadata {
             .collect()
     }
 
-    fn str(&self, range: &Range<usize>) -> &str {
-        // Every range was checked to be UTF-8 when it was decoded or inserted.
-        std::str::from_utf8(&self.text[range.clone()]).unwrap_or_default()
+    /// Each pair as one string, its key then its value, with the key's length: what the trigger
+    /// memo hashes and compares (one string per pair instead of two).
+    pub fn spans(&self) -> impl ExactSizeIterator<Item = (&str, usize)> {
+        self.pairs.iter().map(|pair| {
+            let span = self.text.get(pair.start as usize..pair.end as usize);
+            (
+                span.unwrap_or_default(),
+                (pair.middle - pair.start) as usize,
+            )
+        })
+    }
+
+    /// Hashes the map as received: its text, pairs in their order (and any bytes a repeated key
+    /// left behind), and how many pairs it holds. The offsets are left to
+    /// [`ScalerMetadata::same_as_received`]: the same text cut differently is rare. Not a
+    /// `Hash` impl: maps with the same pairs in another order are equal.
+    pub fn hash_as_received(&self, state: &mut impl std::hash::Hasher) {
+        state.write(self.text.as_bytes());
+        state.write_usize(self.pairs.len());
+    }
+
+    /// Whether `other` was received exactly as this map was, its order included.
+    pub fn same_as_received(&self, other: &ScalerMetadata) -> bool {
+        self.pairs == other.pairs && self.text == other.text
+    }
+
+    /// The bytes this map keeps its keys and values in.
+    pub fn text_len(&self) -> usize {
+        self.text.len()
+    }
+
+    fn pair(&self, pair: &Pair) -> (&str, &str) {
+        let [start, middle, end] = [pair.start, pair.middle, pair.end].map(|i| i as usize);
+        // The offsets are those of whole strings pushed onto `text`: `get` cannot fail.
+        let str = |range: Range<usize>| self.text.get(range).unwrap_or_default();
+        (str(start..middle), str(middle..end))
     }
 
     /// Adds a pair; a key already there takes the new value.
     pub fn insert(&mut self, key: &str, value: &str) {
-        let key = self.push(key.as_bytes());
-        let value = self.push(value.as_bytes());
-        self.keep(key, value);
-    }
-
-    fn push(&mut self, bytes: &[u8]) -> Range<usize> {
-        let start = self.text.len();
-        self.text.extend_from_slice(bytes);
-        start..self.text.len()
-    }
-
-    /// Records a pair whose bytes are in `text`, replacing an earlier value of its key.
-    fn keep(&mut self, key: Range<usize>, value: Range<usize>) {
-        let same_key = |(k, _): &&mut (Range<usize>, Range<usize>)| {
-            k.len() == key.len() && self.text[k.clone()] == self.text[key.clone()]
+        let offset = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
+        let start = offset(self.text.len());
+        self.text.push_str(key);
+        let middle = offset(self.text.len());
+        self.text.push_str(value);
+        let end = offset(self.text.len());
+        if end == u32::MAX {
+            // Beyond 4 GiB of metadata: more than any message tonic accepts (4 MiB by default).
+            self.text.truncate(start as usize);
+            return;
+        }
+        let pair = Pair { start, middle, end };
+        let same_key = |kept: &&mut Pair| {
+            kept.middle - kept.start == middle - start
+                && self.text.get(kept.start as usize..kept.middle as usize)
+                    == self.text.get(start as usize..middle as usize)
         };
         match self.pairs.iter_mut().find(same_key) {
-            Some(pair) => pair.1 = value,
-            None => self.pairs.push((key, value)),
+            Some(kept) => *kept = pair,
+            None => self.pairs.push(pair),
         }
     }
 
-    /// Appends one length-delimited string from `buf` to `text`, checked to be UTF-8.
-    fn read_str(
-        &mut self,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-    ) -> Result<Range<usize>, DecodeError> {
-        check_wire_type(WireType::LengthDelimited, wire_type)?;
-        let len = decode_varint(buf)?;
-        if len > buf.remaining() as u64 {
-            return Err(decode_error("buffer underflow"));
-        }
-        let start = self.text.len();
-        let mut left = len as usize;
-        while left > 0 {
-            let chunk = buf.chunk();
-            let n = chunk.len().min(left);
-            self.text.extend_from_slice(&chunk[..n]);
-            buf.advance(n);
-            left -= n;
-        }
-        if std::str::from_utf8(&self.text[start..]).is_err() {
-            self.text.truncate(start);
-            return Err(decode_error(
-                "invalid string value: data is not UTF-8 encoded",
-            ));
-        }
-        Ok(start..self.text.len())
-    }
-
-    /// Decodes one map entry (field 3).
+    /// Decodes one map entry (field 3). The entry is read from one slice: where it arrived, or
+    /// (when the message arrived in pieces) copied from them.
     fn merge_entry(
         &mut self,
         wire_type: WireType,
@@ -132,25 +145,57 @@ impl ScalerMetadata {
         ctx: DecodeContext,
     ) -> Result<(), DecodeError> {
         check_wire_type(WireType::LengthDelimited, wire_type)?;
+        let len = decode_varint(buf)?;
+        let Some(len) = usize::try_from(len).ok().filter(|&n| n <= buf.remaining()) else {
+            return Err(decode_error("buffer underflow"));
+        };
         if self.text.capacity() == 0 {
             // One allocation for every pair of the message, most of the time.
             self.text.reserve(buf.remaining());
             self.pairs.reserve(8);
         }
-        let empty = self.text.len()..self.text.len();
-        let mut entry = (empty.clone(), empty);
-        merge_loop(&mut entry, buf, ctx, |entry, buf, ctx| {
-            let (tag, wire_type) = decode_key(buf)?;
+        if let Some(entry) = buf.chunk().get(..len) {
+            let merged = self.merge_entry_from(entry, ctx);
+            buf.advance(len);
+            merged
+        } else {
+            let mut entry = vec![0; len];
+            buf.copy_to_slice(&mut entry);
+            self.merge_entry_from(&entry, ctx)
+        }
+    }
+
+    /// Decodes the body of one map entry: key = 1, value = 2, either absent when empty.
+    fn merge_entry_from(
+        &mut self,
+        mut entry: &[u8],
+        ctx: DecodeContext,
+    ) -> Result<(), DecodeError> {
+        let (mut key, mut value) = ("", "");
+        while !entry.is_empty() {
+            let (tag, wire_type) = decode_key(&mut entry)?;
             match tag {
-                1 => entry.0 = self.read_str(wire_type, buf)?,
-                2 => entry.1 = self.read_str(wire_type, buf)?,
-                _ => skip_field(wire_type, tag, buf, ctx)?,
+                1 => key = read_str(wire_type, &mut entry)?,
+                2 => value = read_str(wire_type, &mut entry)?,
+                _ => skip_field(wire_type, tag, &mut entry, ctx.clone())?,
             }
-            Ok(())
-        })?;
-        self.keep(entry.0, entry.1);
+        }
+        self.insert(key, value);
         Ok(())
     }
+}
+
+/// One length-delimited string from the front of `entry`, checked to be UTF-8.
+fn read_str<'a>(wire_type: WireType, entry: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
+    check_wire_type(WireType::LengthDelimited, wire_type)?;
+    let len = decode_varint(entry)?;
+    let Some(len) = usize::try_from(len).ok().filter(|&n| n <= entry.len()) else {
+        return Err(decode_error("buffer underflow"));
+    };
+    let (bytes, rest) = entry.split_at(len);
+    *entry = rest;
+    std::str::from_utf8(bytes)
+        .map_err(|_| decode_error("invalid string value: data is not UTF-8 encoded"))
 }
 
 /// A decoding error of this message's own checks (prost's other errors pass through).

@@ -5,6 +5,7 @@
 use std::collections::HashMap;
 
 use prost::Message;
+use prost::bytes::Buf;
 
 use super::*;
 
@@ -85,6 +86,20 @@ fn a_repeated_key_keeps_its_last_value_and_unknown_fields_are_skipped() {
     assert_eq!(ours.scaler_metadata, reordered);
 }
 
+/// A message that arrives in two pieces (split anywhere, an entry's strings included) decodes
+/// as when it arrives in one.
+#[test]
+fn decodes_a_message_in_pieces_as_in_one() {
+    let bytes = generated().encode_to_vec();
+    let whole = ScaledObjectRef::decode(bytes.as_slice()).unwrap();
+    for at in 0..=bytes.len() {
+        let (front, back) = bytes.split_at(at);
+        let pieces = ScaledObjectRef::decode(front.chain(back)).unwrap();
+        assert_eq!(pieces, whole, "split at {at}");
+        assert!(same(&pieces, &generated()));
+    }
+}
+
 /// Every truncation and every single-byte change of a message: both decoders agree on what is
 /// refused (invalid UTF-8 included), and what both accept decodes alike. Nothing panics.
 #[test]
@@ -93,6 +108,9 @@ fn refuses_what_prost_refuses() {
     let check = |bytes: &[u8]| {
         let ours = ScaledObjectRef::decode(bytes);
         let theirs = Generated::decode(bytes);
+        let (front, back) = bytes.split_at(bytes.len() / 2);
+        let in_pieces = ScaledObjectRef::decode(front.chain(back));
+        assert_eq!(in_pieces.as_ref().ok(), ours.as_ref().ok(), "{bytes:?}");
         match (&ours, &theirs) {
             (Ok(ours), Ok(theirs)) => assert!(same(ours, theirs), "{bytes:?}"),
             (Err(_), Err(_)) => {}

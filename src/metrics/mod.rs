@@ -1,26 +1,29 @@
 //! Prometheus metrics: every metric name, its help text, and the one function that records it.
 //! Nothing else in lagscale names a metric.
 //!
-//! The per-call series (`lagscale_grpc_requests_total`, `lagscale_cache_lookups_total`) are
-//! recorded through handles made once per label set, without hashing labels on every call; the
-//! two durations are this module's own fixed-bucket histograms ([`histogram`]).
+//! The per-call series are this module's own, rendered after the recorder's text: the two
+//! counters (`lagscale_grpc_requests_total`, `lagscale_cache_lookups_total`) are tables of
+//! atomics indexed by their label values ([`counter`]), and the two durations fixed-bucket
+//! histograms ([`histogram`]).
 //!
 //! Labels are bounded: source, cluster (profile name, or `inline`), name (queue or consumer
 //! group), topic, transform, RPC method, gRPC code, error kind, replica decision and its
 //! reason — never a ScaledObject.
 
+mod counter;
 mod histogram;
 
 use std::net::SocketAddr;
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-use metrics::{Counter, counter, describe_counter, describe_gauge, gauge};
+use metrics::{counter, describe_counter, describe_gauge, gauge};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use tokio::net::TcpListener;
 
 use crate::single_flight::Lookup;
 use crate::source::{SourceError, SourceQuery};
+use counter::Table;
 use histogram::Family;
 
 pub const LAG: &str = "lagscale_lag_messages";
@@ -41,9 +44,36 @@ pub const REPLICA_THROUGHPUT: &str = "lagscale_replica_throughput";
 const BROKER_QUERY_SECONDS_HELP: &str =
     "Duration of broker queries (one per cache refresh), by source and cluster.";
 const GRPC_SECONDS_HELP: &str = "Duration of unary gRPC calls, by method.";
+const CACHE_LOOKUPS_HELP: &str =
+    "Evaluations answered from the cache (hit) or by a broker query (miss).";
+const GRPC_REQUESTS_HELP: &str = "gRPC calls, by method and status code.";
 
 static BROKER_DURATIONS: Family = Family::new(BROKER_QUERY_SECONDS, BROKER_QUERY_SECONDS_HELP);
 static GRPC_DURATIONS: Family = Family::new(GRPC_SECONDS, GRPC_SECONDS_HELP);
+
+/// The methods of the ExternalScaler service.
+const METHODS: [&str; 5] = [
+    "IsActive",
+    "GetMetricSpec",
+    "GetMetrics",
+    "StreamIsActive",
+    "StreamMetricSpec",
+];
+/// gRPC's codes, 0 to 16.
+const CODES: usize = tonic::Code::Unauthenticated as usize + 1;
+const LOOKUPS: [&str; 2] = ["hit", "miss"];
+
+static GRPC_REQUEST_COUNTS: Table<{ METHODS.len() }, CODES> =
+    Table::new(GRPC_REQUESTS, GRPC_REQUESTS_HELP, |method, code| {
+        let method = METHODS.get(method).copied().unwrap_or_default();
+        let code = code_label(tonic::Code::from_i32(code as i32));
+        format!("method=\"{method}\",code=\"{code}\"")
+    });
+static CACHE_LOOKUP_COUNTS: Table<1, { LOOKUPS.len() }> =
+    Table::new(CACHE_LOOKUPS, CACHE_LOOKUPS_HELP, |_, lookup| {
+        let result = LOOKUPS.get(lookup).copied().unwrap_or_default();
+        format!("result=\"{result}\"")
+    });
 
 /// Every metric with its help text (the README lists the same).
 pub const ALL: [(&str, &str); 14] = [
@@ -60,11 +90,8 @@ pub const ALL: [(&str, &str); 14] = [
         BROKER_ERRORS,
         "Failed broker queries, by source, cluster and kind (not_found, unreachable, access_refused, timeout, broker, internal).",
     ),
-    (
-        CACHE_LOOKUPS,
-        "Evaluations answered from the cache (hit) or by a broker query (miss).",
-    ),
-    (GRPC_REQUESTS, "gRPC calls, by method and status code."),
+    (CACHE_LOOKUPS, CACHE_LOOKUPS_HELP),
+    (GRPC_REQUESTS, GRPC_REQUESTS_HELP),
     (
         REPLICA_THROUGHPUT,
         "replicaThroughput: auto: messages per second one replica is sized with (learned, or replicaThroughputInitial while learning), by metric name.",
@@ -111,8 +138,8 @@ pub fn handle() -> PrometheusHandle {
             for (name, help) in ALL {
                 match name {
                     // This module's own, described when rendered.
-                    BROKER_QUERY_SECONDS | GRPC_SECONDS => {}
-                    BROKER_ERRORS | CACHE_LOOKUPS | GRPC_REQUESTS => describe_counter!(name, help),
+                    BROKER_QUERY_SECONDS | GRPC_SECONDS | CACHE_LOOKUPS | GRPC_REQUESTS => {}
+                    BROKER_ERRORS => describe_counter!(name, help),
                     _ => describe_gauge!(name, help),
                 }
             }
@@ -121,9 +148,11 @@ pub fn handle() -> PrometheusHandle {
         .clone()
 }
 
-/// Every metric in Prometheus' text format: the recorder's, then the histograms.
+/// Every metric in Prometheus' text format: the recorder's, then this module's own.
 pub fn render() -> String {
     let mut text = handle().render();
+    GRPC_REQUEST_COUNTS.render(&mut text);
+    CACHE_LOOKUP_COUNTS.render(&mut text);
     GRPC_DURATIONS.render(&mut text);
     BROKER_DURATIONS.render(&mut text);
     text
@@ -172,25 +201,11 @@ fn broker_query(query: &SourceQuery, elapsed: Duration, error: Option<&SourceErr
 
 /// An evaluation was answered from the cache or not.
 pub fn cache_lookup(lookup: Lookup) {
-    let (index, result) = match lookup {
-        Lookup::Hit => (0, "hit"),
-        Lookup::Miss => (1, "miss"),
+    let index = match lookup {
+        Lookup::Hit => 0,
+        Lookup::Miss => 1,
     };
-    static LOOKUPS: [OnceLock<Counter>; 2] = [const { OnceLock::new() }; 2];
-    increment(
-        &LOOKUPS[index],
-        || counter!(CACHE_LOOKUPS, "result" => result),
-    );
-}
-
-/// Adds one to the counter held in `slot`, registered by `register` the first time after the
-/// recorder was installed (before that, `register` gives a handle that records nothing, which
-/// is not kept).
-fn increment(slot: &OnceLock<Counter>, register: impl FnOnce() -> Counter) {
-    match HANDLE.get() {
-        Some(_) => slot.get_or_init(register).increment(1),
-        None => register().increment(1),
-    }
+    CACHE_LOOKUP_COUNTS.increment(0, index);
 }
 
 /// A trigger's lag was read.
@@ -226,28 +241,15 @@ pub fn throughput_without_rate(query: &SourceQuery) {
     counter!(THROUGHPUT_WITHOUT_RATE, &query_labels(query)).increment(1);
 }
 
-/// The methods of the ExternalScaler service.
-const METHODS: [&str; 5] = [
-    "IsActive",
-    "GetMetricSpec",
-    "GetMetrics",
-    "StreamIsActive",
-    "StreamMetricSpec",
-];
-
 /// A gRPC call ended with `code` (unary calls also record their duration).
 pub fn grpc_request(method: &'static str, code: tonic::Code, elapsed: Option<Duration>) {
-    const CODES: usize = tonic::Code::Unauthenticated as usize + 1;
-    static REQUESTS: [[OnceLock<Counter>; CODES]; METHODS.len()] =
-        [const { [const { OnceLock::new() }; CODES] }; METHODS.len()];
     static DURATIONS: [OnceLock<Arc<histogram::Histogram>>; METHODS.len()] =
         [const { OnceLock::new() }; METHODS.len()];
     let Some(index) = METHODS.iter().position(|&m| m == method) else {
         debug_assert!(false, "{method} is not in METHODS");
         return;
     };
-    let register = || counter!(GRPC_REQUESTS, "method" => method, "code" => code_label(code));
-    increment(&REQUESTS[index][code as usize], register);
+    GRPC_REQUEST_COUNTS.increment(index, code as usize);
     if let Some(elapsed) = elapsed {
         DURATIONS[index]
             .get_or_init(|| GRPC_DURATIONS.series(&[("method", method)]))

@@ -179,15 +179,15 @@ impl Scaler {
         &self,
         metadata: &HashMap<String, String>,
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
-        let pairs = metadata.iter().map(|(k, v)| (k.as_str(), v.as_str()));
-        self.specs.get_or_parse(pairs, || self.parse(metadata))
+        self.specs
+            .get_or_parse(&metadata.into(), || self.parse(metadata))
     }
 
     /// [`Scaler::trigger`] of the metadata as a call carries it: its map is built only the
     /// first time.
     pub fn trigger_of(&self, metadata: &ScalerMetadata) -> Result<Arc<TriggerSpec>, ScalerError> {
         let parse = || self.parse(&metadata.to_map());
-        self.specs.get_or_parse(metadata.pairs(), parse)
+        self.specs.get_or_parse(metadata, parse)
     }
 
     fn parse(&self, metadata: &HashMap<String, String>) -> Result<TriggerSpec, ScalerError> {
@@ -214,7 +214,17 @@ impl Scaler {
     /// Evaluates a parsed trigger's lag; concurrent and recent callers with the same broker
     /// query share one broker round trip.
     pub async fn evaluate(&self, spec: &TriggerSpec) -> Result<Evaluation, ScalerError> {
-        evaluate(&self.sources, spec, &self.compression).await
+        self.evaluate_at(spec, tokio::time::Instant::now()).await
+    }
+
+    /// [`Scaler::evaluate`] for a caller that asked at `now`: a cached answer is fresh if it
+    /// arrived within the cache's TTL before `now`.
+    pub async fn evaluate_at(
+        &self,
+        spec: &TriggerSpec,
+        now: tokio::time::Instant,
+    ) -> Result<Evaluation, ScalerError> {
+        evaluate(&self.sources, spec, &self.compression, now).await
     }
 
     /// The metric to serve for `evaluation`: the inputs the trigger's strategy needs (the
@@ -292,8 +302,9 @@ async fn evaluate(
     sources: &Sources,
     spec: &TriggerSpec,
     compression: &Compression,
+    now: tokio::time::Instant,
 ) -> Result<Evaluation, ScalerError> {
-    let (observation, lookup) = lookup(sources, spec.query(), compression).await;
+    let (observation, lookup) = lookup(sources, spec.query(), compression, now).await;
     let lag = spec.source.lag(&observation?, spec.lag_cap_threshold())?;
     let (metric, active) = spec.read(&lag);
     if lookup == Lookup::Miss {
@@ -314,8 +325,9 @@ async fn lookup(
     sources: &Sources,
     query: &SourceQuery,
     compression: &Compression,
+    now: tokio::time::Instant,
 ) -> (Result<Observation, SourceError>, Lookup) {
-    let (observation, lookup) = sources.lookup(query).await;
+    let (observation, lookup) = sources.lookup_at(query, now).await;
     metrics::cache_lookup(lookup);
     (observation.map(|o| o.compressed(compression)), lookup)
 }

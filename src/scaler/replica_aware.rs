@@ -40,7 +40,7 @@ impl Scaler {
     /// Reads `spec`'s lag for the sampler, through the shared answers.
     fn probe_lag(&self, spec: &TriggerSpec) -> Probe<u64> {
         self.probe(spec.clone(), |sources, spec, compression| async move {
-            match evaluate(&sources, &spec, &compression).await {
+            match evaluate(&sources, &spec, &compression, tokio::time::Instant::now()).await {
                 Ok(evaluation) => Some(Timed {
                     at: compression.now(),
                     value: evaluation.lag,

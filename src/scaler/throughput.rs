@@ -131,7 +131,10 @@ impl Scaler {
     /// answered.
     fn offsets_probe(&self, query: &SourceQuery) -> Probe<Arc<[PartitionPoint]>> {
         self.probe(query.clone(), |sources, query, clock| async move {
-            match lookup(&sources, &query, &clock).await.0 {
+            match lookup(&sources, &query, &clock, tokio::time::Instant::now())
+                .await
+                .0
+            {
                 Ok(observation) => Some(Timed {
                     at: observation.read_at()?,
                     value: offsets(&observation, &query)?,
@@ -170,7 +173,10 @@ async fn read_work(
             },
         });
     }
-    let observation = match lookup(&sources, &query, &clock).await.0 {
+    let observation = match lookup(&sources, &query, &clock, tokio::time::Instant::now())
+        .await
+        .0
+    {
         Ok(observation) => observation,
         Err(error) => {
             tracing::warn!(%error, "offset sample failed");

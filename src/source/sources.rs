@@ -150,8 +150,18 @@ impl Sources {
     /// The broker's answer to `query`, shared: concurrent callers and those within the refresh
     /// interval of the last answer get the same one (errors included) from one request.
     pub async fn lookup(&self, query: &SourceQuery) -> (Result<Observation, SourceError>, Lookup) {
+        self.lookup_at(query, tokio::time::Instant::now()).await
+    }
+
+    /// [`Sources::lookup`] for a caller that asked at `now` (see
+    /// [`SingleFlight::get_or_fetch_at`]).
+    pub async fn lookup_at(
+        &self,
+        query: &SourceQuery,
+        now: tokio::time::Instant,
+    ) -> (Result<Observation, SourceError>, Lookup) {
         self.answers
-            .get_or_fetch(query, || self.observe(query))
+            .get_or_fetch_at(query, now, || self.observe(query))
             .await
     }
 

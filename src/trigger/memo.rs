@@ -1,90 +1,155 @@
 //! Parsed triggers by their metadata. KEDA sends the same `scalerMetadata` on every call of a
 //! trigger; parsing it once, instead of on every call, keeps the allocations of the parser
-//! (keys, profiles, metric names) off the hot path. Only valid triggers are kept; the cache
-//! is emptied when it reaches [`MAX_ENTRIES`] or [`MAX_BYTES`] of metadata, so it stays
-//! bounded whatever clients send (one map is itself bounded by the trigger parser's limits).
+//! (keys, profiles, metric names) off the hot path. Only valid triggers are kept; the memo
+//! is emptied when it reaches [`MAX_ENTRIES`] maps or [`MAX_BYTES`] of metadata (its received
+//! orders, [`MAX_ORDERS`]), so it stays bounded whatever clients send (one map is itself bounded by the trigger parser's limits).
 //!
-//! A lookup is on every call's path, so it hashes each key and value once, with foldhash
-//! (seeded per process), orders the pairs by those hashes, and compares them pair by pair with
-//! the kept map's pairs in the same order: no allocation and no second hashing.
+//! A lookup is on every call's path. It first looks for the map exactly as received, its pair
+//! order included: one hash of its text and offsets, one comparison. KEDA sends a trigger's map
+//! in few orders: grpc-go marshals it with protobuf-go, which ranges over the Go map
+//! (`appendMap` in protobuf-go's `internal/impl/codec_map.go`), and Go starts the range of a
+//! map of up to 8 entries, one group, at a random slot and wraps around (`Iter.Init` in Go's
+//! `internal/runtime/maps/table.go`): at most 8 orders per map and KEDA process. An order not
+//! seen yet is looked up by its set of pairs: each pair hashed once, as the one string the
+//! metadata keeps it in (key then value, with the key's length: [`ScalerMetadata::spans`]), the
+//! pairs ordered by those hashes and compared one by one with a kept map's. Only a set not seen
+//! yet is parsed. Hashes are foldhash's, seeded per process.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
-use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::hash::{BuildHasher, Hasher};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::RandomState;
 
+use crate::metadata::scaled_object::ScalerMetadata;
 use crate::trigger::TriggerSpec;
 
 /// Distinct metadata maps kept at most.
 pub const MAX_ENTRIES: usize = 10_000;
-/// Bytes of metadata keys and values kept at most.
+/// Received orders of them kept at most: 8 per map.
+pub const MAX_ORDERS: usize = 8 * MAX_ENTRIES;
+/// Bytes of metadata keys and values kept at most, by sets and by received maps each.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
 
-/// A map's pairs with their hashes, in [`by_hash`] order.
-type Pairs<'a> = [(u64, &'a str, &'a str)];
+/// A pair: its hash, its key and value as one string, and the key's length.
+type Span<'a> = (u64, &'a str, usize);
 
-/// A kept map's pairs with their hashes, in [`by_hash`] order.
-type Kept = Box<[(u64, String, String)]>;
-
-/// The specs whose metadata hash to one key (almost always one).
-type Bucket = Vec<(Kept, Arc<TriggerSpec>)>;
+/// A kept map's pairs, in hash order.
+type Kept = Box<[(u64, Box<str>, usize)]>;
 
 /// Pairs of a lookup kept on the stack (a map of more takes one allocation).
 const STACK_PAIRS: usize = 32;
 
+/// The kept specs, by two keys (almost always one spec per key).
 #[derive(Default)]
-pub struct TriggerMemo {
-    entries: Mutex<HashMap<u64, Bucket, RandomState>>,
-    /// Hashes the pairs of a map.
-    hasher: RandomState,
-    /// Maps kept, and the bytes of their keys and values.
-    count: AtomicUsize,
-    bytes: AtomicUsize,
+struct Maps {
+    /// By the hash of the set of pairs.
+    sets: HashMap<u64, Vec<(Kept, Arc<TriggerSpec>)>, RandomState>,
+    /// By the hash of the map as received, order included.
+    received: HashMap<u64, Vec<(ScalerMetadata, Arc<TriggerSpec>)>, RandomState>,
+    /// How many sets are kept, and their keys' and values' bytes.
+    sets_kept: usize,
+    set_bytes: usize,
+    /// How many received maps are kept, and their bytes.
+    orders_kept: usize,
+    order_bytes: usize,
 }
 
-/// By hash, then by key (keys are unique in a map, so the order is total).
-fn by_hash(a: &(u64, &str, &str), b: &(u64, &str, &str)) -> Ordering {
-    a.0.cmp(&b.0).then_with(|| a.1.cmp(b.1))
+impl Maps {
+    /// Makes room for one more set of `bytes`: empties everything if it would go beyond a
+    /// bound.
+    fn add_set(&mut self, bytes: usize) {
+        if self.sets_kept >= MAX_ENTRIES || self.set_bytes + bytes > MAX_BYTES {
+            *self = Maps::default();
+        }
+        self.sets_kept += 1;
+        self.set_bytes += bytes;
+    }
+
+    /// Makes room for one more received map of `bytes`: empties the received maps (not the
+    /// sets) if it would go beyond a bound.
+    fn add_order(&mut self, bytes: usize) {
+        if self.orders_kept >= MAX_ORDERS || self.order_bytes + bytes > MAX_BYTES {
+            self.received.clear();
+            self.orders_kept = 0;
+            self.order_bytes = 0;
+        }
+        self.orders_kept += 1;
+        self.order_bytes += bytes;
+    }
+}
+
+#[derive(Default)]
+pub struct TriggerMemo {
+    maps: Mutex<Maps>,
+    hasher: RandomState,
 }
 
 /// Whether `pairs` are exactly the pairs of `kept`.
-fn same(kept: &Kept, pairs: &Pairs) -> bool {
+fn same(kept: &Kept, pairs: &[Span]) -> bool {
     kept.len() == pairs.len()
         && kept
             .iter()
             .zip(pairs)
-            .all(|((h, k, v), (hash, key, value))| h == hash && k == key && v == value)
+            .all(|((h, s, k), (hash, span, key))| h == hash && k == key && **s == **span)
 }
 
 impl TriggerMemo {
-    /// The spec parsed from the metadata of these pairs (keys unique), parsing it with `parse`
-    /// the first time.
-    pub fn get_or_parse<'a, E>(
+    /// The spec parsed from `metadata`, parsing it with `parse` the first time.
+    pub fn get_or_parse<E>(
         &self,
-        metadata: impl ExactSizeIterator<Item = (&'a str, &'a str)>,
+        metadata: &ScalerMetadata,
         parse: impl FnOnce() -> Result<TriggerSpec, E>,
     ) -> Result<Arc<TriggerSpec>, E> {
-        let mut stack = [(0, "", ""); STACK_PAIRS];
+        let mut hasher = self.hasher.build_hasher();
+        metadata.hash_as_received(&mut hasher);
+        let received = hasher.finish();
+        if let Some(spec) = self
+            .lock()
+            .received
+            .get(&received)
+            .and_then(|bucket| bucket.iter().find(|(m, _)| m.same_as_received(metadata)))
+            .map(|(_, spec)| spec.clone())
+        {
+            return Ok(spec);
+        }
+        let spec = self.by_set(metadata, parse)?;
+        let mut maps = self.lock();
+        maps.add_order(metadata.text_len());
+        let kept = (metadata.clone(), spec.clone());
+        maps.received.entry(received).or_default().push(kept);
+        Ok(spec)
+    }
+
+    /// The spec of the set of pairs of `metadata`, parsed with `parse` the first time.
+    fn by_set<E>(
+        &self,
+        metadata: &ScalerMetadata,
+        parse: impl FnOnce() -> Result<TriggerSpec, E>,
+    ) -> Result<Arc<TriggerSpec>, E> {
+        let mut stack = [(0, "", 0); STACK_PAIRS];
         let mut heap = Vec::new();
-        let pairs: &mut Pairs = match metadata.len() {
+        let pairs: &mut [Span] = match metadata.len() {
             n if n <= STACK_PAIRS => &mut stack[..n],
             n => {
-                heap.resize(n, (0, "", ""));
+                heap.resize(n, (0, "", 0));
                 &mut heap
             }
         };
-        for (pair, (key, value)) in pairs.iter_mut().zip(metadata) {
-            *pair = (self.hasher.hash_one((key, value)), key, value);
+        for (pair, (span, key)) in pairs.iter_mut().zip(metadata.spans()) {
+            let mut hasher = self.hasher.build_hasher();
+            hasher.write(span.as_bytes());
+            hasher.write_usize(key);
+            *pair = (hasher.finish(), span, key);
         }
-        pairs.sort_unstable_by(by_hash);
+        // Two pairs equal in this order would be the same key twice, which a map cannot hold.
+        pairs.sort_unstable();
         let key = pairs
             .iter()
             .fold(pairs.len() as u64, |acc, p| acc.wrapping_add(p.0));
-        let lock = || self.entries.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(spec) = lock()
+        if let Some(spec) = self
+            .lock()
+            .sets
             .get(&key)
             .and_then(|bucket| bucket.iter().find(|(kept, _)| same(kept, pairs)))
             .map(|(_, spec)| spec.clone())
@@ -92,35 +157,33 @@ impl TriggerMemo {
             return Ok(spec);
         }
         let spec = Arc::new(parse()?);
-        let mut entries = lock();
-        let adding: usize = pairs.iter().map(|(_, k, v)| k.len() + v.len()).sum();
-        if self.count.load(Relaxed) >= MAX_ENTRIES || self.bytes.load(Relaxed) + adding > MAX_BYTES
-        {
-            entries.clear();
-            self.count.store(0, Relaxed);
-            self.bytes.store(0, Relaxed);
-        }
-        self.count.fetch_add(1, Relaxed);
-        self.bytes.fetch_add(adding, Relaxed);
+        let mut maps = self.lock();
+        maps.add_set(pairs.iter().map(|(_, span, _)| span.len()).sum());
         let kept = pairs
             .iter()
-            .map(|&(hash, k, v)| (hash, k.to_owned(), v.to_owned()))
+            .map(|&(hash, span, key)| (hash, Box::from(span), key))
             .collect();
-        entries.entry(key).or_default().push((kept, spec.clone()));
+        maps.sets.entry(key).or_default().push((kept, spec.clone()));
         Ok(spec)
     }
 
+    fn lock(&self) -> MutexGuard<'_, Maps> {
+        self.maps.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Distinct sets of pairs kept.
     pub fn len(&self) -> usize {
-        self.count.load(Relaxed)
+        self.lock().sets_kept
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
 
-    /// Bytes of metadata kept.
+    /// Bytes of metadata kept, by set and as received.
     pub fn bytes(&self) -> usize {
-        self.bytes.load(Relaxed)
+        let maps = self.lock();
+        maps.set_bytes + maps.order_bytes
     }
 }
 
@@ -132,8 +195,8 @@ mod tests {
 
     type Metadata = HashMap<String, String>;
 
-    fn pairs(m: &Metadata) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        m.iter().map(|(k, v)| (k.as_str(), v.as_str()))
+    fn pairs(m: &Metadata) -> ScalerMetadata {
+        ScalerMetadata::from(m)
     }
 
     fn metadata(queue: &str) -> Metadata {
@@ -147,7 +210,9 @@ mod tests {
         .collect()
     }
 
-    fn parse(m: &Metadata) -> Result<TriggerSpec, crate::metadata::TriggerError> {
+    use crate::metadata::TriggerError;
+
+    fn parse(m: &Metadata) -> Result<TriggerSpec, TriggerError> {
         TriggerSpec::parse(m, &BTreeMap::new())
     }
 
@@ -158,7 +223,7 @@ mod tests {
         for _ in 0..3 {
             let m = metadata("a");
             cache
-                .get_or_parse(pairs(&m), || {
+                .get_or_parse(&pairs(&m), || {
                     parses += 1;
                     parse(&m)
                 })
@@ -166,18 +231,18 @@ mod tests {
         }
         assert_eq!(parses, 1);
         let b = cache
-            .get_or_parse(pairs(&metadata("b")), || parse(&metadata("b")))
+            .get_or_parse(&pairs(&metadata("b")), || parse(&metadata("b")))
             .unwrap();
         assert_eq!(b.metric_name.as_str(), "rabbitmq-b");
         assert_eq!(cache.len(), 2);
         // Errors are not kept: a bad trigger is parsed (and reported) every time.
         let mut bad = metadata("c");
         bad.insert("lagTreshold".to_owned(), "1".to_owned());
-        assert!(cache.get_or_parse(pairs(&bad), || parse(&bad)).is_err());
+        assert!(cache.get_or_parse(&pairs(&bad), || parse(&bad)).is_err());
         assert_eq!(cache.len(), 2);
         for i in 0..MAX_ENTRIES {
             let m = metadata(&format!("q{i}"));
-            cache.get_or_parse(pairs(&m), || parse(&m)).unwrap();
+            cache.get_or_parse(&pairs(&m), || parse(&m)).unwrap();
         }
         assert!(cache.len() <= MAX_ENTRIES);
     }
@@ -186,14 +251,14 @@ mod tests {
     fn a_map_is_found_in_any_order_and_only_when_every_pair_matches() {
         let cache = TriggerMemo::default();
         let m = metadata("a");
-        let first = cache.get_or_parse(pairs(&m), || parse(&m)).unwrap();
+        let first = cache.get_or_parse(&pairs(&m), || parse(&m)).unwrap();
         // Built in reverse: another map, another iteration order.
         let mut reversed: Vec<_> = m.clone().into_iter().collect();
         reversed.reverse();
         let reordered: Metadata = reversed.into_iter().collect();
         let again = cache
             .get_or_parse(
-                pairs(&reordered),
+                &pairs(&reordered),
                 || -> Result<TriggerSpec, crate::metadata::TriggerError> { panic!("parsed again") },
             )
             .unwrap();
@@ -205,9 +270,13 @@ mod tests {
         let mut one_less = m.clone();
         one_less.remove("host");
         one_less.insert("hostFromEnv".to_owned(), "HOST".to_owned());
-        for other in [other_value, one_more, one_less] {
+        // The same string, the key ending one byte earlier: `queueNam` = `ea` for `queueName` = `a`.
+        let mut shifted = m.clone();
+        shifted.remove("queueName");
+        shifted.insert("queueNam".to_owned(), "ea".to_owned());
+        for other in [other_value, one_more, one_less, shifted] {
             let mut parsed = false;
-            let _ = cache.get_or_parse(pairs(&other), || {
+            let _ = cache.get_or_parse(&pairs(&other), || {
                 parsed = true;
                 parse(&other)
             });
@@ -224,9 +293,81 @@ mod tests {
         for i in 0..(MAX_BYTES / 4000) + 10 {
             let mut m = metadata(&format!("q{i}"));
             m.insert("scalerAddress".to_owned(), address.clone());
-            cache.get_or_parse(pairs(&m), || parse(&m)).unwrap();
-            assert!(cache.bytes() <= MAX_BYTES, "{} bytes kept", cache.bytes());
+            cache.get_or_parse(&pairs(&m), || parse(&m)).unwrap();
+            // The sets, and the maps as received.
+            assert!(
+                cache.bytes() <= 2 * MAX_BYTES,
+                "{} bytes kept",
+                cache.bytes()
+            );
         }
         assert!(cache.len() <= MAX_BYTES / 4000, "{} kept", cache.len());
+    }
+
+    /// The pairs of `pairs` in the order of `order`.
+    fn in_order(pairs: &[(&str, &str)], order: &[usize]) -> ScalerMetadata {
+        order.iter().map(|&i| pairs[i]).collect()
+    }
+
+    /// The next permutation of `order` in lexicographic order; false after the last.
+    fn next_permutation(order: &mut [usize]) -> bool {
+        let Some(i) = (1..order.len()).rev().find(|&i| order[i - 1] < order[i]) else {
+            return false;
+        };
+        let j = (i..order.len())
+            .rev()
+            .find(|&j| order[j] > order[i - 1])
+            .unwrap();
+        order.swap(i - 1, j);
+        order[i..].reverse();
+        true
+    }
+
+    /// A map is parsed once whatever its order, each order is kept as received, and the orders
+    /// kept stay bounded without losing the parsed map.
+    #[test]
+    fn each_order_is_kept_once_and_the_orders_stay_bounded() {
+        let pairs = [
+            ("source", "rabbitmq"),
+            ("host", "amqp://h"),
+            ("queueName", "q"),
+            ("lagThreshold", "5"),
+            ("activationLagThreshold", "1"),
+            ("transform", "log2"),
+            ("log2Multiplier", "2"),
+            ("metricName", "m"),
+            ("scalerAddress", "lagscale:6000"),
+        ];
+        let map: Metadata = pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect();
+        let cache = TriggerMemo::default();
+        let mut parses = 0;
+        let mut order: Vec<usize> = (0..pairs.len()).collect();
+        let first = cache
+            .get_or_parse(&in_order(&pairs, &order), || {
+                parses += 1;
+                parse(&map)
+            })
+            .unwrap();
+        let mut orders = 1;
+        while orders < MAX_ORDERS + 10 && next_permutation(&mut order) {
+            let metadata = in_order(&pairs, &order);
+            let spec = cache.get_or_parse(&metadata, || -> Result<_, TriggerError> {
+                panic!("parsed again")
+            });
+            assert!(Arc::ptr_eq(&first, &spec.unwrap()));
+            orders += 1;
+            let maps = cache.lock();
+            assert!(maps.orders_kept <= MAX_ORDERS);
+            assert!(maps.received.contains_key(&{
+                let mut hasher = cache.hasher.build_hasher();
+                metadata.hash_as_received(&mut hasher);
+                hasher.finish()
+            }));
+        }
+        assert_eq!(orders, MAX_ORDERS + 10);
+        assert_eq!((parses, cache.len()), (1, 1));
     }
 }

@@ -1,5 +1,6 @@
-//! What a gRPC tool sees: reflection (v1 and v1alpha), health, StreamMetricSpec, and graceful
-//! shutdown that ends open streams with status OK.
+//! What a gRPC tool sees: reflection (v1 and v1alpha), health, StreamMetricSpec, graceful
+//! shutdown that ends open streams with status OK, and the answer to a request that does not
+//! decode.
 
 use std::time::Duration;
 
@@ -195,4 +196,64 @@ async fn shutdown_turns_health_not_serving_and_ends_streams_with_ok() {
     )
     .await;
     queue.delete().await;
+}
+
+/// Sends a request's bytes as they are, and reads a GetMetricsResponse.
+#[derive(Clone, Default)]
+struct RawCodec;
+
+impl tonic::codec::Codec for RawCodec {
+    type Encode = Vec<u8>;
+    type Decode = lagscale::proto::GetMetricsResponse;
+    type Encoder = RawCodec;
+    type Decoder = tonic_prost::ProstDecoder<lagscale::proto::GetMetricsResponse>;
+
+    fn encoder(&mut self) -> RawCodec {
+        RawCodec
+    }
+
+    fn decoder(&mut self) -> Self::Decoder {
+        Self::Decoder::default()
+    }
+}
+
+impl tonic::codec::Encoder for RawCodec {
+    type Item = Vec<u8>;
+    type Error = tonic::Status;
+
+    fn encode(
+        &mut self,
+        bytes: Vec<u8>,
+        buf: &mut tonic::codec::EncodeBuf<'_>,
+    ) -> Result<(), tonic::Status> {
+        use prost::bytes::BufMut;
+        buf.put_slice(&bytes);
+        Ok(())
+    }
+}
+
+/// A request that is not a GetMetricsRequest (a scaledObjectRef of 5 bytes of which 1 came) is
+/// answered INTERNAL with prost's description of what is wrong, as tonic-prost's own codec
+/// answers, and the server goes on serving.
+#[tokio::test]
+async fn a_request_that_does_not_decode_is_internal_and_named() {
+    let server = TestServer::start(config()).await;
+    let mut grpc = tonic::client::Grpc::new(server.channel().await);
+    grpc.ready().await.unwrap();
+    let path = tonic::codegen::http::uri::PathAndQuery::from_static(
+        "/externalscaler.ExternalScaler/GetMetrics",
+    );
+    let truncated = vec![1 << 3 | 2, 5, b'x'];
+    let status = grpc
+        .unary(tonic::Request::new(truncated), path, RawCodec)
+        .await
+        .unwrap_err();
+    assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+    assert!(status.message().contains("GetMetricsRequest"), "{status:?}");
+    let mut health = HealthClient::new(server.channel().await);
+    let request = HealthCheckRequest {
+        service: SERVICE.to_owned(),
+    };
+    let response = health.check(request).await.unwrap().into_inner();
+    assert_eq!(response.status(), ServingStatus::Serving);
 }
