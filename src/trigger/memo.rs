@@ -2,7 +2,8 @@
 //! trigger; parsing it once, instead of on every call, keeps the allocations of the parser
 //! (keys, profiles, metric names) off the hot path. Only valid triggers are kept; the memo
 //! is emptied when it reaches [`MAX_ENTRIES`] maps or [`MAX_BYTES`] of metadata (its received
-//! orders, [`MAX_ORDERS`]), so it stays bounded whatever clients send (one map is itself bounded by the trigger parser's limits).
+//! orders alone at [`MAX_ORDERS`] or [`MAX_BYTES`]), so it stays bounded whatever clients send
+//! (one map is itself bounded by the trigger parser's limits).
 //!
 //! A lookup is on every call's path. It first looks for the map exactly as received, its pair
 //! order included: one hash of its text and offsets, one comparison. KEDA sends a trigger's map
@@ -24,12 +25,17 @@ use foldhash::fast::RandomState;
 use crate::metadata::scaled_object::ScalerMetadata;
 use crate::trigger::TriggerSpec;
 
-/// Distinct metadata maps kept at most.
-pub const MAX_ENTRIES: usize = 10_000;
+/// Distinct metadata maps kept at most: twice the envelope's 10,100 triggers (BENCHMARKS.md),
+/// so that a server with that many does not empty its memo on every round of calls.
+pub const MAX_ENTRIES: usize = 20_000;
 /// Received orders of them kept at most: 8 per map.
 pub const MAX_ORDERS: usize = 8 * MAX_ENTRIES;
-/// Bytes of metadata keys and values kept at most, by sets and by received maps each.
+/// Bytes kept at most, by sets (their keys and values) and by received maps (their text, and
+/// [`ORDER_OVERHEAD`] each) each.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
+/// What a received map costs beyond its text, counted against [`MAX_BYTES`]: its offsets, its
+/// allocations and its place in the map, about.
+const ORDER_OVERHEAD: usize = 128;
 
 /// A pair: its hash, its key and value as one string, and the key's length.
 type Span<'a> = (u64, &'a str, usize);
@@ -115,7 +121,7 @@ impl TriggerMemo {
         }
         let spec = self.by_set(metadata, parse)?;
         let mut maps = self.lock();
-        maps.add_order(metadata.text_len());
+        maps.add_order(metadata.text_len() + 12 * metadata.len() + ORDER_OVERHEAD);
         let kept = (metadata.clone(), spec.clone());
         maps.received.entry(received).or_default().push(kept);
         Ok(spec)
