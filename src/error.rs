@@ -33,6 +33,10 @@ pub enum ScalerError {
         /// The broker cannot say (it will not change), not only not yet.
         lasting: bool,
     },
+    /// The scalerMetadata of a request is not a map of strings: found when its pairs are read
+    /// (`src/metadata/scaled_object.rs`), answered as [`undecodable`] answers.
+    #[error("{0}")]
+    Undecodable(#[from] prost::DecodeError),
 }
 
 /// The status of a request that is not a valid message of its type: INTERNAL, with prost's
@@ -40,7 +44,7 @@ pub enum ScalerError {
 /// server that cannot parse a request (`doc/statuscodes.md` in grpc/grpc) and as tonic-prost's
 /// own codec answers (`from_decode_error`).
 pub fn undecodable(error: prost::DecodeError) -> Status {
-    Status::new(Code::Internal, error.to_string())
+    ScalerError::Undecodable(error).into()
 }
 
 impl ScalerError {
@@ -52,6 +56,7 @@ impl ScalerError {
             | ScalerError::UnknownMetric { .. }
             | ScalerError::NoScaledObject => Code::InvalidArgument,
             ScalerError::RequestTimeout { .. } => Code::DeadlineExceeded,
+            ScalerError::Undecodable(_) => Code::Internal,
             ScalerError::ConsumersUnknown { lasting: true, .. } => Code::FailedPrecondition,
             ScalerError::ConsumersUnknown { lasting: false, .. } => Code::Unavailable,
             ScalerError::Source(source) => match source {

@@ -2,6 +2,17 @@
 //!
 //! Broker URIs may carry `user:password@`. Everything that prints a URI prints
 //! [`redact_uri`]'s form, which keeps the user name and replaces the password with `***`.
+//! Values under a name that [`is_secret_name`] calls secret are never printed at all.
+
+/// Whether a key or property of this name holds a secret, by the words in it, whatever their
+/// case (`password`, `sasl.password`, `saslPassword`, `client_secret`, `sasl.jaas.config`,
+/// `ssl.key.pem`): such a value is shown as `***`.
+pub fn is_secret_name(name: &str) -> bool {
+    let name = name.to_ascii_lowercase();
+    ["password", "secret", "jaas", "key"]
+        .iter()
+        .any(|word| name.contains(word))
+}
 
 /// The URI with the password of its user info (if any) replaced by `***`.
 ///

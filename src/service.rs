@@ -74,16 +74,19 @@ impl ScalerService {
         let first = std::future::poll_fn(|cx| Poll::Ready(call.as_mut().poll(cx))).await;
         let result = match first {
             Poll::Ready(result) => result,
-            Poll::Pending => match tokio::time::timeout_at(started + deadline, call).await {
-                Ok(result) => result,
-                Err(_) => {
-                    let error = ScalerError::RequestTimeout {
-                        after_ms: deadline.as_millis(),
-                    };
-                    let so = so.cloned().unwrap_or_default();
-                    Err(served_error(method, &so, error))
+            // Boxed, as the timer: only a call that waits carries their space.
+            Poll::Pending => {
+                match Box::pin(tokio::time::timeout_at(started + deadline, call)).await {
+                    Ok(result) => result,
+                    Err(_) => {
+                        let error = ScalerError::RequestTimeout {
+                            after_ms: deadline.as_millis(),
+                        };
+                        let so = so.cloned().unwrap_or_default();
+                        Err(served_error(method, &so, error))
+                    }
                 }
-            },
+            }
         };
         let code = result.as_ref().err().map_or(Code::Ok, Status::code);
         metrics::grpc_request(method, code, Some(started.elapsed()));
@@ -183,9 +186,11 @@ impl ScalerService {
 /// `computeReplicasForMetrics` in kubernetes' `pkg/controller/podautoscaler/horizontal.go`),
 /// KEDA records the message as an event, and `fallback` counts the failures.
 fn placeholder_spec(so: &ScaledObjectRef) -> GetMetricSpecResponse {
+    // Only metadata that decoded fails to parse.
+    let metadata = so.scaler_metadata.pairs().map(|pairs| pairs.to_map());
     GetMetricSpecResponse {
         metric_specs: vec![MetricSpec {
-            metric_name: MetricName::for_invalid(&so.scaler_metadata.to_map()).to_string(),
+            metric_name: MetricName::for_invalid(&metadata.unwrap_or_default()).to_string(),
             target_size: 1,
             target_size_float: 1.0,
         }],

@@ -71,14 +71,27 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
         Fut: Future<Output = V>,
     {
         let slot = self.slot(key, now);
+        if let Some((value, _)) = slot.cell.get() {
+            return (value.clone(), Lookup::Hit);
+        }
+        // Boxed: waiting on the cell (and a broker query's future, kilobytes) would otherwise
+        // be embedded in every caller's future, and moved with it, though only a miss or a
+        // caller that arrives during a fetch waits.
+        Box::pin(Self::wait_or_fetch(slot, fetch)).await
+    }
+
+    /// The value `slot` receives: from the fetch in flight, or from `fetch` run now.
+    async fn wait_or_fetch<F, Fut>(slot: Arc<Slot<V>>, fetch: F) -> (V, Lookup)
+    where
+        F: FnOnce() -> Fut,
+        Fut: Future<Output = V>,
+    {
         let mut ran = false;
         let (value, _) = slot
             .cell
             .get_or_init(|| async {
                 ran = true;
-                // Boxed: a broker query's future is kilobytes, and every caller's future would
-                // otherwise embed it (and be moved with it) though only a miss runs it.
-                (Box::pin(fetch()).await, Instant::now())
+                (fetch().await, Instant::now())
             })
             .await;
         let lookup = if ran { Lookup::Miss } else { Lookup::Hit };

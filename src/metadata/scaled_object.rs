@@ -1,19 +1,22 @@
 //! KEDA's `ScaledObjectRef` message, written by hand instead of generated (`build.rs` points
-//! prost at it with `extern_path`) so that its `scalerMetadata` map is kept as received: the
-//! keys and values in one buffer, with their offsets. Every unary call carries this message, and
-//! decoding it into a `HashMap<String, String>` (two allocations and a SipHash insert per pair,
-//! and as many frees) was the largest cost of a warm call after HTTP/2 itself (BENCHMARKS.md).
-//! The trigger memo reads the pairs as `&str` ([`ScalerMetadata::pairs`]); only a trigger seen
-//! for the first time, or an error, builds the map ([`ScalerMetadata::to_map`]).
+//! prost at it with `extern_path`) so that its `scalerMetadata` map is kept as received: its
+//! entries as they came on the wire, one buffer, decoded only when read. Every unary call
+//! carries this message, and a warm call needs nothing of the map but its bytes: the trigger
+//! memo finds the parsed trigger by them (`src/trigger/memo.rs`). Decoding the map into a
+//! `HashMap<String, String>` was the largest cost of a warm call after HTTP/2 itself, and
+//! splitting and checking its strings the largest after that (BENCHMARKS.md). A trigger seen
+//! for the first time, or an error, decodes the pairs ([`ScalerMetadata::pairs`]).
 //!
 //! The wire format is the generated one's: `name` = 1, `namespace` = 2, `scalerMetadata` = 3 as
 //! a map entry (key = 1, value = 2), unknown fields skipped, an absent key or value empty, and a
-//! key given twice keeping its last value (protobuf's rule for maps), which is applied as the
-//! pairs are decoded, so two maps with the same pairs are the same whatever their order.
+//! key given twice keeping its last value (protobuf's rule for maps), so two maps with the same
+//! pairs are the same whatever their order. What prost's generated decoder refuses, this one
+//! refuses too: the message's own fields when it is decoded, an entry's insides (its fields,
+//! and its strings' UTF-8) when the pairs are read, which the service reports as it reports a
+//! message that does not decode (`src/error.rs`).
 
 use std::collections::HashMap;
 use std::fmt;
-use std::ops::Range;
 
 use prost::bytes::{Buf, BufMut};
 use prost::encoding::{
@@ -21,6 +24,8 @@ use prost::encoding::{
     encoded_len_varint, key_len, skip_field, string,
 };
 use prost::{DecodeError, Message};
+
+use crate::redact::{is_secret_name, redact_uri};
 
 /// The ScaledObject a call is about (`externalscaler.ScaledObjectRef`).
 #[derive(Clone, Default, PartialEq)]
@@ -30,169 +35,147 @@ pub struct ScaledObjectRef {
     pub scaler_metadata: ScalerMetadata,
 }
 
-/// A trigger's metadata as received: keys and values in one buffer.
+/// A trigger's metadata as received: the map's entries, undecoded.
 #[derive(Clone, Default)]
 pub struct ScalerMetadata {
-    /// Each pair's key then its value, each checked to be UTF-8 once, as it was decoded.
-    text: String,
-    /// Where each pair is in `text`: its key is `start..middle`, its value `middle..end`. Keys
-    /// are unique.
-    pairs: Vec<Pair>,
+    /// The entries in the order received, each as a map entry is on the wire: field 3's key,
+    /// the entry's length, its body (unchecked until read).
+    wire: Vec<u8>,
 }
 
-/// A pair's offsets in [`ScalerMetadata::text`].
-#[derive(Clone, Copy, PartialEq, Eq)]
-struct Pair {
-    start: u32,
-    middle: u32,
-    end: u32,
-}
+/// The decoded pairs of a [`ScalerMetadata`]: keys unique, keys and values UTF-8.
+#[derive(Default, PartialEq)]
+pub struct Pairs<'a>(Vec<(&'a str, &'a str)>);
 
-impl ScalerMetadata {
-    /// The pairs, in the order received (a repeated key where its last value was).
-    pub fn pairs(&self) -> impl ExactSizeIterator<Item = (&str, &str)> {
-        self.pairs.iter().map(|pair| self.pair(pair))
+impl<'a> Pairs<'a> {
+    /// The pairs in the order received (a repeated key where it came first, with its last
+    /// value).
+    pub fn iter(&self) -> impl ExactSizeIterator<Item = (&'a str, &'a str)> + '_ {
+        self.0.iter().copied()
     }
 
     pub fn len(&self) -> usize {
-        self.pairs.len()
+        self.0.len()
     }
 
     pub fn is_empty(&self) -> bool {
-        self.pairs.is_empty()
+        self.0.is_empty()
     }
 
     /// The value of `key`.
-    pub fn get(&self, key: &str) -> Option<&str> {
-        self.pairs().find(|(k, _)| *k == key).map(|(_, v)| v)
+    pub fn get(&self, key: &str) -> Option<&'a str> {
+        self.iter().find(|(k, _)| *k == key).map(|(_, v)| v)
     }
 
     pub fn to_map(&self) -> HashMap<String, String> {
-        self.pairs()
+        self.iter()
             .map(|(k, v)| (k.to_owned(), v.to_owned()))
             .collect()
     }
 
-    /// Each pair as one string, its key then its value, with the key's length: what the trigger
-    /// memo hashes and compares (one string per pair instead of two).
-    pub fn spans(&self) -> impl ExactSizeIterator<Item = (&str, usize)> {
-        self.pairs.iter().map(|pair| {
-            let span = self.text.get(pair.start as usize..pair.end as usize);
-            (
-                span.unwrap_or_default(),
-                (pair.middle - pair.start) as usize,
-            )
-        })
-    }
-
-    /// Hashes the map as received: its text, pairs in their order (and any bytes a repeated key
-    /// left behind), and how many pairs it holds. The offsets are left to
-    /// [`ScalerMetadata::same_as_received`]: the same text cut differently is rare. Not a
-    /// `Hash` impl: maps with the same pairs in another order are equal.
-    pub fn hash_as_received(&self, state: &mut impl std::hash::Hasher) {
-        state.write(self.text.as_bytes());
-        state.write_usize(self.pairs.len());
-    }
-
-    /// Whether `other` was received exactly as this map was, its order included.
-    pub fn same_as_received(&self, other: &ScalerMetadata) -> bool {
-        self.pairs == other.pairs && self.text == other.text
-    }
-
-    /// The bytes this map keeps its keys and values in.
-    pub fn text_len(&self) -> usize {
-        self.text.len()
-    }
-
-    fn pair(&self, pair: &Pair) -> (&str, &str) {
-        let [start, middle, end] = [pair.start, pair.middle, pair.end].map(|i| i as usize);
-        // The offsets are those of whole strings pushed onto `text`: `get` cannot fail.
-        let str = |range: Range<usize>| self.text.get(range).unwrap_or_default();
-        (str(start..middle), str(middle..end))
-    }
-
     /// Adds a pair; a key already there takes the new value.
-    pub fn insert(&mut self, key: &str, value: &str) {
-        let offset = |len: usize| u32::try_from(len).unwrap_or(u32::MAX);
-        let start = offset(self.text.len());
-        self.text.push_str(key);
-        let middle = offset(self.text.len());
-        self.text.push_str(value);
-        let end = offset(self.text.len());
-        if end == u32::MAX {
-            // Beyond 4 GiB of metadata: more than any message tonic accepts (4 MiB by default).
-            self.text.truncate(start as usize);
-            return;
-        }
-        let pair = Pair { start, middle, end };
-        let same_key = |kept: &&mut Pair| {
-            kept.middle - kept.start == middle - start
-                && self.text.get(kept.start as usize..kept.middle as usize)
-                    == self.text.get(start as usize..middle as usize)
-        };
-        match self.pairs.iter_mut().find(same_key) {
-            Some(kept) => *kept = pair,
-            None => self.pairs.push(pair),
+    fn insert(&mut self, key: &'a str, value: &'a str) {
+        match self.0.iter_mut().find(|(k, _)| *k == key) {
+            Some(kept) => kept.1 = value,
+            None => self.0.push((key, value)),
         }
     }
+}
 
-    /// Decodes one map entry (field 3). The entry is read from one slice: where it arrived, or
-    /// (when the message arrived in pieces) copied from them.
-    fn merge_entry(
-        &mut self,
-        wire_type: WireType,
-        buf: &mut impl Buf,
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
+impl ScalerMetadata {
+    /// The entries exactly as received, their order included: what the trigger memo hashes
+    /// and compares. Not what equality compares: maps with the same pairs in another order
+    /// are equal.
+    pub fn as_received(&self) -> &[u8] {
+        &self.wire
+    }
+
+    /// The pairs, decoded; an entry that is not a map entry of two strings is refused with
+    /// prost's description, naming the field.
+    pub fn pairs(&self) -> Result<Pairs<'_>, DecodeError> {
+        let mut pairs = Pairs::default();
+        let mut rest = self.wire.as_slice();
+        while !rest.is_empty() {
+            // Framing this type wrote itself (see `push_entry`).
+            decode_key(&mut rest)?;
+            let len = decode_varint(&mut rest)?;
+            let Some((entry, tail)) = usize::try_from(len)
+                .ok()
+                .and_then(|len| rest.split_at_checked(len))
+            else {
+                return Err(decode_error("buffer underflow"));
+            };
+            rest = tail;
+            let (key, value) = decode_entry(entry).map_err(|mut error| {
+                error.push("ScaledObjectRef", "scaler_metadata");
+                error
+            })?;
+            pairs.insert(key, value);
+        }
+        Ok(pairs)
+    }
+
+    /// Adds a pair after those there (a key already there takes this value when read).
+    pub fn push(&mut self, key: &str, value: &str) {
+        let len = entry_len(key, value);
+        let mut body = Vec::with_capacity(len);
+        for (tag, s) in [(1, key), (2, value)] {
+            if !s.is_empty() {
+                encode_key(tag, WireType::LengthDelimited, &mut body);
+                encode_varint(s.len() as u64, &mut body);
+                body.put_slice(s.as_bytes());
+            }
+        }
+        self.push_entry(&mut body.as_slice(), len);
+    }
+
+    /// Appends the next `len` bytes of `buf` as one entry.
+    fn push_entry(&mut self, buf: &mut impl Buf, len: usize) {
+        encode_key(3, WireType::LengthDelimited, &mut self.wire);
+        encode_varint(len as u64, &mut self.wire);
+        self.wire.put(buf.take(len));
+    }
+
+    /// Takes one map entry (field 3) as it is, checking only that all of it arrived.
+    fn merge_entry(&mut self, wire_type: WireType, buf: &mut impl Buf) -> Result<(), DecodeError> {
         check_wire_type(WireType::LengthDelimited, wire_type)?;
         let len = decode_varint(buf)?;
         let Some(len) = usize::try_from(len).ok().filter(|&n| n <= buf.remaining()) else {
             return Err(decode_error("buffer underflow"));
         };
-        if self.text.capacity() == 0 {
-            // One allocation for every pair of the message, most of the time.
-            self.text.reserve(buf.remaining());
-            self.pairs.reserve(8);
+        if self.wire.capacity() == 0 {
+            // One allocation for every entry of the message, most of the time.
+            self.wire.reserve(buf.remaining() + 8);
         }
-        if let Some(entry) = buf.chunk().get(..len) {
-            let merged = self.merge_entry_from(entry, ctx);
-            buf.advance(len);
-            merged
-        } else {
-            let mut entry = vec![0; len];
-            buf.copy_to_slice(&mut entry);
-            self.merge_entry_from(&entry, ctx)
-        }
-    }
-
-    /// Decodes the body of one map entry: key = 1, value = 2, either absent when empty.
-    fn merge_entry_from(
-        &mut self,
-        mut entry: &[u8],
-        ctx: DecodeContext,
-    ) -> Result<(), DecodeError> {
-        let (mut key, mut value) = ("", "");
-        while !entry.is_empty() {
-            let (tag, wire_type) = decode_key(&mut entry)?;
-            match tag {
-                1 => key = read_str(wire_type, &mut entry)?,
-                2 => value = read_str(wire_type, &mut entry)?,
-                _ => skip_field(wire_type, tag, &mut entry, ctx.clone())?,
-            }
-        }
-        self.insert(key, value);
+        self.push_entry(buf, len);
         Ok(())
     }
+}
+
+/// Decodes the body of one map entry: key = 1, value = 2, either absent when empty.
+fn decode_entry(mut entry: &[u8]) -> Result<(&str, &str), DecodeError> {
+    let (mut key, mut value) = ("", "");
+    while !entry.is_empty() {
+        let (tag, wire_type) = decode_key(&mut entry)?;
+        match tag {
+            1 => key = read_str(wire_type, &mut entry)?,
+            2 => value = read_str(wire_type, &mut entry)?,
+            _ => skip_field(wire_type, tag, &mut entry, DecodeContext::default())?,
+        }
+    }
+    Ok((key, value))
 }
 
 /// One length-delimited string from the front of `entry`, checked to be UTF-8.
 fn read_str<'a>(wire_type: WireType, entry: &mut &'a [u8]) -> Result<&'a str, DecodeError> {
     check_wire_type(WireType::LengthDelimited, wire_type)?;
     let len = decode_varint(entry)?;
-    let Some(len) = usize::try_from(len).ok().filter(|&n| n <= entry.len()) else {
+    let Some((bytes, rest)) = usize::try_from(len)
+        .ok()
+        .and_then(|len| entry.split_at_checked(len))
+    else {
         return Err(decode_error("buffer underflow"));
     };
-    let (bytes, rest) = entry.split_at(len);
     *entry = rest;
     std::str::from_utf8(bytes)
         .map_err(|_| decode_error("invalid string value: data is not UTF-8 encoded"))
@@ -201,20 +184,40 @@ fn read_str<'a>(wire_type: WireType, entry: &mut &'a [u8]) -> Result<&'a str, De
 /// A decoding error of this message's own checks (prost's other errors pass through).
 #[allow(deprecated)] // prost offers no other way to make a DecodeError with a description.
 fn decode_error(description: &'static str) -> DecodeError {
-    let mut error = DecodeError::new(description);
-    error.push("ScaledObjectRef", "scaler_metadata");
-    error
+    DecodeError::new(description)
 }
 
 impl PartialEq for ScalerMetadata {
+    /// The same pairs, whatever their order (two maps that do not decode: the same bytes).
     fn eq(&self, other: &Self) -> bool {
-        self.len() == other.len() && self.pairs().all(|(k, v)| other.get(k) == Some(v))
+        match (self.pairs(), other.pairs()) {
+            (Ok(ours), Ok(theirs)) => {
+                ours.len() == theirs.len() && ours.iter().all(|(k, v)| theirs.get(k) == Some(v))
+            }
+            _ => self.wire == other.wire,
+        }
+    }
+}
+
+/// The pairs, each value as a log line would show it: hidden under a secret-looking key, a
+/// URI's password hidden (`src/redact.rs`).
+impl fmt::Debug for Pairs<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_map()
+            .entries(self.iter().map(|(k, v)| match is_secret_name(k) {
+                true => (k, "***".to_owned()),
+                false => (k, redact_uri(v)),
+            }))
+            .finish()
     }
 }
 
 impl fmt::Debug for ScalerMetadata {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_map().entries(self.pairs()).finish()
+        match self.pairs() {
+            Ok(pairs) => pairs.fmt(f),
+            Err(error) => write!(f, "<{error}>"),
+        }
     }
 }
 
@@ -232,7 +235,7 @@ impl<K: AsRef<str>, V: AsRef<str>> FromIterator<(K, V)> for ScalerMetadata {
     fn from_iter<I: IntoIterator<Item = (K, V)>>(pairs: I) -> Self {
         let mut metadata = ScalerMetadata::default();
         for (key, value) in pairs {
-            metadata.insert(key.as_ref(), value.as_ref());
+            metadata.push(key.as_ref(), value.as_ref());
         }
         metadata
     }
@@ -252,11 +255,7 @@ impl From<&HashMap<String, String>> for ScalerMetadata {
 
 /// The length of a map entry's body: the key and the value, each left out when empty.
 fn entry_len(key: &str, value: &str) -> usize {
-    let field = |s: &str| match s.len() {
-        0 => 0,
-        n => key_len(1) + encoded_len_varint(n as u64) + n,
-    };
-    field(key) + field(value)
+    string_len(1, key) + string_len(2, value)
 }
 
 /// A string field, left out when empty (proto3).
@@ -275,17 +274,7 @@ impl Message for ScaledObjectRef {
         if !self.namespace.is_empty() {
             string::encode(2, &self.namespace, buf);
         }
-        for (key, value) in self.scaler_metadata.pairs() {
-            encode_key(3, WireType::LengthDelimited, buf);
-            encode_varint(entry_len(key, value) as u64, buf);
-            for (tag, s) in [(1, key), (2, value)] {
-                if !s.is_empty() {
-                    encode_key(tag, WireType::LengthDelimited, buf);
-                    encode_varint(s.len() as u64, buf);
-                    buf.put_slice(s.as_bytes());
-                }
-            }
-        }
+        buf.put_slice(self.scaler_metadata.as_received());
     }
 
     fn merge_field(
@@ -304,21 +293,16 @@ impl Message for ScaledObjectRef {
         match tag {
             1 => string::merge(wire_type, &mut self.name, buf, ctx).map_err(push("name")),
             2 => string::merge(wire_type, &mut self.namespace, buf, ctx).map_err(push("namespace")),
-            3 => self.scaler_metadata.merge_entry(wire_type, buf, ctx),
+            3 => (self.scaler_metadata)
+                .merge_entry(wire_type, buf)
+                .map_err(push("scaler_metadata")),
             _ => skip_field(wire_type, tag, buf, ctx),
         }
     }
 
     fn encoded_len(&self) -> usize {
-        let entries: usize = self
-            .scaler_metadata
-            .pairs()
-            .map(|(key, value)| {
-                let len = entry_len(key, value);
-                key_len(3) + encoded_len_varint(len as u64) + len
-            })
-            .sum();
-        string_len(1, &self.name) + string_len(2, &self.namespace) + entries
+        let metadata = self.scaler_metadata.as_received().len();
+        string_len(1, &self.name) + string_len(2, &self.namespace) + metadata
     }
 
     fn clear(&mut self) {

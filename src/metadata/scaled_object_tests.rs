@@ -1,6 +1,6 @@
 //! The hand-written message against the one prost generates from the same fields: the same
 //! bytes decode to the same values, each encodes what the other decodes, and what one refuses
-//! the other refuses.
+//! the other refuses (ours when decoding the message, or its pairs).
 
 use std::collections::HashMap;
 
@@ -40,7 +40,7 @@ fn generated() -> Generated {
 fn same(ours: &ScaledObjectRef, theirs: &Generated) -> bool {
     ours.name == theirs.name
         && ours.namespace == theirs.namespace
-        && ours.scaler_metadata.to_map() == theirs.scaler_metadata
+        && ours.scaler_metadata.pairs().map(|p| p.to_map()) == Ok(theirs.scaler_metadata.clone())
 }
 
 #[test]
@@ -48,8 +48,9 @@ fn decodes_what_prost_encodes_and_encodes_what_prost_decodes() {
     let theirs = generated();
     let ours = ScaledObjectRef::decode(theirs.encode_to_vec().as_slice()).unwrap();
     assert!(same(&ours, &theirs), "{ours:?}");
-    assert_eq!(ours.scaler_metadata.get("empty"), Some(""));
-    assert_eq!(ours.scaler_metadata.get("missing"), None);
+    let pairs = ours.scaler_metadata.pairs().unwrap();
+    assert_eq!(pairs.get("empty"), Some(""));
+    assert_eq!(pairs.get("missing"), None);
     let bytes = ours.encode_to_vec();
     assert_eq!(bytes.len(), ours.encoded_len());
     assert_eq!(Generated::decode(bytes.as_slice()).unwrap(), theirs);
@@ -77,9 +78,10 @@ fn a_repeated_key_keeps_its_last_value_and_unknown_fields_are_skipped() {
     let ours = ScaledObjectRef::decode(bytes.as_slice()).unwrap();
     let theirs = Generated::decode(bytes.as_slice()).unwrap();
     assert!(same(&ours, &theirs), "{ours:?} {theirs:?}");
-    assert_eq!(ours.scaler_metadata.len(), 3);
-    assert_eq!(ours.scaler_metadata.get("lagThreshold"), Some("7"));
-    assert_eq!(ours.scaler_metadata.get("k"), Some(""));
+    let pairs = ours.scaler_metadata.pairs().unwrap();
+    assert_eq!(pairs.len(), 3);
+    assert_eq!(pairs.get("lagThreshold"), Some("7"));
+    assert_eq!(pairs.get("k"), Some(""));
     let reordered: ScalerMetadata = [("queueName", "q"), ("k", ""), ("lagThreshold", "7")]
         .into_iter()
         .collect();
@@ -100,16 +102,23 @@ fn decodes_a_message_in_pieces_as_in_one() {
     }
 }
 
+/// The message, refused as prost refuses it: when it is decoded, or when its pairs are read.
+fn decode_all(bytes: impl Buf) -> Result<ScaledObjectRef, DecodeError> {
+    let message = ScaledObjectRef::decode(bytes)?;
+    let pairs = message.scaler_metadata.pairs().map(|_| ());
+    pairs.map(|()| message)
+}
+
 /// Every truncation and every single-byte change of a message: both decoders agree on what is
 /// refused (invalid UTF-8 included), and what both accept decodes alike. Nothing panics.
 #[test]
 fn refuses_what_prost_refuses() {
     let bytes = generated().encode_to_vec();
     let check = |bytes: &[u8]| {
-        let ours = ScaledObjectRef::decode(bytes);
+        let ours = decode_all(bytes);
         let theirs = Generated::decode(bytes);
         let (front, back) = bytes.split_at(bytes.len() / 2);
-        let in_pieces = ScaledObjectRef::decode(front.chain(back));
+        let in_pieces = decode_all(front.chain(back));
         assert_eq!(in_pieces.as_ref().ok(), ours.as_ref().ok(), "{bytes:?}");
         match (&ours, &theirs) {
             (Ok(ours), Ok(theirs)) => assert!(same(ours, theirs), "{bytes:?}"),
@@ -129,6 +138,29 @@ fn refuses_what_prost_refuses() {
     }
     let mut invalid = Generated::default().encode_to_vec();
     invalid.extend([3 << 3 | 2, 4, 1 << 3 | 2, 2, 0xc3, 0x28]);
-    let error = ScaledObjectRef::decode(invalid.as_slice()).unwrap_err();
-    assert!(error.to_string().contains("UTF-8"), "{error}");
+    // Kept as received: a warm call does not read its pairs (the trigger memo knows them).
+    let message = ScaledObjectRef::decode(invalid.as_slice()).unwrap();
+    assert_eq!(message.encode_to_vec(), invalid);
+    let error = message.scaler_metadata.pairs().unwrap_err().to_string();
+    assert!(error.contains("UTF-8"), "{error}");
+    assert!(error.contains("ScaledObjectRef.scaler_metadata"), "{error}");
+}
+
+/// Debug output shows the pairs, never a password: not under a secret-looking key, not in a
+/// URI.
+#[test]
+fn debug_hides_secrets() {
+    let metadata: ScalerMetadata = [
+        ("host", "amqp://user:hunter2@rabbit:5672/%2f"),
+        ("saslPassword", "hunter2"),
+        ("queueName", "orders"),
+    ]
+    .into_iter()
+    .collect();
+    let shown = format!("{metadata:?}");
+    assert!(!shown.contains("hunter2"), "{shown}");
+    assert!(
+        shown.contains("amqp://user:***@rabbit") && shown.contains("orders"),
+        "{shown}"
+    );
 }

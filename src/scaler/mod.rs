@@ -180,14 +180,14 @@ impl Scaler {
         metadata: &HashMap<String, String>,
     ) -> Result<Arc<TriggerSpec>, ScalerError> {
         self.specs
-            .get_or_parse(&metadata.into(), || self.parse(metadata))
+            .get_or_parse(&metadata.into(), |_| self.parse(metadata))
     }
 
-    /// [`Scaler::trigger`] of the metadata as a call carries it: its map is built only the
-    /// first time.
+    /// [`Scaler::trigger`] of the metadata as a call carries it: decoded, and its map built,
+    /// only the first time (metadata that does not decode is [`ScalerError::Undecodable`]).
     pub fn trigger_of(&self, metadata: &ScalerMetadata) -> Result<Arc<TriggerSpec>, ScalerError> {
-        let parse = || self.parse(&metadata.to_map());
-        self.specs.get_or_parse(metadata, parse)
+        self.specs
+            .get_or_parse(metadata, |pairs| self.parse(&pairs.to_map()))
     }
 
     fn parse(&self, metadata: &HashMap<String, String>) -> Result<TriggerSpec, ScalerError> {

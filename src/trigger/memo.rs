@@ -5,16 +5,15 @@
 //! orders alone at [`MAX_ORDERS`] or [`MAX_BYTES`]), so it stays bounded whatever clients send
 //! (one map is itself bounded by the trigger parser's limits).
 //!
-//! A lookup is on every call's path. It first looks for the map exactly as received, its pair
-//! order included: one hash of its text and offsets, one comparison. KEDA sends a trigger's map
-//! in few orders: grpc-go marshals it with protobuf-go, which ranges over the Go map
-//! (`appendMap` in protobuf-go's `internal/impl/codec_map.go`), and Go starts the range of a
-//! map of up to 8 entries, one group, at a random slot and wraps around (`Iter.Init` in Go's
+//! A lookup is on every call's path, and needs nothing but the map's bytes as received: one
+//! hash of them, one comparison, no decoding (`src/metadata/scaled_object.rs`). KEDA sends a
+//! trigger's map in few orders: grpc-go marshals it with protobuf-go, which ranges over the Go
+//! map (`appendMap` in protobuf-go's `internal/impl/codec_map.go`), and Go starts the range of
+//! a map of up to 8 entries, one group, at a random slot and wraps around (`Iter.Init` in Go's
 //! `internal/runtime/maps/table.go`): at most 8 orders per map and KEDA process. An order not
-//! seen yet is looked up by its set of pairs: each pair hashed once, as the one string the
-//! metadata keeps it in (key then value, with the key's length: [`ScalerMetadata::spans`]), the
-//! pairs ordered by those hashes and compared one by one with a kept map's. Only a set not seen
-//! yet is parsed. Hashes are foldhash's, seeded per process.
+//! seen yet is decoded and looked up by its set of pairs: each pair hashed once, the pairs
+//! ordered by those hashes and compared one by one with a kept map's. Only a set not seen yet
+//! is parsed. Hashes are foldhash's, seeded per process.
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
@@ -22,7 +21,9 @@ use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 
 use foldhash::fast::RandomState;
 
-use crate::metadata::scaled_object::ScalerMetadata;
+use prost::DecodeError;
+
+use crate::metadata::scaled_object::{Pairs, ScalerMetadata};
 use crate::trigger::TriggerSpec;
 
 /// Distinct metadata maps kept at most: twice the envelope's 10,100 triggers (BENCHMARKS.md),
@@ -33,18 +34,19 @@ pub const MAX_ORDERS: usize = 8 * MAX_ENTRIES;
 /// Bytes kept at most, by sets (their keys and values) and by received maps (their text, and
 /// [`ORDER_OVERHEAD`] each) each.
 pub const MAX_BYTES: usize = 16 * 1024 * 1024;
-/// What a received map costs beyond its text, counted against [`MAX_BYTES`]: its offsets, its
-/// allocations and its place in the map, about.
+/// What a received map costs beyond its bytes, counted against [`MAX_BYTES`]: its allocation
+/// and its place in the map, about.
 const ORDER_OVERHEAD: usize = 128;
 
-/// A pair: its hash, its key and value as one string, and the key's length.
-type Span<'a> = (u64, &'a str, usize);
+/// A pair to look up: its hash, its key, its value.
+type Lookup<'a> = (u64, &'a str, &'a str);
 
-/// A kept map's pairs, in hash order.
+/// A kept map's pairs, in hash order: each pair's hash, its key and value as one string, and
+/// the key's length.
 type Kept = Box<[(u64, Box<str>, usize)]>;
 
-/// Pairs of a lookup kept on the stack (a map of more takes one allocation).
-const STACK_PAIRS: usize = 32;
+/// A kept map's bytes as received ([`ScalerMetadata::as_received`]).
+type Received = Box<[u8]>;
 
 /// The kept specs, by two keys (almost always one spec per key).
 #[derive(Default)]
@@ -52,7 +54,7 @@ struct Maps {
     /// By the hash of the set of pairs.
     sets: HashMap<u64, Vec<(Kept, Arc<TriggerSpec>)>, RandomState>,
     /// By the hash of the map as received, order included.
-    received: HashMap<u64, Vec<(ScalerMetadata, Arc<TriggerSpec>)>, RandomState>,
+    received: HashMap<u64, Vec<(Received, Arc<TriggerSpec>)>, RandomState>,
     /// How many sets are kept, and their keys' and values' bytes.
     sets_kept: usize,
     set_bytes: usize,
@@ -92,82 +94,79 @@ pub struct TriggerMemo {
 }
 
 /// Whether `pairs` are exactly the pairs of `kept`.
-fn same(kept: &Kept, pairs: &[Span]) -> bool {
+fn same(kept: &Kept, pairs: &[Lookup]) -> bool {
     kept.len() == pairs.len()
         && kept
             .iter()
             .zip(pairs)
-            .all(|((h, s, k), (hash, span, key))| h == hash && k == key && **s == **span)
+            .all(|((h, s, k), (hash, key, value))| {
+                h == hash && s.split_at_checked(*k) == Some((key, value))
+            })
 }
 
 impl TriggerMemo {
-    /// The spec parsed from `metadata`, parsing it with `parse` the first time.
-    pub fn get_or_parse<E>(
+    /// The spec parsed from `metadata`, parsing its pairs with `parse` the first time (a map
+    /// whose pairs do not decode fails with that error).
+    pub fn get_or_parse<E: From<DecodeError>>(
         &self,
         metadata: &ScalerMetadata,
-        parse: impl FnOnce() -> Result<TriggerSpec, E>,
+        parse: impl FnOnce(&Pairs) -> Result<TriggerSpec, E>,
     ) -> Result<Arc<TriggerSpec>, E> {
-        let mut hasher = self.hasher.build_hasher();
-        metadata.hash_as_received(&mut hasher);
-        let received = hasher.finish();
+        let wire = metadata.as_received();
+        let received = self.hasher.hash_one(wire);
         if let Some(spec) = self
             .lock()
             .received
             .get(&received)
-            .and_then(|bucket| bucket.iter().find(|(m, _)| m.same_as_received(metadata)))
+            .and_then(|bucket| bucket.iter().find(|(kept, _)| **kept == *wire))
             .map(|(_, spec)| spec.clone())
         {
             return Ok(spec);
         }
-        let spec = self.by_set(metadata, parse)?;
+        let spec = self.by_set(&metadata.pairs()?, parse)?;
         let mut maps = self.lock();
-        maps.add_order(metadata.text_len() + 12 * metadata.len() + ORDER_OVERHEAD);
-        let kept = (metadata.clone(), spec.clone());
+        maps.add_order(wire.len() + ORDER_OVERHEAD);
+        let kept = (Box::from(wire), spec.clone());
         maps.received.entry(received).or_default().push(kept);
         Ok(spec)
     }
 
-    /// The spec of the set of pairs of `metadata`, parsed with `parse` the first time.
+    /// The spec of the set `pairs`, parsed with `parse` the first time.
     fn by_set<E>(
         &self,
-        metadata: &ScalerMetadata,
-        parse: impl FnOnce() -> Result<TriggerSpec, E>,
+        pairs: &Pairs,
+        parse: impl FnOnce(&Pairs) -> Result<TriggerSpec, E>,
     ) -> Result<Arc<TriggerSpec>, E> {
-        let mut stack = [(0, "", 0); STACK_PAIRS];
-        let mut heap = Vec::new();
-        let pairs: &mut [Span] = match metadata.len() {
-            n if n <= STACK_PAIRS => &mut stack[..n],
-            n => {
-                heap.resize(n, (0, "", 0));
-                &mut heap
-            }
-        };
-        for (pair, (span, key)) in pairs.iter_mut().zip(metadata.spans()) {
-            let mut hasher = self.hasher.build_hasher();
-            hasher.write(span.as_bytes());
-            hasher.write_usize(key);
-            *pair = (hasher.finish(), span, key);
-        }
-        // Two pairs equal in this order would be the same key twice, which a map cannot hold.
-        pairs.sort_unstable();
-        let key = pairs
+        let mut lookup: Vec<Lookup> = pairs
             .iter()
-            .fold(pairs.len() as u64, |acc, p| acc.wrapping_add(p.0));
+            .map(|(key, value)| {
+                let mut hasher = self.hasher.build_hasher();
+                hasher.write(key.as_bytes());
+                hasher.write(value.as_bytes());
+                hasher.write_usize(key.len());
+                (hasher.finish(), key, value)
+            })
+            .collect();
+        // Two pairs equal in this order would be the same key twice, which a map cannot hold.
+        lookup.sort_unstable();
+        let key = lookup
+            .iter()
+            .fold(lookup.len() as u64, |acc, p| acc.wrapping_add(p.0));
         if let Some(spec) = self
             .lock()
             .sets
             .get(&key)
-            .and_then(|bucket| bucket.iter().find(|(kept, _)| same(kept, pairs)))
+            .and_then(|bucket| bucket.iter().find(|(kept, _)| same(kept, &lookup)))
             .map(|(_, spec)| spec.clone())
         {
             return Ok(spec);
         }
-        let spec = Arc::new(parse()?);
+        let spec = Arc::new(parse(pairs)?);
         let mut maps = self.lock();
-        maps.add_set(pairs.iter().map(|(_, span, _)| span.len()).sum());
-        let kept = pairs
+        maps.add_set(lookup.iter().map(|(_, k, v)| k.len() + v.len()).sum());
+        let kept = lookup
             .iter()
-            .map(|&(hash, span, key)| (hash, Box::from(span), key))
+            .map(|&(hash, k, v)| (hash, Box::from([k, v].concat()), k.len()))
             .collect();
         maps.sets.entry(key).or_default().push((kept, spec.clone()));
         Ok(spec)
@@ -216,10 +215,10 @@ mod tests {
         .collect()
     }
 
-    use crate::metadata::TriggerError;
+    use crate::error::ScalerError;
 
-    fn parse(m: &Metadata) -> Result<TriggerSpec, TriggerError> {
-        TriggerSpec::parse(m, &BTreeMap::new())
+    fn parse(m: &Metadata) -> Result<TriggerSpec, ScalerError> {
+        Ok(TriggerSpec::parse(m, &BTreeMap::new())?)
     }
 
     #[test]
@@ -229,7 +228,7 @@ mod tests {
         for _ in 0..3 {
             let m = metadata("a");
             cache
-                .get_or_parse(&pairs(&m), || {
+                .get_or_parse(&pairs(&m), |_| {
                     parses += 1;
                     parse(&m)
                 })
@@ -237,18 +236,18 @@ mod tests {
         }
         assert_eq!(parses, 1);
         let b = cache
-            .get_or_parse(&pairs(&metadata("b")), || parse(&metadata("b")))
+            .get_or_parse(&pairs(&metadata("b")), |_| parse(&metadata("b")))
             .unwrap();
         assert_eq!(b.metric_name.as_str(), "rabbitmq-b");
         assert_eq!(cache.len(), 2);
         // Errors are not kept: a bad trigger is parsed (and reported) every time.
         let mut bad = metadata("c");
         bad.insert("lagTreshold".to_owned(), "1".to_owned());
-        assert!(cache.get_or_parse(&pairs(&bad), || parse(&bad)).is_err());
+        assert!(cache.get_or_parse(&pairs(&bad), |_| parse(&bad)).is_err());
         assert_eq!(cache.len(), 2);
         for i in 0..MAX_ENTRIES {
             let m = metadata(&format!("q{i}"));
-            cache.get_or_parse(&pairs(&m), || parse(&m)).unwrap();
+            cache.get_or_parse(&pairs(&m), |_| parse(&m)).unwrap();
         }
         assert!(cache.len() <= MAX_ENTRIES);
     }
@@ -257,7 +256,7 @@ mod tests {
     fn a_map_is_found_in_any_order_and_only_when_every_pair_matches() {
         let cache = TriggerMemo::default();
         let m = metadata("a");
-        let first = cache.get_or_parse(&pairs(&m), || parse(&m)).unwrap();
+        let first = cache.get_or_parse(&pairs(&m), |_| parse(&m)).unwrap();
         // Built in reverse: another map, another iteration order.
         let mut reversed: Vec<_> = m.clone().into_iter().collect();
         reversed.reverse();
@@ -265,7 +264,7 @@ mod tests {
         let again = cache
             .get_or_parse(
                 &pairs(&reordered),
-                || -> Result<TriggerSpec, crate::metadata::TriggerError> { panic!("parsed again") },
+                |_| -> Result<TriggerSpec, ScalerError> { panic!("parsed again") },
             )
             .unwrap();
         assert!(Arc::ptr_eq(&first, &again));
@@ -282,7 +281,7 @@ mod tests {
         shifted.insert("queueNam".to_owned(), "ea".to_owned());
         for other in [other_value, one_more, one_less, shifted] {
             let mut parsed = false;
-            let _ = cache.get_or_parse(&pairs(&other), || {
+            let _ = cache.get_or_parse(&pairs(&other), |_| {
                 parsed = true;
                 parse(&other)
             });
@@ -299,7 +298,7 @@ mod tests {
         for i in 0..(MAX_BYTES / 4000) + 10 {
             let mut m = metadata(&format!("q{i}"));
             m.insert("scalerAddress".to_owned(), address.clone());
-            cache.get_or_parse(&pairs(&m), || parse(&m)).unwrap();
+            cache.get_or_parse(&pairs(&m), |_| parse(&m)).unwrap();
             // The sets, and the maps as received.
             assert!(
                 cache.bytes() <= 2 * MAX_BYTES,
@@ -352,7 +351,7 @@ mod tests {
         let mut parses = 0;
         let mut order: Vec<usize> = (0..pairs.len()).collect();
         let first = cache
-            .get_or_parse(&in_order(&pairs, &order), || {
+            .get_or_parse(&in_order(&pairs, &order), |_| {
                 parses += 1;
                 parse(&map)
             })
@@ -360,18 +359,15 @@ mod tests {
         let mut orders = 1;
         while orders < MAX_ORDERS + 10 && next_permutation(&mut order) {
             let metadata = in_order(&pairs, &order);
-            let spec = cache.get_or_parse(&metadata, || -> Result<_, TriggerError> {
+            let spec = cache.get_or_parse(&metadata, |_| -> Result<_, ScalerError> {
                 panic!("parsed again")
             });
             assert!(Arc::ptr_eq(&first, &spec.unwrap()));
             orders += 1;
             let maps = cache.lock();
             assert!(maps.orders_kept <= MAX_ORDERS);
-            assert!(maps.received.contains_key(&{
-                let mut hasher = cache.hasher.build_hasher();
-                metadata.hash_as_received(&mut hasher);
-                hasher.finish()
-            }));
+            let received = cache.hasher.hash_one(metadata.as_received());
+            assert!(maps.received.contains_key(&received));
         }
         assert_eq!(orders, MAX_ORDERS + 10);
         assert_eq!((parses, cache.len()), (1, 1));

@@ -234,7 +234,8 @@ impl tonic::codec::Encoder for RawCodec {
 
 /// A request that is not a GetMetricsRequest (a scaledObjectRef of 5 bytes of which 1 came) is
 /// answered INTERNAL with prost's description of what is wrong, as tonic-prost's own codec
-/// answers, and the server goes on serving.
+/// answers; so is one whose scalerMetadata holds a key that is not UTF-8 (found when the map is
+/// read, on every call: it is never kept), and the server goes on serving.
 #[tokio::test]
 async fn a_request_that_does_not_decode_is_internal_and_named() {
     let server = TestServer::start(config()).await;
@@ -245,11 +246,43 @@ async fn a_request_that_does_not_decode_is_internal_and_named() {
     );
     let truncated = vec![1 << 3 | 2, 5, b'x'];
     let status = grpc
-        .unary(tonic::Request::new(truncated), path, RawCodec)
+        .unary(tonic::Request::new(truncated), path.clone(), RawCodec)
         .await
         .unwrap_err();
     assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
     assert!(status.message().contains("GetMetricsRequest"), "{status:?}");
+    // scaledObjectRef { name: "x", scalerMetadata: { key: [0xc3, 0x28] } }
+    let not_utf8 = vec![
+        1 << 3 | 2,
+        9,
+        1 << 3 | 2,
+        1,
+        b'x',
+        3 << 3 | 2,
+        4,
+        1 << 3 | 2,
+        2,
+        0xc3,
+        0x28,
+    ];
+    for _ in 0..2 {
+        grpc.ready().await.unwrap();
+        let status = grpc
+            .unary(
+                tonic::Request::new(not_utf8.clone()),
+                path.clone(),
+                RawCodec,
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(status.code(), tonic::Code::Internal, "{status:?}");
+        let message = status.message();
+        assert!(
+            message.contains("ScaledObjectRef.scaler_metadata"),
+            "{status:?}"
+        );
+        assert!(message.contains("UTF-8"), "{status:?}");
+    }
     let mut health = HealthClient::new(server.channel().await);
     let request = HealthCheckRequest {
         service: SERVICE.to_owned(),

@@ -61,13 +61,6 @@ impl KafkaProfile {
     }
 }
 
-/// Property names whose values are secrets: never printed.
-fn is_secret_property(name: &str) -> bool {
-    ["password", "secret", "jaas", "key"]
-        .iter()
-        .any(|word| name.contains(word))
-}
-
 impl std::fmt::Debug for KafkaProfile {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let properties: BTreeMap<&str, &str> = self
@@ -76,7 +69,7 @@ impl std::fmt::Debug for KafkaProfile {
             .map(|(k, v)| {
                 (
                     k.as_str(),
-                    if is_secret_property(k) {
+                    if crate::redact::is_secret_name(k) {
                         "***"
                     } else {
                         v.as_str()

@@ -52,12 +52,10 @@ pub struct PropertyError {
     pub expected: String,
 }
 
-/// `config.rs`'s rule for secret property names, plus the two OAUTHBEARER keys that hold a
-/// token (or what makes one) without saying so in their name.
+/// [`crate::redact::is_secret_name`], plus the two OAUTHBEARER keys that hold a token (or what
+/// makes one) without saying so in their name.
 fn is_secret(key: &str) -> bool {
-    ["password", "secret", "jaas", "key"]
-        .iter()
-        .any(|word| key.contains(word))
+    crate::redact::is_secret_name(key)
         || matches!(key, "sasl.oauthbearer.token" | "sasl.oauthbearer.config")
 }
 
