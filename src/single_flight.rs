@@ -70,14 +70,22 @@ impl<K: Eq + Hash + Clone, V: Clone> SingleFlight<K, V> {
         F: FnOnce() -> Fut,
         Fut: Future<Output = V>,
     {
-        let slot = self.slot(key, now);
-        if let Some((value, _)) = slot.cell.get() {
-            return (value.clone(), Lookup::Hit);
+        if let Some(value) = self.get_fresh(key, now) {
+            return (value, Lookup::Hit);
         }
         // Boxed: waiting on the cell (and a broker query's future, kilobytes) would otherwise
         // be embedded in every caller's future, and moved with it, though only a miss or a
         // caller that arrives during a fetch waits.
-        Box::pin(Self::wait_or_fetch(slot, fetch)).await
+        Box::pin(Self::wait_or_fetch(self.slot(key, now), fetch)).await
+    }
+
+    /// The value for `key` if one arrived less than `ttl` before `now`: what a caller at `now`
+    /// gets without waiting (a hit). `None` when it would wait for a fetch, its own or one in
+    /// flight.
+    pub fn get_fresh(&self, key: &K, now: Instant) -> Option<V> {
+        let slots = self.slots.lock().unwrap_or_else(PoisonError::into_inner);
+        let (value, arrived) = slots.get(key)?.cell.get()?;
+        (now.duration_since(*arrived) < self.ttl).then(|| value.clone())
     }
 
     /// The value `slot` receives: from the fetch in flight, or from `fetch` run now.

@@ -23,7 +23,7 @@ use crate::source::{Observation, SourceError, SourceQuery, SourceTrigger, Source
 use crate::strategy::rate::{self, PartitionPoint, Rates};
 use crate::strategy::replica_rate::{Learned, Skipped, Work};
 use crate::strategy::sampler::{Probe, Samplers, Timed};
-use crate::strategy::step::{Bounds, Decision};
+use crate::strategy::step::{Bounds, Decision, Sample};
 use crate::strategy::throughput::{RateBasis, Throughput};
 use crate::trigger::memo::TriggerMemo;
 use crate::trigger::{Decided, Inputs, Metric, Strategy, TriggerSpec};
@@ -250,6 +250,61 @@ impl Scaler {
             Metric::Throughput(policy) => Box::pin(self.throughput_inputs(spec, policy)).await,
             Metric::Lag => (None, None),
         };
+        let gathered = Gathered {
+            samples,
+            state,
+            rates,
+            learned,
+        };
+        self.served(spec, evaluation, object, gathered)
+    }
+
+    /// [`Scaler::evaluate_at`] without waiting: the evaluation from the shared answer when it
+    /// is fresh at `now` (a cache hit), else `None`.
+    pub fn evaluate_now(
+        &self,
+        spec: &TriggerSpec,
+        now: tokio::time::Instant,
+    ) -> Option<Result<Evaluation, ScalerError>> {
+        let observation = self.sources.fresh_at(spec.query(), now)?;
+        let observation = seen(observation, Lookup::Hit, &self.compression);
+        Some(evaluation(spec, observation, Lookup::Hit))
+    }
+
+    /// [`Scaler::evaluate_at`] then [`Scaler::metric`] without waiting, for a trigger whose
+    /// metric needs its lag alone (neither replicas nor rates) and whose shared answer is fresh
+    /// at `now`: most warm calls. `None` for the others, which await both.
+    pub fn answer_now(
+        &self,
+        spec: &TriggerSpec,
+        now: tokio::time::Instant,
+    ) -> Option<Result<(Evaluation, Served), ScalerError>> {
+        let lag_alone = !spec.strategy.reads_replicas() && matches!(spec.metric, Metric::Lag);
+        if !lag_alone {
+            return None;
+        }
+        let answer = self.evaluate_now(spec, now)?.and_then(|evaluation| {
+            let served = self.served(spec, &evaluation, None, Gathered::default())?;
+            Ok((evaluation, served))
+        });
+        Some(answer)
+    }
+
+    /// The metric decided from `evaluation` and what was `gathered` for it, logged and
+    /// counted.
+    fn served(
+        &self,
+        spec: &TriggerSpec,
+        evaluation: &Evaluation,
+        object: Option<&ObjectRef>,
+        gathered: Gathered,
+    ) -> Result<Served, ScalerError> {
+        let Gathered {
+            samples,
+            state,
+            rates,
+            learned,
+        } = gathered;
         let inputs = Inputs {
             lag: evaluation.lag,
             decided: evaluation.decided,
@@ -296,8 +351,7 @@ impl Scaler {
     }
 }
 
-/// `spec`'s lag and activity, from the shared answer to its query (counted as a cache hit or
-/// miss; the lag recorded when the broker was asked).
+/// `spec`'s lag and activity, from the shared answer to its query.
 async fn evaluate(
     sources: &Sources,
     spec: &TriggerSpec,
@@ -305,6 +359,37 @@ async fn evaluate(
     now: tokio::time::Instant,
 ) -> Result<Evaluation, ScalerError> {
     let (observation, lookup) = lookup(sources, spec.query(), compression, now).await;
+    evaluation(spec, observation, lookup)
+}
+
+/// The shared answer to `query` as `compression` sees it, counted as a cache hit or miss.
+async fn lookup(
+    sources: &Sources,
+    query: &SourceQuery,
+    compression: &Compression,
+    now: tokio::time::Instant,
+) -> (Result<Observation, SourceError>, Lookup) {
+    let (observation, lookup) = sources.lookup_at(query, now).await;
+    (seen(observation, lookup, compression), lookup)
+}
+
+/// A shared answer as `compression` sees it, counted as a cache hit or miss.
+fn seen(
+    observation: Result<Observation, SourceError>,
+    lookup: Lookup,
+    compression: &Compression,
+) -> Result<Observation, SourceError> {
+    metrics::cache_lookup(lookup);
+    observation.map(|o| o.compressed(compression))
+}
+
+/// `spec`'s lag and activity from `observation`, the answer to its query (the lag recorded
+/// when the broker was asked).
+fn evaluation(
+    spec: &TriggerSpec,
+    observation: Result<Observation, SourceError>,
+    lookup: Lookup,
+) -> Result<Evaluation, ScalerError> {
     let lag = spec.source.lag(&observation?, spec.lag_cap_threshold())?;
     let (metric, active) = spec.read(&lag);
     if lookup == Lookup::Miss {
@@ -320,16 +405,17 @@ async fn evaluate(
     })
 }
 
-/// The shared answer to `query` as `compression` sees it, counted as a cache hit or miss.
-async fn lookup(
-    sources: &Sources,
-    query: &SourceQuery,
-    compression: &Compression,
-    now: tokio::time::Instant,
-) -> (Result<Observation, SourceError>, Lookup) {
-    let (observation, lookup) = sources.lookup_at(query, now).await;
-    metrics::cache_lookup(lookup);
-    (observation.map(|o| o.compressed(compression)), lookup)
+/// What a trigger's metric is decided from beyond its evaluation, gathered by
+/// [`Scaler::metric`]: none of it for a trigger that needs its lag alone.
+#[derive(Default)]
+struct Gathered {
+    /// `strategy: step`'s lag samples.
+    samples: Vec<Sample>,
+    /// The ScaledObject's replicas, for a replica-aware trigger.
+    state: Option<TargetState>,
+    /// `metric: throughput`'s rates, and what is learned of one replica's.
+    rates: Option<Rates>,
+    learned: Option<Learned>,
 }
 
 /// What was decided, logged and counted, as the answer and what `check` shows of it.

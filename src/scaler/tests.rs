@@ -6,7 +6,7 @@ use std::pin::Pin;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use super::{ReplicaView, Scaler};
+use super::{Evaluation, ReplicaView, Scaler};
 use crate::config::Config;
 use crate::error::ScalerError;
 use crate::replicas::{ObjectRef, ReplicaError, ReplicaSource, TargetState};
@@ -331,4 +331,43 @@ async fn kafka_throughput_starts_cold_and_samples_through_the_shared_answers() {
         fake.calls()
     );
     assert_eq!(fake.observed(), 1);
+}
+
+/// A warm call is answered without waiting: `answer_now` serves what `evaluate` then `metric`
+/// serve (counted as a hit), but only from a fresh shared answer, and never for a metric that
+/// needs more than the lag (replicas, rates), which the call then awaits. It never fetches.
+#[tokio::test(start_paused = true)]
+async fn answers_now_only_from_a_fresh_answer_and_for_the_lag_alone() {
+    let fake = Arc::new(FakeBrokers::answering(Ok(Observation::QueueDepth(5_000))));
+    let scaler = scaler_over(&fake, FixedReplicas::current(1));
+    let now = tokio::time::Instant::now;
+    let log2 = queue(&[("transform", "log2"), ("log2Multiplier", "7")]);
+    let log2 = scaler.trigger(&log2).unwrap();
+    assert!(scaler.answer_now(&log2, now()).is_none(), "no answer yet");
+    let evaluation = scaler.evaluate(&log2).await.unwrap();
+    let served = scaler.metric(&log2, &evaluation, None).await.unwrap();
+    let (evaluation_now, served_now) = scaler.answer_now(&log2, now()).unwrap().unwrap();
+    assert_eq!(served_now, served);
+    let hit = Evaluation {
+        lookup: Lookup::Hit,
+        ..evaluation
+    };
+    assert_eq!(evaluation_now, hit);
+
+    let step = scaler.trigger(&queue(&[("strategy", "step")])).unwrap();
+    let throughput = scaler.trigger(&throughput(true)).unwrap();
+    for spec in [&step, &throughput] {
+        scaler.evaluate(spec).await.unwrap();
+        assert!(scaler.evaluate_now(spec, now()).is_some());
+        assert!(scaler.answer_now(spec, now()).is_none(), "{spec:?}");
+    }
+
+    let fetched = fake.observed();
+    tokio::time::advance(Duration::from_millis(2_000)).await;
+    assert!(
+        scaler.answer_now(&log2, now()).is_none(),
+        "stale after cache_ttl_ms"
+    );
+    assert!(scaler.evaluate_now(&log2, now()).is_none());
+    assert_eq!(fake.observed(), fetched);
 }

@@ -165,6 +165,16 @@ impl Sources {
             .await
     }
 
+    /// The shared answer to `query` if it is fresh at `now`, without waiting (a cache hit, not
+    /// counted: see [`SingleFlight::get_fresh`]); `None` when a caller would wait for one.
+    pub fn fresh_at(
+        &self,
+        query: &SourceQuery,
+        now: tokio::time::Instant,
+    ) -> Option<Result<Observation, SourceError>> {
+        self.answers.get_fresh(query, now)
+    }
+
     /// Asks the broker now, bypassing the shared answers.
     pub async fn observe(&self, query: &SourceQuery) -> Result<Observation, SourceError> {
         let request = async {
